@@ -1,0 +1,59 @@
+/**
+ * Contiguous class indices for sparse dataset labels — the seed's `typeid2myid` / `myid2typeid`.
+ * The Baidu set numbers its 100 breeds with gaps up to 133; a softmax wants 0..C-1, and a
+ * submission wants the dataset's own ids back.
+ */
+import { DataError } from "./errors.ts";
+
+export class LabelMap {
+  readonly #index: Map<string, number>;
+
+  private constructor(readonly labels: readonly string[]) {
+    this.#index = new Map(labels.map((label, i) => [label, i]));
+  }
+
+  /** Builds the map from every label seen; numeric labels sort numerically, others as text. */
+  static fromLabels(seen: Iterable<string>): LabelMap {
+    const unique = [...new Set(seen)];
+    const numeric = unique.every((l) => /^-?\d+$/.test(l));
+    unique.sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return new LabelMap(unique);
+  }
+
+  /** Restores a saved map in its saved order (index i is `labels[i]`). */
+  static fromOrdered(labels: readonly string[]): LabelMap {
+    if (new Set(labels).size !== labels.length) throw new Error("LabelMap: duplicate labels");
+    return new LabelMap([...labels]);
+  }
+
+  get size(): number {
+    return this.labels.length;
+  }
+
+  /** The seed's typeid2myid; `source` names the file for the error on an unknown label. */
+  toIndex(label: string, source = "labels"): number {
+    const index = this.#index.get(label);
+    if (index === undefined) {
+      throw new DataError(source, `unknown label '${label}' (known: ${this.describe()})`);
+    }
+    return index;
+  }
+
+  /** The seed's myid2typeid. */
+  toLabel(index: number): string {
+    const label = this.labels[index];
+    if (label === undefined) {
+      throw new RangeError(`class index ${index} outside 0..${this.size - 1}`);
+    }
+    return label;
+  }
+
+  has(label: string): boolean {
+    return this.#index.has(label);
+  }
+
+  private describe(): string {
+    const shown = this.labels.slice(0, 8).join(", ");
+    return this.size > 8 ? `${shown}, ... ${this.size} in all` : shown;
+  }
+}

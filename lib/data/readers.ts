@@ -1,0 +1,157 @@
+/**
+ * Dataset readers for the two layouts users have: the Baidu competition's (`train.txt` with
+ * `image_id label ...` lines beside `train/` and `test/` folders) and ImageFolder
+ * (`<root>/<class>/<file>`, as ImageWoof and Stanford Dogs ship). Structural problems in a label
+ * file are errors naming file and line; a single unusable photo is skipped and reported.
+ */
+import { join } from "node:path";
+import { DataError, type Skipped } from "./errors.ts";
+import {
+  type DatasetListing,
+  isImageName,
+  type LabelledImage,
+  stem,
+  type UnlabelledImage,
+} from "./dataset.ts";
+
+export interface CompetitionOptions {
+  /** Label file relative to the root. */
+  labelFile?: string;
+  trainDir?: string;
+  testDir?: string;
+}
+
+/** Picks the layout from what is on disk: a `train.txt` means the competition layout. */
+export async function readDataset(
+  root: string,
+  options: CompetitionOptions = {},
+): Promise<DatasetListing> {
+  await requireDirectory(root);
+  const labelFile = join(root, options.labelFile ?? "train.txt");
+  return (await exists(labelFile)) ? readCompetition(root, options) : readImageFolder(root);
+}
+
+/** `<root>/<class>/<file>`; the class folder name is the label. */
+export async function readImageFolder(root: string): Promise<DatasetListing> {
+  await requireDirectory(root);
+  const train: LabelledImage[] = [];
+  const skipped: Skipped[] = [];
+  const firstPath = new Map<string, string>();
+  for (const classDir of await sortedEntries(root)) {
+    if (!classDir.isDirectory || classDir.name.startsWith(".")) continue;
+    const dir = join(root, classDir.name);
+    for (const file of await sortedEntries(dir)) {
+      if (file.name.startsWith(".") || file.isDirectory) continue;
+      const path = join(dir, file.name);
+      const problem = await fileProblem(path, file.name);
+      if (problem) {
+        skipped.push({ path, problem });
+        continue;
+      }
+      const id = stem(file.name);
+      const other = firstPath.get(id);
+      if (other) throw new DataError(path, `duplicate image id '${id}' (also ${other})`);
+      firstPath.set(id, path);
+      train.push({ id, path, label: classDir.name });
+    }
+  }
+  if (train.length === 0) {
+    throw new DataError(root, "no images found (expected <root>/<class>/<image> or train.txt)");
+  }
+  return { root, layout: "imagefolder", train, test: [], skipped };
+}
+
+/** The Baidu layout: `train.txt` lines `image_id label [anything else]`. */
+export async function readCompetition(
+  root: string,
+  options: CompetitionOptions = {},
+): Promise<DatasetListing> {
+  const labelFile = join(root, options.labelFile ?? "train.txt");
+  const trainDir = join(root, options.trainDir ?? "train");
+  const testDir = join(root, options.testDir ?? "test");
+  const text = await Deno.readTextFile(labelFile).catch((error) => {
+    throw new DataError(labelFile, `cannot read label file: ${(error as Error).message}`);
+  });
+  const files = await filesByStem(trainDir);
+  const train: LabelledImage[] = [];
+  const skipped: Skipped[] = [];
+  const firstLine = new Map<string, number>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const fields = lines[i].trim().split(/\s+/);
+    if (fields[0] === "") continue;
+    const line = i + 1;
+    if (fields.length < 2) {
+      throw new DataError(labelFile, `expected 'image_id label', got '${lines[i].trim()}'`, line);
+    }
+    const id = isImageName(fields[0]) ? stem(fields[0]) : fields[0];
+    const seen = firstLine.get(id);
+    if (seen !== undefined) {
+      throw new DataError(labelFile, `duplicate image id '${id}' (first on line ${seen})`, line);
+    }
+    firstLine.set(id, line);
+    const name = files.get(id);
+    if (!name) {
+      skipped.push({
+        path: join(trainDir, `${id}.jpg`),
+        problem: `listed on ${labelFile}:${line} but missing`,
+      });
+      continue;
+    }
+    const path = join(trainDir, name);
+    const problem = await fileProblem(path, name);
+    if (problem) skipped.push({ path, problem });
+    else train.push({ id, path, label: fields[1] });
+  }
+  if (train.length === 0) throw new DataError(labelFile, "no usable labelled images");
+  const test = await readTestFolder(testDir, skipped);
+  return { root, layout: "competition", train, test, skipped };
+}
+
+/** Every photo in a folder, sorted by name; a missing folder is an empty test set. */
+export async function readTestFolder(
+  dir: string,
+  skipped: Skipped[] = [],
+): Promise<UnlabelledImage[]> {
+  if (!(await exists(dir))) return [];
+  const test: UnlabelledImage[] = [];
+  for (const file of await sortedEntries(dir)) {
+    if (file.isDirectory || file.name.startsWith(".")) continue;
+    const path = join(dir, file.name);
+    const problem = await fileProblem(path, file.name);
+    if (problem) skipped.push({ path, problem });
+    else test.push({ id: stem(file.name), path });
+  }
+  return test;
+}
+
+async function fileProblem(path: string, name: string): Promise<string | undefined> {
+  if (!isImageName(name)) return "not an image file (unknown extension)";
+  const info = await Deno.stat(path);
+  if (info.size === 0) return "empty file (0 bytes)";
+  return undefined;
+}
+
+async function filesByStem(dir: string): Promise<Map<string, string>> {
+  await requireDirectory(dir);
+  const map = new Map<string, string>();
+  for (const entry of await sortedEntries(dir)) {
+    if (!entry.isDirectory) map.set(stem(entry.name), entry.name);
+  }
+  return map;
+}
+
+async function sortedEntries(dir: string): Promise<Deno.DirEntry[]> {
+  const entries = await Array.fromAsync(Deno.readDir(dir));
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function requireDirectory(dir: string): Promise<void> {
+  const info = await Deno.stat(dir).catch(() => undefined);
+  if (!info) throw new DataError(dir, "directory not found");
+  if (!info.isDirectory) throw new DataError(dir, "not a directory");
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await Deno.stat(path).catch(() => undefined)) !== undefined;
+}

@@ -1,0 +1,72 @@
+/**
+ * The seed's per-class split: every class is shuffled on its own and a fixed fraction of it is
+ * held out, so a rare breed is not missing from validation by bad luck, and every class keeps at
+ * least one training photo (a class of one photo is all training).
+ */
+import type { Rng } from "../rng.ts";
+import type { LabelMap } from "./labels.ts";
+
+export interface SplitOptions {
+  /** Fraction of each class held out; the seed uses 0.1. */
+  fraction: number;
+  rng: Rng;
+}
+
+export interface ClassSplit {
+  label: string;
+  index: number;
+  kept: number;
+  heldOut: number;
+}
+
+export interface Split<T> {
+  kept: T[];
+  heldOut: T[];
+  perClass: ClassSplit[];
+}
+
+/** How many of a class of n photos are held out: floor(n * fraction), leaving at least one. */
+export function heldOutCount(n: number, fraction: number): number {
+  if (!(fraction >= 0 && fraction < 1)) {
+    throw new RangeError(`fraction must be in [0, 1), got ${fraction}`);
+  }
+  return Math.max(0, Math.min(n - 1, Math.floor(n * fraction)));
+}
+
+/** Splits per class in label-map order; within a class, order follows a seeded shuffle. */
+export function splitPerClass<T extends { label: string }>(
+  items: readonly T[],
+  labels: LabelMap,
+  { fraction, rng }: SplitOptions,
+): Split<T> {
+  const groups = groupByClass(items, labels);
+  const kept: T[] = [];
+  const heldOut: T[] = [];
+  const perClass: ClassSplit[] = [];
+  groups.forEach((group, index) => {
+    const shuffled = rng.shuffle([...group]);
+    const n = heldOutCount(shuffled.length, fraction);
+    heldOut.push(...shuffled.slice(0, n));
+    kept.push(...shuffled.slice(n));
+    perClass.push({ label: labels.toLabel(index), index, kept: shuffled.length - n, heldOut: n });
+  });
+  return { kept, heldOut, perClass };
+}
+
+/** Items grouped by contiguous class index (the array index); input order kept inside a group. */
+export function groupByClass<T extends { label: string }>(
+  items: readonly T[],
+  labels: LabelMap,
+): T[][] {
+  const groups: T[][] = Array.from({ length: labels.size }, () => []);
+  for (const item of items) groups[labels.toIndex(item.label)].push(item);
+  return groups;
+}
+
+/** Class frequencies (summing to 1), the weights the seed's batch sampler draws classes with. */
+export function classFrequencies(items: readonly { label: string }[], labels: LabelMap): number[] {
+  const counts = new Array<number>(labels.size).fill(0);
+  for (const item of items) counts[labels.toIndex(item.label)]++;
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (total === 0 ? 0 : c / total));
+}

@@ -1,0 +1,66 @@
+/**
+ * A terminal progress line: rate, ETA and any extra metrics (loss, ...). On a TTY it redraws in
+ * place; in a log (CI, nohup) it prints a line every 10% so logs stay readable.
+ */
+export interface Progress {
+  update(done: number, extra?: Record<string, number | string>): void;
+  done(extra?: Record<string, number | string>): void;
+}
+
+export function progressBar(label: string, total: number, unit = "it"): Progress {
+  const start = performance.now();
+  const tty = Deno.stderr.isTerminal();
+  let lastDecile = -1;
+  let last = 0;
+  const encoder = new TextEncoder();
+  const render = (done: number, extra: Record<string, number | string> = {}) => {
+    const seconds = (performance.now() - start) / 1000;
+    const rate = done / Math.max(seconds, 1e-9);
+    const eta = rate > 0 ? (total - done) / rate : Infinity;
+    const width = 24;
+    const filled = Math.round((width * done) / Math.max(total, 1));
+    const bar = "█".repeat(filled) + "░".repeat(width - filled);
+    const metrics = Object.entries(extra)
+      .map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : v}`)
+      .join(" ");
+    return `${label} ${bar} ${done}/${total} ${formatNumber(rate)} ${unit}/s ` +
+      `${formatTime(seconds)}<${formatTime(eta)}${metrics ? " " + metrics : ""}`;
+  };
+  return {
+    update(done, extra) {
+      if (tty) {
+        const now = performance.now();
+        if (now - last < 100 && done < total) return;
+        last = now;
+        Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${render(done, extra)}`));
+        return;
+      }
+      const decile = Math.floor((10 * done) / Math.max(total, 1));
+      if (decile > lastDecile) {
+        lastDecile = decile;
+        console.error(render(done, extra));
+      }
+    },
+    done(extra) {
+      const line = render(total, extra);
+      if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}\n`));
+      else if (lastDecile < 10) console.error(line);
+    },
+  };
+}
+
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(2) : v.toPrecision(3);
+}
+
+export function formatTime(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "--:--";
+  const s = Math.round(seconds);
+  const m = Math.floor(s / 60);
+  const h = Math.floor(m / 60);
+  const mm = String(m % 60).padStart(2, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}

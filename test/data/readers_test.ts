@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readCompetition, readDataset, readImageFolder } from "@/data/readers.ts";
+import { DataError } from "@/data/errors.ts";
+import { makeImageFolder, SHARED_IMAGEWOOF, solidJpeg, tempDir } from "../fixtures.ts";
+
+Deno.test("ImageFolder: labels from folder names, sorted, non-images and empty files reported", async () => {
+  const root = await tempDir();
+  await makeImageFolder(root, { b: 2, a: 3 });
+  await Deno.writeTextFile(join(root, "a", "notes.txt"), "hello");
+  await Deno.writeFile(join(root, "b", "empty.jpg"), new Uint8Array());
+  await Deno.writeTextFile(join(root, "a", ".DS_Store"), "x");
+  const listing = await readImageFolder(root);
+  assert.equal(listing.layout, "imagefolder");
+  assert.deepEqual(listing.train.map((t) => `${t.label}/${t.id}`), [
+    "a/a_0",
+    "a/a_1",
+    "a/a_2",
+    "b/b_0",
+    "b/b_1",
+  ]);
+  assert.deepEqual(
+    listing.skipped.map((s) => [s.path.slice(root.length + 1), s.problem]),
+    [["a/notes.txt", "not an image file (unknown extension)"], [
+      "b/empty.jpg",
+      "empty file (0 bytes)",
+    ]],
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("ImageFolder: a duplicate id across classes is an error naming both files", async () => {
+  const root = await tempDir();
+  await makeImageFolder(root, { a: 1, b: 1 });
+  await Deno.copyFile(join(root, "a", "a_0.jpg"), join(root, "b", "a_0.jpg"));
+  await assert.rejects(readImageFolder(root), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.match(e.message, /b\/a_0\.jpg: duplicate image id 'a_0' \(also .*a\/a_0\.jpg\)/);
+    return true;
+  });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("readers: a missing or empty root is a clear error", async () => {
+  await assert.rejects(
+    readDataset("/nonexistent/dogs"),
+    /\/nonexistent\/dogs: directory not found/,
+  );
+  const root = await tempDir();
+  await assert.rejects(readImageFolder(root), /no images found/);
+  await Deno.remove(root, { recursive: true });
+});
+
+async function makeCompetition(lines: string[]): Promise<string> {
+  const root = await tempDir();
+  await Deno.mkdir(join(root, "train"));
+  await Deno.mkdir(join(root, "test"));
+  for (const id of ["p1", "p2", "p3"]) {
+    await Deno.writeFile(join(root, "train", `${id}.jpg`), await solidJpeg(8, 8, [1, 2, 3]));
+  }
+  for (const id of ["t2", "t1"]) {
+    await Deno.writeFile(join(root, "test", `${id}.jpg`), await solidJpeg(8, 8, [1, 2, 3]));
+  }
+  await Deno.writeTextFile(join(root, "train.txt"), lines.join("\n"));
+  return root;
+}
+
+Deno.test("competition layout: ids with or without extension, extra columns ignored, test listed", async () => {
+  const root = await makeCompetition(["p1.jpg 12 http://x", "p2 3", "", "p3\t12", "p9 3"]);
+  const listing = await readDataset(root);
+  assert.equal(listing.layout, "competition");
+  assert.deepEqual(listing.train.map((t) => [t.id, t.label]), [["p1", "12"], ["p2", "3"], [
+    "p3",
+    "12",
+  ]]);
+  assert.deepEqual(listing.test.map((t) => t.id), ["t1", "t2"]);
+  assert.equal(listing.skipped.length, 1);
+  assert.match(listing.skipped[0].problem, /train\.txt:5 but missing/);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("competition layout: duplicate id and malformed line name file and line", async () => {
+  let root = await makeCompetition(["p1 1", "p2 2", "p1 2"]);
+  await assert.rejects(
+    readCompetition(root),
+    /train\.txt:3: duplicate image id 'p1' \(first on line 1\)/,
+  );
+  await Deno.remove(root, { recursive: true });
+  root = await makeCompetition(["p1 1", "p2"]);
+  await assert.rejects(readCompetition(root), /train\.txt:2: expected 'image_id label', got 'p2'/);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("ImageWoof slice from ../shared reads as 10 breeds of real photos", async () => {
+  const listing = await readImageFolder(SHARED_IMAGEWOOF);
+  const labels = new Set(listing.train.map((t) => t.label));
+  assert.equal(labels.size, 10);
+  assert.equal(listing.train.length, 9025);
+  assert.ok(labels.has("n02086240"));
+  assert.equal(listing.skipped.length, 0);
+});

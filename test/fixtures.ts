@@ -1,0 +1,45 @@
+/** Small photo fixtures written by the tests themselves, including every kind of bad input. */
+import sharp from "sharp";
+import { join } from "node:path";
+
+/** A w x h JPEG of one colour (or a left/right two-colour split, to see crops and rotations). */
+export async function solidJpeg(
+  w: number,
+  h: number,
+  rgb: [number, number, number],
+  right?: [number, number, number],
+): Promise<Uint8Array> {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const c = right && x >= w / 2 ? right : rgb;
+      data.set(c, (y * w + x) * 3);
+    }
+  }
+  const out = await sharp(data, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 100 }).toBuffer();
+  return new Uint8Array(out);
+}
+
+export const SHARED_IMAGEWOOF = "../shared/data/imagewoof/train";
+export const SHARED_MOBILENET = "../shared/weights/mobilenet_v2_0.35_224";
+
+/** A fresh temporary directory removed when the returned disposer runs. */
+export async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "dogs-test-" });
+}
+
+/** ImageFolder layout: classes with the given counts of good JPEGs. */
+export async function makeImageFolder(root: string, counts: Record<string, number>): Promise<void> {
+  let shade = 10;
+  for (const [label, n] of Object.entries(counts)) {
+    await Deno.mkdir(join(root, label), { recursive: true });
+    for (let i = 0; i < n; i++) {
+      shade = (shade + 37) % 250;
+      await Deno.writeFile(
+        join(root, label, `${label}_${i}.jpg`),
+        await solidJpeg(12, 10, [shade, 0, 0]),
+      );
+    }
+  }
+}
