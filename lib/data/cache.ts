@@ -22,7 +22,7 @@ export interface CacheOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-interface CacheMeta {
+export interface CacheMeta {
   version: 2;
   size: number;
   interpolation: Interpolation;

@@ -1,0 +1,90 @@
+/**
+ * Turns sampled photo ids into a training batch: read, splice, rotate, zoom, flip, mask (as the
+ * policy says), then scale for the backbone. Pure given its inputs, so the prefetch worker and the
+ * notebooks produce identical batches.
+ */
+import type { RgbImage } from "../data/image.ts";
+import { Rng } from "../rng.ts";
+import {
+  randomFlip,
+  randomQuarterMask,
+  randomRotate,
+  randomSplice,
+  randomZoom,
+  type Resample,
+} from "./ops.ts";
+import type { AugmentPolicy } from "./policy.ts";
+import type { Sample } from "./sampler.ts";
+
+/** Where photos come from (the decoded-image cache, or decoded photos in memory). */
+export interface PhotoSource {
+  size: number;
+  read(id: string): RgbImage;
+  /** Every id a zoom-out may use as background (the seed: any training photo, any class). */
+  backgroundIds: readonly string[];
+}
+
+export interface Batch {
+  /** [n, size, size, 3] floats, already scaled for the backbone. */
+  images: Float32Array;
+  labels: Int32Array;
+  n: number;
+  size: number;
+}
+
+/** Applies the policy to one sample. */
+export function augmentSample(
+  sample: Sample,
+  source: PhotoSource,
+  policy: AugmentPolicy,
+  rng: Rng,
+  mode: Resample = "nearest",
+): RgbImage {
+  let img = source.read(sample.ids[0]);
+  if (sample.ids.length === 2 && policy.splice) {
+    img = randomSplice(img, source.read(sample.ids[1]), rng);
+  }
+  if (policy.rotate) img = randomRotate(img, rng, 10, mode);
+  if (policy.zoom) {
+    img = randomZoom(img, rng, () => source.read(rng.pick(source.backgroundIds)), [0.8, 1.2], mode);
+  }
+  if (policy.flip) img = randomFlip(img, rng);
+  if (policy.mask) img = randomQuarterMask(img, rng);
+  return img;
+}
+
+/** Xception / MobileNet input scaling: x / 127.5 - 1, into `out` at `offset`. */
+export function scaleInto(pixels: Uint8Array, out: Float32Array, offset: number): void {
+  for (let i = 0; i < pixels.length; i++) out[offset + i] = pixels[i] / 127.5 - 1;
+}
+
+/** Batch `k`'s samples through the policy; the augmentation stream is seeded by (seed, k). */
+export function makeBatch(
+  samples: readonly Sample[],
+  source: PhotoSource,
+  policy: AugmentPolicy,
+  seed: number,
+  k: number,
+  mode: Resample = "nearest",
+): Batch {
+  const rng = new Rng(`augment:${seed}:${k}`);
+  const frame = source.size * source.size * 3;
+  const images = new Float32Array(samples.length * frame);
+  const labels = new Int32Array(samples.length);
+  samples.forEach((sample, i) => {
+    const img = augmentSample(sample, source, policy, rng, mode);
+    scaleInto(img.data, images, i * frame);
+    labels[i] = sample.label;
+  });
+  return { images, labels, n: samples.length, size: source.size };
+}
+
+/** A batch's samples back as 8-bit images (to look at what the network is fed). */
+export function batchImages(batch: Batch): RgbImage[] {
+  const frame = batch.size * batch.size * 3;
+  return Array.from({ length: batch.n }, (_, i) => {
+    const data = new Uint8Array(frame);
+    for (let j = 0; j < frame; j++) data[j] = Math.round((batch.images[i * frame + j] + 1) * 127.5);
+    return { width: batch.size, height: batch.size, data };
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * The input pipeline: batches are made ahead of the training step in a Web Worker, so decoding
+ * from the cache and augmenting (pure JS) overlap the step instead of adding to it. Each batch is
+ * a pure function of (config, k), so the worker can run ahead and a resumed run can start at any
+ * k; `inline` makes the same batches on the calling thread (tests, notebooks).
+ */
+import { type CacheMeta, ImageCache } from "../data/cache.ts";
+import { type Batch, makeBatch, type PhotoSource } from "./batch.ts";
+import type { Resample } from "./ops.ts";
+import { policy, type PolicyName } from "./policy.ts";
+import { BatchSampler } from "./sampler.ts";
+
+export interface StreamConfig {
+  cacheFile: string;
+  cacheMeta: CacheMeta;
+  /** Photo ids per class index (training photos, plus pseudo-labelled ones for transfer). */
+  byClass: string[][];
+  /** Photos a zoom-out may paste onto. */
+  backgroundIds: string[];
+  policy: PolicyName;
+  seed: number;
+  batchSize?: number;
+  mode?: Resample;
+}
+
+/** A photo source over the decoded-image cache. */
+export function cacheSource(cache: ImageCache, backgroundIds: readonly string[]): PhotoSource {
+  return { size: cache.size, read: (id) => cache.read(id), backgroundIds };
+}
+
+/** Makes batch k of a stream (what the worker runs). */
+export function batchMaker(config: StreamConfig): { make(k: number): Batch; close(): void } {
+  const cache = new ImageCache(config.cacheFile, config.cacheMeta, true);
+  const p = policy(config.policy);
+  const sampler = new BatchSampler(config.byClass, {
+    seed: config.seed,
+    batchSize: config.batchSize,
+    pairs: p.splice,
+  });
+  const source = cacheSource(cache, config.backgroundIds);
+  return {
+    make: (k) => makeBatch(sampler.batch(k), source, p, config.seed, k, config.mode),
+    close: () => cache.close(),
+  };
+}
+
+export interface BatchStream {
+  /** The next batch in order (k = start, start + 1, ...). */
+  next(): Promise<Batch>;
+  close(): void;
+}
+
+/** Batches made on this thread. */
+export function inlineStream(config: StreamConfig, start = 0): BatchStream {
+  const maker = batchMaker(config);
+  let k = start;
+  return {
+    next: () => Promise.resolve(maker.make(k++)),
+    close: () => maker.close(),
+  };
+}
+
+/** Batches made `prefetch` ahead in a worker. */
+export function workerStream(config: StreamConfig, start = 0, prefetch = 3): BatchStream {
+  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  const pending = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
+  const ready = new Map<number, Promise<Batch>>();
+  let requested = start;
+  let k = start;
+  let failure: Error | undefined;
+  worker.onmessage = (event: MessageEvent) => {
+    const { k: done, images, labels, n, size, error } = event.data;
+    const waiter = pending.get(done);
+    pending.delete(done);
+    if (error) waiter?.reject(new Error(`batch ${done}: ${error}`));
+    else {waiter?.resolve({
+        images: new Float32Array(images),
+        labels: new Int32Array(labels),
+        n,
+        size,
+      });}
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    failure = new Error(`batch worker failed: ${event.message}`);
+    for (const waiter of pending.values()) waiter.reject(failure);
+    pending.clear();
+  };
+  worker.postMessage({ type: "init", config });
+  const request = () => {
+    const at = requested++;
+    const promise = new Promise<Batch>((resolve, reject) => pending.set(at, { resolve, reject }));
+    promise.catch(() => {}); // a prefetched batch nobody asks for must not be an unhandled error
+    ready.set(at, promise);
+    worker.postMessage({ type: "batch", k: at });
+  };
+  for (let i = 0; i < prefetch; i++) request();
+  return {
+    next() {
+      if (failure) return Promise.reject(failure);
+      const batch = ready.get(k)!;
+      ready.delete(k++);
+      request();
+      return batch;
+    },
+    close() {
+      worker.terminate();
+      for (const waiter of pending.values()) waiter.reject(new Error("batch stream closed"));
+      pending.clear();
+    },
+  };
+}

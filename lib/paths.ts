@@ -1,0 +1,46 @@
+/**
+ * Paths from the project root, found by walking up from the working directory to `deno.json`.
+ * Notebook cells cannot use `import.meta` and run with the notebook's folder as working
+ * directory, so they (and the CLI) name files through these helpers.
+ */
+import { dirname, join, resolve } from "node:path";
+
+let root: string | undefined;
+
+export function projectRoot(): string {
+  if (root) return root;
+  let dir = resolve(Deno.cwd());
+  while (true) {
+    try {
+      Deno.statSync(join(dir, "deno.json"));
+      return (root = dir);
+    } catch {
+      const parent = dirname(dir);
+      if (parent === dir) {
+        throw new Error(`no deno.json above ${Deno.cwd()}: start from the project`);
+      }
+      dir = parent;
+    }
+  }
+}
+
+/** A path relative to the project root, e.g. `fromRoot("data/runs")`. */
+export function fromRoot(...parts: string[]): string {
+  return join(projectRoot(), ...parts);
+}
+
+/** The shared ImageWoof photos next to the project, unless `DOGS_DATA` names another dataset. */
+export function defaultDataset(): string {
+  return Deno.env.get("DOGS_DATA") ?? fromRoot("..", "shared", "data", "imagewoof", "train");
+}
+
+/** The shared MobileNetV2-0.35 weights, unless `DOGS_WEIGHTS` names others. */
+export function defaultWeights(): string {
+  return Deno.env.get("DOGS_WEIGHTS") ??
+    fromRoot("..", "shared", "weights", "mobilenet_v2_0.35_224");
+}
+
+/** True when notebooks should run on a small slice (CI sets `DOGS_SMALL=1`). */
+export function smallData(): boolean {
+  return Deno.env.get("DOGS_SMALL") === "1";
+}

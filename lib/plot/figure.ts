@@ -1,0 +1,165 @@
+/**
+ * Plotly figures for notebooks and CLI runs, fully offline: the `plotly.js-dist` bundle is
+ * inlined (once per kernel session in a notebook, in every standalone HTML file), so charts
+ * render with no network.
+ */
+import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
+import { encodeBase64 } from "./base64.ts";
+import { writeFileAtomic } from "../data/table.ts";
+import { type Displayable, displayable } from "./display.ts";
+
+/** A Plotly figure: traces, layout, config, exactly as `Plotly.newPlot` takes them. */
+export interface Figure {
+  data: Record<string, unknown>[];
+  layout?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}
+
+let loader: string | undefined;
+
+/**
+ * A `<script>` that defines `window.Plotly` from the `plotly.js-dist` bundle carried inside it,
+ * gzipped and base64-encoded: 10 MB of source would exceed what the Jupyter kernel delivers in
+ * one output (~4 MB here), compressed it is 2.5 MB. The browser inflates it with the standard
+ * `DecompressionStream`; `define`/`module`/`exports` are hidden so that the bundle's UMD wrapper
+ * sets the global even where require.js is loaded (classic Notebook).
+ */
+export function plotlyLoader(): string {
+  if (loader === undefined) {
+    const path = createRequire(import.meta.url).resolve("plotly.js-dist");
+    const packed = encodeBase64(gzipSync(Deno.readFileSync(path), { level: 9 }));
+    loader =
+      `<script>(async()=>{if(window.Plotly||window.__plotlyLoading)return;window.__plotlyLoading=1;` +
+      `const b=Uint8Array.from(atob("${packed}"),c=>c.charCodeAt(0));` +
+      `const t=await new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).text();` +
+      `const s=document.createElement("script");` +
+      `s.textContent="(function(define,module,exports){"+t+"\\n}).call(window);";` +
+      `document.head.appendChild(s);})();</script>`;
+  }
+  return loader;
+}
+
+let counter = 0;
+let bundleShown = false;
+
+/** A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader
+ * comes first, else the script waits for a `window.Plotly` defined by an earlier output. */
+export function figureHtml(figure: Figure, withBundle: boolean): string {
+  const id = `plot-${Date.now().toString(36)}-${counter++}`;
+  const layout: Record<string, unknown> = {
+    margin: { t: 40, r: 20, b: 50, l: 60 },
+    ...figure.layout,
+  };
+  const config = { responsive: true, displaylogo: false, ...figure.config };
+  // `</` inside JSON would end the <script> element early.
+  const json = (v: unknown) => JSON.stringify(v).replace(/<\//g, "<\\/");
+  const height = typeof layout.height === "number" ? layout.height : 420;
+  const draw = `(function draw(){if(!window.Plotly){return setTimeout(draw,30);}` +
+    `window.Plotly.newPlot(${json(id)},${json(figure.data)},${json(layout)},${json(config)});})();`;
+  return `${
+    withBundle ? plotlyLoader() : ""
+  }<div id="${id}" style="width:100%;height:${height}px"></div>` +
+    `<script>${draw}</script>`;
+}
+
+/** Shows a figure in a notebook cell (return it as the cell's last value). */
+export function showFigure(figure: Figure): Displayable {
+  const html = figureHtml(figure, !bundleShown);
+  bundleShown = true;
+  return displayable({ "text/html": html, "text/plain": `[figure: ${figure.data.length} traces]` });
+}
+
+/** Writes a standalone HTML page with the figure (for CLI runs and reports). */
+export async function writeFigure(figure: Figure, path: string, title = "figure"): Promise<void> {
+  const escaped = title.replace(/[<&]/g, (c) => (c === "<" ? "&lt;" : "&amp;"));
+  const html =
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${escaped}</title></head>` +
+    `<body>${figureHtml(figure, true)}</body></html>\n`;
+  await writeFileAtomic(path, new TextEncoder().encode(html));
+}
+
+// ---- the charts the notebooks use ----
+
+export function barChart(
+  labels: readonly string[],
+  values: readonly number[],
+  { title = "", xTitle = "", yTitle = "" } = {},
+): Figure {
+  return {
+    data: [{ type: "bar", x: labels, y: values, text: values.map(String), textposition: "auto" }],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: xTitle } },
+      yaxis: { title: { text: yTitle } },
+    },
+  };
+}
+
+export interface Series {
+  name: string;
+  x: readonly number[];
+  y: readonly number[];
+}
+
+/** Line chart; `marks` draws labelled vertical lines (e.g. stage boundaries). */
+export function lineChart(
+  series: readonly Series[],
+  { title = "", xTitle = "", yTitle = "", marks = [] as { x: number; label: string }[] } = {},
+): Figure {
+  return {
+    data: series.map((s) => ({
+      type: "scatter",
+      mode: "lines+markers",
+      name: s.name,
+      x: s.x,
+      y: s.y,
+    })),
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: xTitle } },
+      yaxis: { title: { text: yTitle } },
+      shapes: marks.map((m) => ({
+        type: "line",
+        x0: m.x,
+        x1: m.x,
+        yref: "paper",
+        y0: 0,
+        y1: 1,
+        line: { dash: "dot", color: "#888" },
+      })),
+      annotations: marks.map((m) => ({
+        x: m.x,
+        yref: "paper",
+        y: 1.04,
+        text: m.label,
+        showarrow: false,
+      })),
+    },
+  };
+}
+
+/** Heatmap, e.g. a confusion matrix (rows = true class, columns = predicted). */
+export function heatmap(
+  z: readonly (readonly number[])[],
+  rowLabels: readonly string[],
+  columnLabels: readonly string[],
+  { title = "", xTitle = "", yTitle = "" } = {},
+): Figure {
+  return {
+    data: [{
+      type: "heatmap",
+      z,
+      x: columnLabels,
+      y: rowLabels,
+      colorscale: "Blues",
+      hoverongaps: false,
+    }],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: xTitle } },
+      yaxis: { title: { text: yTitle }, autorange: "reversed" },
+      height: 520,
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/** Tables in notebooks: an HTML table for Jupyter, aligned text for plain front ends. */
+import { type Displayable, displayable } from "./display.ts";
+
+export function showTable(rows: readonly Record<string, unknown>[], title?: string): Displayable {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (
+    v: unknown,
+  ) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : String(v ?? ""));
+  const escape = (s: string) =>
+    s.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!);
+  const head = columns.map((c) => `<th>${escape(c)}</th>`).join("");
+  const body = rows.map((r) =>
+    `<tr>${columns.map((c) => `<td>${escape(cell(r[c]))}</td>`).join("")}</tr>`
+  ).join("");
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("  ");
+  const text = [line(columns), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
+  return displayable({
+    "text/html": (title ? `<b>${escape(title)}</b>` : "") +
+      `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`,
+    "text/plain": (title ? `${title}\n` : "") + text,
+  });
+}
