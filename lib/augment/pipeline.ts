@@ -110,3 +110,13 @@ export function workerStream(config: StreamConfig, start = 0, prefetch = 3): Bat
     },
   };
 }
+
+/** Batch k of a stream, made here and now (to look at one in a notebook). */
+export function peekBatch(config: StreamConfig, k = 0): Batch {
+  const maker = batchMaker(config);
+  try {
+    return maker.make(k);
+  } finally {
+    maker.close();
+  }
+}

@@ -1,39 +1,60 @@
 /**
- * Rich display in the Deno Jupyter kernel: an object with a `Symbol.for("Jupyter.display")`
- * method shows as its MIME bundle when it is a cell's last value; `Deno.jupyter` (present only
- * inside the kernel) can also show or update a display from anywhere in a cell.
+ * Showing things from notebook cells. Every helper displays *now* (a `display_data` message,
+ * awaited) instead of returning a value for the cell to print: the Deno kernel sometimes delivers
+ * a cell's final value after the cell is reported finished, and a headless run (`jupyter
+ * nbconvert --execute`, CI) then drops it. Outside the kernel (CLI runs) the plain-text form is
+ * printed instead.
  */
 
 export type MimeBundle = Record<string, string>;
-
-export interface Displayable {
-  [key: symbol]: () => MimeBundle;
-}
-
-/** Wraps a MIME bundle so a notebook cell shows it. */
-export function displayable(bundle: MimeBundle): Displayable {
-  return { [Symbol.for("Jupyter.display")]: () => bundle };
-}
 
 interface JupyterApi {
   broadcast(type: string, content: Record<string, unknown>): Promise<void>;
 }
 
-/** The kernel API when running inside `deno jupyter`, else undefined (CLI runs). */
-export function jupyter(): JupyterApi | undefined {
-  return (Deno as unknown as { jupyter?: JupyterApi }).jupyter;
+let override: JupyterApi | undefined;
+
+/** Routes displays to another receiver (tests record what a notebook would show). */
+export function useKernel(api: JupyterApi | undefined): void {
+  override = api;
 }
 
-/** Shows a bundle now (not only as a cell's last value); `id` lets `updateDisplay` replace it. */
-export async function showNow(bundle: MimeBundle, id?: string): Promise<void> {
-  await jupyter()?.broadcast("display_data", {
+/** The kernel API when running inside `deno jupyter`, else undefined (`Deno.jupyter` throws
+ * outside the kernel). */
+export function jupyter(): JupyterApi | undefined {
+  if (override) return override;
+  try {
+    return (Deno as unknown as { jupyter?: JupyterApi }).jupyter;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Displays a MIME bundle; `id` lets `updateDisplay` replace it later (live progress). */
+export async function show(bundle: MimeBundle, id?: string): Promise<void> {
+  const kernel = jupyter();
+  if (!kernel) {
+    if (bundle["text/plain"]) console.log(bundle["text/plain"]);
+    return;
+  }
+  await kernel.broadcast("display_data", {
     data: bundle,
     metadata: {},
     transient: id ? { display_id: id } : {},
   });
+  await flushed(bundle);
 }
 
-/** Replaces the content of a display shown with `showNow(bundle, id)` (live progress). */
+/** `broadcast` resolves once the message is queued, not sent; a cell that ends right after can
+ * be reported idle first, and headless runners then drop the output (seen here about one cell in
+ * thirty). A short pause, longer for big outputs, lets the kernel send it first. */
+function flushed(bundle: MimeBundle): Promise<void> {
+  if (override) return Promise.resolve();
+  const bytes = Object.values(bundle).reduce((n, v) => n + v.length, 0);
+  return new Promise((resolve) => setTimeout(resolve, 30 + bytes / 50_000));
+}
+
+/** Replaces the content of a display shown with `show(bundle, id)`. */
 export async function updateDisplay(bundle: MimeBundle, id: string): Promise<void> {
   await jupyter()?.broadcast("update_display_data", {
     data: bundle,

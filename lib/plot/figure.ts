@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 import { encodeBase64 } from "./base64.ts";
 import { writeFileAtomic } from "../data/table.ts";
-import { type Displayable, displayable } from "./display.ts";
+import { show } from "./display.ts";
 
 /** A Plotly figure: traces, layout, config, exactly as `Plotly.newPlot` takes them. */
 export interface Figure {
@@ -63,11 +63,12 @@ export function figureHtml(figure: Figure, withBundle: boolean): string {
     `<script>${draw}</script>`;
 }
 
-/** Shows a figure in a notebook cell (return it as the cell's last value). */
-export function showFigure(figure: Figure): Displayable {
+/** Shows a figure in a notebook (await it); the plotly loader rides along with the first one. */
+export async function showFigure(figure: Figure): Promise<void> {
   const html = figureHtml(figure, !bundleShown);
   bundleShown = true;
-  return displayable({ "text/html": html, "text/plain": `[figure: ${figure.data.length} traces]` });
+  const title = (figure.layout?.title as { text?: string } | undefined)?.text;
+  await show({ "text/html": html, "text/plain": `[figure${title ? `: ${title}` : ""}]` });
 }
 
 /** Writes a standalone HTML page with the figure (for CLI runs and reports). */
@@ -160,6 +161,23 @@ export function heatmap(
       xaxis: { title: { text: xTitle } },
       yaxis: { title: { text: yTitle }, autorange: "reversed" },
       height: 520,
+    },
+  };
+}
+
+/** Stacked bars, one trace per series (e.g. train / val / test photos per class). */
+export function stackedBars(
+  labels: readonly string[],
+  series: readonly { name: string; values: readonly number[] }[],
+  { title = "", xTitle = "", yTitle = "" } = {},
+): Figure {
+  return {
+    data: series.map((s) => ({ type: "bar", name: s.name, x: labels, y: s.values })),
+    layout: {
+      barmode: "stack",
+      title: { text: title },
+      xaxis: { title: { text: xTitle } },
+      yaxis: { title: { text: yTitle } },
     },
   };
 }

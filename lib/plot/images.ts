@@ -1,12 +1,12 @@
 /**
- * Image grids for notebooks: photos (or augmented samples) as PNG tiles with captions. The cell
- * gets an HTML table of PNGs (captions as text) plus the whole grid as one PNG for front ends
- * that do not render HTML.
+ * Image grids for notebooks: photos (or augmented samples) as PNG tiles with captions, in an HTML
+ * grid; `composeGrid` + `encodePng` make the same grid as one PNG file for reports.
  */
 import { encodeBase64 } from "./base64.ts";
 import { encodePng, type RgbImage } from "../data/image.ts";
 import { blank, resize } from "../augment/ops.ts";
-import { type Displayable, displayable } from "./display.ts";
+import { type Batch, batchImages } from "../augment/batch.ts";
+import { show } from "./display.ts";
 
 export interface GridOptions {
   columns?: number;
@@ -38,21 +38,25 @@ export function composeGrid(images: readonly RgbImage[], columns: number, tile: 
   return out;
 }
 
-/** A captioned grid to return as a notebook cell's value. */
+/** Shows a captioned grid in a notebook (await it). */
 export async function showImages(
   images: readonly RgbImage[],
   options: GridOptions = {},
-): Promise<Displayable> {
+): Promise<void> {
   const { columns = Math.min(images.length, 6), captions = [], tile = 160, title } = options;
-  const grid = await encodePng(composeGrid(images, columns, tile));
-  const tiles = await Promise.all(images.map((img) => encodePng(img)));
+  // Tiles are resized before encoding: a notebook output has to stay well under the ~4 MB the
+  // kernel delivers in one message.
+  const small = images.map((
+    img,
+  ) => (img.width === tile && img.height === tile ? img : resize(img, tile, tile)));
+  const tiles = await Promise.all(small.map((img) => encodePng(img)));
   const escape = (s: string) =>
     s.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!);
   const cells = tiles.map((png, i) =>
     `<figure style="margin:2px;text-align:center"><img src="data:image/png;base64,${
       encodeBase64(png)
     }" ` +
-    `width="${tile}" height="${tile}" style="image-rendering:pixelated"/>` +
+    `width="${tile}" height="${tile}" style="image-rendering:pixelated;border:1px solid #ccc"/>` +
     `<figcaption style="font-size:11px;max-width:${tile}px">${
       escape(captions[i] ?? "")
     }</figcaption></figure>`
@@ -60,9 +64,22 @@ export async function showImages(
   const html = (title ? `<div style="font-weight:bold;margin:4px 0">${escape(title)}</div>` : "") +
     `<div style="display:grid;grid-template-columns:repeat(${columns},${tile + 4}px);gap:2px">` +
     cells.join("") + `</div>`;
-  return displayable({
+  await show({
     "text/html": html,
-    "image/png": encodeBase64(grid),
     "text/plain": `[${images.length} images${title ? `: ${title}` : ""}]`,
+  });
+}
+
+/** Shows a training batch as the network gets it (scaling undone), captioned by class. */
+export async function showBatch(
+  batch: Batch,
+  className: (label: number) => string,
+  title: string,
+): Promise<void> {
+  await showImages(batchImages(batch), {
+    columns: 8,
+    tile: 96,
+    title,
+    captions: Array.from(batch.labels, className),
   });
 }

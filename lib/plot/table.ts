@@ -1,7 +1,11 @@
 /** Tables in notebooks: an HTML table for Jupyter, aligned text for plain front ends. */
-import { type Displayable, displayable } from "./display.ts";
+import { show } from "./display.ts";
 
-export function showTable(rows: readonly Record<string, unknown>[], title?: string): Displayable {
+/** Shows a table in a notebook (await it), or prints it aligned on the console. */
+export async function showTable(
+  rows: readonly Record<string, unknown>[],
+  title?: string,
+): Promise<void> {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cell = (
     v: unknown,
@@ -15,7 +19,7 @@ export function showTable(rows: readonly Record<string, unknown>[], title?: stri
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("  ");
   const text = [line(columns), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
-  return displayable({
+  await show({
     "text/html": (title ? `<b>${escape(title)}</b>` : "") +
       `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`,
     "text/plain": (title ? `${title}\n` : "") + text,

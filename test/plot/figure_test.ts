@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { barChart, figureHtml, lineChart, showFigure, writeFigure } from "@/plot/figure.ts";
+import { useKernel } from "@/plot/display.ts";
 import { tempDir } from "../fixtures.ts";
 
 /** Loads a page in headless Chromium and returns the DOM after its scripts ran. */
@@ -48,15 +49,32 @@ Deno.test("plot: a written figure renders offline in headless Chromium (an SVG p
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("plot: notebook display inlines the bundle once per session, then only the drawing script", () => {
-  const first = showFigure(lineChart([{ name: "loss", x: [1, 2], y: [3, 2] }]));
-  const second = showFigure(lineChart([{ name: "acc", x: [1, 2], y: [0.5, 0.7] }]));
-  const html = (d: object) =>
-    (d as Record<symbol, () => Record<string, string>>)
-      [Symbol.for("Jupyter.display")]()["text/html"];
-  assert.ok(html(first).length > 1_000_000, "first figure carries plotly.js");
-  assert.ok(html(second).length < 10_000, "later figures reuse window.Plotly");
-  assert.match(html(second), /window\.Plotly\.newPlot/);
+Deno.test("plot: notebook display sends the plotly loader once per session, then only the drawing", async () => {
+  // Stand in for the kernel's API, as `deno jupyter` provides it.
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  const fake = {
+    broadcast: (
+      type: string,
+      content: Record<string, unknown>,
+    ) => (sent.push({ type, content }), Promise.resolve()),
+  };
+  useKernel(fake);
+  try {
+    await showFigure(lineChart([{ name: "loss", x: [1, 2], y: [3, 2] }], { title: "loss" }));
+    await showFigure(lineChart([{ name: "acc", x: [1, 2], y: [0.5, 0.7] }]));
+  } finally {
+    useKernel(undefined);
+  }
+  assert.deepEqual(sent.map((m) => m.type), ["display_data", "display_data"]);
+  const html = (i: number) => (sent[i].content.data as Record<string, string>)["text/html"];
+  assert.ok(
+    html(0).length > 1_000_000 && html(0).length < 3_500_000,
+    "first carries plotly.js, compressed",
+  );
+  assert.match(html(0), /DecompressionStream\("gzip"\)/);
+  assert.ok(html(1).length < 10_000, "later figures reuse window.Plotly");
+  assert.match(html(1), /window\.Plotly\.newPlot/);
+  assert.equal((sent[0].content.data as Record<string, string>)["text/plain"], "[figure: loss]");
   const hostile = figureHtml({ data: [{ name: "</script><b>x" }] }, false);
   assert.equal(hostile.split("</script>").length, 2, "a trace name cannot close the script early");
 });
