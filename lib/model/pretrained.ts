@@ -1,0 +1,33 @@
+/**
+ * Puts ImageNet weights into a backbone from what the user names: a local TF.js or Keras file or
+ * folder, or `imagenet` for the official Keras file (downloaded once into the cache, checked).
+ */
+import { type Backbone } from "./backbone.ts";
+import { downloadCached } from "./download.ts";
+import { assignWeights, disposeWeightFile, type LoadReport, readWeightFile } from "./weights.ts";
+
+export async function loadPretrained(
+  backbone: Backbone,
+  weights: string,
+  { cacheDir = "data/cache/weights" } = {},
+): Promise<LoadReport & { path: string }> {
+  let path = weights;
+  if (weights === "imagenet") {
+    const official = backbone.spec.officialWeights;
+    if (!official) {
+      throw new Error(`${backbone.spec.name}: no official ImageNet weights known; pass a file`);
+    }
+    path = await downloadCached(official.url, {
+      file: official.file,
+      cacheDir,
+      md5: official.md5,
+      sha256: official.sha256,
+    });
+  }
+  const file = await readWeightFile(path);
+  try {
+    return { ...assignWeights(backbone.model, file), path: file.source };
+  } finally {
+    disposeWeightFile(file);
+  }
+}
