@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { prepareData } from "../data/prepare.ts";
+import { fromRoot } from "../paths.ts";
 import { formatTime, progressBar } from "../progress.ts";
 
 const HELP = `Usage: deno task reproduce --data DIR [options]
@@ -34,7 +35,7 @@ const { values } = parseArgs({
     "val-fraction": { type: "string", default: "0.1" },
     "test-fraction": { type: "string", default: "0.1" },
     interpolation: { type: "string", default: "nearest" },
-    "cache-dir": { type: "string", default: "data/cache" },
+    "cache-dir": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -47,7 +48,7 @@ if (values.help || !values.data) {
 const started = performance.now();
 const data = values.data;
 const name = data.replace(/\/+$/, "").split("/").filter((p) => p !== "train").pop() ?? "run";
-const out = values.out ?? join("data", "runs", name);
+const out = values.out ?? fromRoot("data", "runs", name);
 let bar: ReturnType<typeof progressBar> | undefined;
 const prepared = await prepareData({
   data,

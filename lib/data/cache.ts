@@ -11,11 +11,12 @@ import { join, resolve } from "node:path";
 import type { Skipped } from "./errors.ts";
 import { type Interpolation, loadImage, type RgbImage } from "./image.ts";
 import { writeFileAtomic } from "./table.ts";
+import { fromRoot } from "../paths.ts";
 
 export interface CacheOptions {
   size: number;
   interpolation?: Interpolation;
-  /** Where cache files live; default `data/cache` under the working directory. */
+  /** Where cache files live; default `data/cache` in the project. */
   dir?: string;
   /** Photos decoded at once (libvips threads inside each as well). */
   concurrency?: number;
@@ -99,7 +100,8 @@ export async function cacheImages(
   items: readonly { id: string; path: string }[],
   options: CacheOptions,
 ): Promise<ImageCache> {
-  const { size, interpolation = "nearest", dir = "data/cache", concurrency = 4 } = options;
+  const { size, interpolation = "nearest", dir = fromRoot("data", "cache"), concurrency = 4 } =
+    options;
   const key = await cacheKey(items, size, interpolation);
   const base = join(dir, `${size}px-${interpolation}-${key.slice(0, 24)}`);
   const file = `${base}.rgb`;

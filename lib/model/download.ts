@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { progressBar } from "../progress.ts";
+import { fromRoot } from "../paths.ts";
 
 export interface DownloadOptions {
   /** File name in the cache (default: the URL's last path segment). */
@@ -21,7 +22,7 @@ export interface DownloadOptions {
 
 /** The cached file's path, downloading it first if it is missing or fails its checksum. */
 export async function downloadCached(url: string, options: DownloadOptions = {}): Promise<string> {
-  const cacheDir = options.cacheDir ?? "data/cache/downloads";
+  const cacheDir = options.cacheDir ?? fromRoot("data", "cache", "downloads");
   const file = options.file ??
     decodeURIComponent(new URL(url).pathname.split("/").pop() || "download");
   const path = join(cacheDir, file);

@@ -4,12 +4,13 @@
  */
 import { type Backbone } from "./backbone.ts";
 import { downloadCached } from "./download.ts";
+import { fromRoot } from "../paths.ts";
 import { assignWeights, disposeWeightFile, type LoadReport, readWeightFile } from "./weights.ts";
 
 export async function loadPretrained(
   backbone: Backbone,
   weights: string,
-  { cacheDir = "data/cache/weights" } = {},
+  { cacheDir = fromRoot("data", "cache", "weights") } = {},
 ): Promise<LoadReport & { path: string }> {
   let path = weights;
   if (weights === "imagenet") {

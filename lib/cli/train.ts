@@ -1,0 +1,77 @@
+/**
+ * `deno task train`: the three training stages with validation, blend search and checkpoints.
+ * Resumes by itself after an interruption (run the same command again).
+ */
+import { parseArgs } from "node:util";
+import { initBackend } from "../tf.ts";
+import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
+import { PRESETS, smallPreset } from "../train/presets.ts";
+import { train } from "../train/run.ts";
+import { progressCallback } from "../train/callbacks.ts";
+import { formatTime } from "../progress.ts";
+
+const HELP = `Usage: deno task train [options]
+
+  --data DIR          dataset root (default ../shared/data/imagewoof/train, or $DOGS_DATA)
+  --weights PATH      pretrained backbone: model.json / .h5 / folder, or "imagenet" to download
+                      the official Keras file (default ../shared/weights/mobilenet_v2_0.35_224)
+  --preset NAME       cpu (MobileNetV2-0.35, cached trunk, minutes) | seed (Xception 299, GPU)
+  --out DIR           run folder (default data/runs/<preset>-seed<seed>)
+  --seed N            seed of every random choice (default 0)
+  --small             a few steps per stage (smoke test, CI)
+  --center-weight W   center loss weight (default 0.25; 0 disables)
+  --aux-weight W      auxiliary head weight (default 0.25; 0 disables)
+  --no-glu            main softmax straight on pooled features (ablation)
+  --cache-dir DIR     decoded-photo cache (default data/cache)`;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    data: { type: "string" },
+    weights: { type: "string" },
+    preset: { type: "string", default: "cpu" },
+    out: { type: "string" },
+    seed: { type: "string", default: "0" },
+    small: { type: "boolean", default: false },
+    "center-weight": { type: "string", default: "0.25" },
+    "aux-weight": { type: "string", default: "0.25" },
+    "no-glu": { type: "boolean", default: false },
+    "cache-dir": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+const base = PRESETS[values.preset];
+if (!base) {
+  console.error(`unknown preset '${values.preset}' (${Object.keys(PRESETS).join(", ")})`);
+  Deno.exit(2);
+}
+const preset = values.small ? smallPreset(base) : base;
+const seed = Number(values.seed);
+await initBackend();
+const result = await train({
+  data: values.data ?? defaultDataset(),
+  weights: values.weights ?? defaultWeights(),
+  out: values.out ?? fromRoot("data", "runs", `${preset.name}-seed${seed}`),
+  preset,
+  seed,
+  cacheDir: values["cache-dir"],
+  lossWeights: { center: Number(values["center-weight"]), aux: Number(values["aux-weight"]) },
+  glu: !values["no-glu"],
+  callbacks: [progressCallback()],
+});
+const last = result.history.at(-1);
+console.log(
+  `\ntrained ${result.history.length} rounds in ${formatTime(result.seconds)}` +
+    (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ""),
+);
+if (last) {
+  console.log(
+    `last round: main ${last.metrics.main.toFixed(4)}, aux ${last.metrics.aux.toFixed(4)}, ` +
+      `blend ${last.metrics.blend.toFixed(4)} at alpha ${last.metrics.alpha.toFixed(2)}`,
+  );
+}
+if (result.best) console.log(`best checkpoint: ${result.best.path}`);

@@ -1,0 +1,120 @@
+/**
+ * Checkpoints: every weight of the model (backbone, head, centers) and the optimizer's state, in
+ * one folder per round named by its metrics as the seed names its files
+ * (`round07-main0.912-aux0.905-blend0.918-alpha0.63`). A folder is written under a temporary
+ * name and renamed when complete, so a run killed mid-write never leaves a checkpoint that looks
+ * whole; `meta.json` inside it is the last file written.
+ */
+import { join } from "node:path";
+import { tf } from "../tf.ts";
+import type { SeedModel } from "../model/seed_model.ts";
+
+export interface RoundMetrics {
+  main: number;
+  aux: number;
+  blend: number;
+  alpha: number;
+  /** Mean training loss terms over the round. */
+  loss: { total: number; main: number; center: number; aux: number };
+  /** Validation loss of the main head. */
+  valLoss: number;
+}
+
+export interface CheckpointMeta {
+  round: number;
+  stage: string;
+  /** Training steps completed in the whole run (the batch cursor resumes from it). */
+  step: number;
+  metrics: RoundMetrics;
+  seconds: number;
+  savedAt: string;
+}
+
+export function checkpointName(round: number, m: RoundMetrics): string {
+  const r = String(round).padStart(2, "0");
+  return `round${r}-main${m.main.toFixed(4)}-aux${m.aux.toFixed(4)}-blend${
+    m.blend.toFixed(4)
+  }-alpha${m.alpha.toFixed(2)}`;
+}
+
+/** Every weight variable in layer order. (`LayersModel.weights` lists trainable weights first,
+ * so its order changes when a stage unfreezes layers: useless for matching a saved file.) */
+function modelVariables(model: SeedModel) {
+  return [...model.backbone.model.layers, ...model.head.layers].flatMap((layer) => layer.weights);
+}
+
+/** Writes a checkpoint folder atomically; returns its path. */
+export async function saveCheckpoint(
+  dir: string,
+  model: SeedModel,
+  optimizer: tf.Optimizer | undefined,
+  meta: CheckpointMeta,
+): Promise<string> {
+  const path = join(dir, checkpointName(meta.round, meta.metrics));
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp, { recursive: true });
+  const tensors = [...modelVariables(model).map((w) => w.read()), model.centers];
+  const named = tensors.map((tensor, i) => ({ name: `w${i}`, tensor }));
+  const optimizerWeights = optimizer ? await optimizer.getWeights() : [];
+  const opt = optimizerWeights.map((w, i) => ({ name: `o${i}`, tensor: w.tensor }));
+  const { data, specs } = await tf.io.encodeWeights([...named, ...opt]);
+  await Deno.writeFile(join(tmp, "weights.bin"), new Uint8Array(data));
+  await Deno.writeTextFile(
+    join(tmp, "specs.json"),
+    JSON.stringify({ specs, modelCount: named.length }),
+  );
+  await Deno.writeTextFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 1));
+  await Deno.remove(path, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, path);
+  return path;
+}
+
+/** Restores model weights (and optimizer state, when given) from a checkpoint folder. */
+export async function loadCheckpoint(
+  path: string,
+  model: SeedModel,
+  optimizer?: tf.Optimizer,
+): Promise<CheckpointMeta> {
+  const { specs, modelCount } = JSON.parse(await Deno.readTextFile(join(path, "specs.json")));
+  const bytes = await Deno.readFile(join(path, "weights.bin"));
+  const decoded = tf.io.decodeWeights(bytes.buffer, specs);
+  const targets = modelVariables(model);
+  if (modelCount !== targets.length + 1) {
+    tf.dispose(Object.values(decoded));
+    throw new Error(
+      `${path}: checkpoint holds ${modelCount} model tensors, this model has ${targets.length + 1}`,
+    );
+  }
+  targets.forEach((w, i) => w.write(decoded[`w${i}`]));
+  model.centers.assign(decoded[`w${targets.length}`]);
+  const opt = Object.keys(decoded).filter((k) => k.startsWith("o")).sort((a, b) =>
+    Number(a.slice(1)) - Number(b.slice(1))
+  );
+  if (optimizer && opt.length) {
+    await optimizer.setWeights(opt.map((k) => ({ name: k, tensor: decoded[k] })));
+  }
+  // Variables hold their own references now; the decoded tensors are ours to free.
+  tf.dispose(Object.values(decoded));
+  return JSON.parse(await Deno.readTextFile(join(path, "meta.json")));
+}
+
+/** Complete checkpoints in a run folder, oldest round first. */
+export async function listCheckpoints(
+  dir: string,
+): Promise<{ path: string; meta: CheckpointMeta }[]> {
+  const found: { path: string; meta: CheckpointMeta }[] = [];
+  if (!(await Deno.stat(dir).catch(() => undefined))) return found;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isDirectory || !entry.name.startsWith("round") || entry.name.includes(".tmp-")) {
+      continue;
+    }
+    const path = join(dir, entry.name);
+    try {
+      found.push({ path, meta: JSON.parse(await Deno.readTextFile(join(path, "meta.json"))) });
+    } catch {
+      // no meta.json: not a complete checkpoint
+    }
+  }
+  return found.sort((a, b) => a.meta.round - b.meta.round);
+}

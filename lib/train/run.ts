@@ -1,0 +1,225 @@
+/**
+ * A whole training run, as `deno task train` and notebook 03 start it: data steps, backbone with
+ * pretrained weights, the seed's head, the activation caches (cached mode), then the stages'
+ * rounds with validation, metrics log and checkpoints. Interrupted at any point, the same call
+ * resumes after the last complete checkpoint: batches are a pure function of (seed, step), the
+ * optimizer state is in the checkpoint, so the resumed run continues the very same stream.
+ */
+import { join } from "node:path";
+import { tf } from "../tf.ts";
+import { prepareData, type PreparedData } from "../data/prepare.ts";
+import { groupByClass } from "../data/split.ts";
+import { type StreamConfig, workerStream } from "../augment/pipeline.ts";
+import type { PolicyName } from "../augment/policy.ts";
+import { buildBackbone, splitBackbone } from "../model/backbone.ts";
+import "../model/index.ts";
+import { loadPretrained } from "../model/pretrained.ts";
+import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
+import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
+import { progressBar } from "../progress.ts";
+import type { Preset } from "./presets.ts";
+import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
+import {
+  type ActivationSet,
+  activationsOfPhotos,
+  activationsOfStream,
+  mapActivations,
+} from "./features.ts";
+import {
+  bestOf,
+  checkpointCallback,
+  type HistoryRow,
+  metricsLogCallback,
+  writeHistory,
+} from "./callbacks.ts";
+import {
+  activationSource,
+  type BatchSource,
+  type Callback,
+  makeOptimizer,
+  prepareStage,
+  type RoundInfo,
+  runRound,
+} from "./trainer.ts";
+
+export interface TrainOptions {
+  data: string;
+  weights: string;
+  /** Run folder: split files, checkpoints/, metrics.csv. */
+  out: string;
+  preset: Preset;
+  seed?: number;
+  cacheDir?: string;
+  lossWeights?: LossWeights;
+  /** The model without the GLU (ablation). */
+  glu?: boolean;
+  callbacks?: Callback[];
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  model: SeedModel;
+  data: PreparedData;
+  history: HistoryRow[];
+  best?: { path: string; meta: CheckpointMeta };
+  seconds: number;
+  resumedFrom?: number;
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const started = performance.now();
+  const { preset, seed = 0, out } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const checkpoints = join(out, "checkpoints");
+  await Deno.mkdir(checkpoints, { recursive: true });
+
+  const data = await prepareData({
+    data: options.data,
+    out,
+    seed,
+    size: preset.backbone.size,
+    cacheDir: options.cacheDir,
+    onProgress: progressReporter("decode"),
+  });
+  const cache = data.cache!;
+  const backbone = buildBackbone(preset.backbone.name, {
+    alpha: preset.backbone.alpha,
+    size: preset.backbone.size,
+  });
+  const loaded = await loadPretrained(backbone, options.weights);
+  log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
+  const model = buildSeedModel(backbone, { classes: data.labels.size, seed, glu: options.glu });
+
+  // Resume after the last complete checkpoint.
+  const previous = (await listCheckpoints(checkpoints)).at(-1);
+  const history: HistoryRow[] = previous
+    ? JSON.parse(await Deno.readTextFile(join(out, "metrics.json")).catch(() => "[]"))
+      .filter((h: HistoryRow) => h.round <= previous.meta.round)
+    : [];
+  if (previous) log(`resuming after round ${previous.meta.round} (${previous.path})`);
+
+  const val = data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) }));
+  const byClass = groupByClass(data.train, data.labels).map((g) => g.map((p) => p.id));
+  const streamConfig = (policy: PolicyName): StreamConfig => ({
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+    byClass,
+    backgroundIds: data.train.map((p) => p.id),
+    policy,
+    seed,
+    batchSize: preset.batchSize,
+  });
+
+  // Inputs of the trainable part, per stage (cached mode: computed once, reused).
+  const { trunk, top } = splitBackbone(backbone);
+  const sets = new Map<string, ActivationSet>();
+  const activations = async (policy: PolicyName): Promise<ActivationSet> => {
+    if (!sets.has(policy)) {
+      const stream = workerStream(streamConfig(policy), 0);
+      try {
+        sets.set(
+          policy,
+          await activationsOfStream(
+            trunk,
+            stream,
+            preset.cachedBatches,
+            progressReporter(`trunk ${policy}`),
+          ),
+        );
+      } finally {
+        stream.close();
+      }
+    }
+    return sets.get(policy)!;
+  };
+  let valTrunk: ActivationSet | undefined;
+  const valSet =
+    () => (valTrunk ??= activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val")));
+
+  const stages = preset.stages;
+  const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
+  const extra = options.callbacks ?? [];
+  const callbacks: Callback[] = [
+    ...extra,
+    metricsLogCallback(out, history),
+    checkpointCallback(checkpoints, model, () => started),
+  ];
+  let round = 0;
+  let step = 0;
+  for (const [stageIndex, stage] of stages.entries()) {
+    const firstRound = round + 1;
+    round += stage.rounds;
+    if (previous && previous.meta.round >= round) {
+      step += stage.rounds * stage.stepsPerRound;
+      continue; // stage already complete
+    }
+    prepareStage(model, stage);
+    const optimizer = makeOptimizer(stage.optimizer);
+    let startRound = firstRound;
+    if (previous && previous.meta.round >= firstRound) {
+      // Mid-stage resume: weights and this stage's optimizer state.
+      await loadCheckpoint(previous.path, model, optimizer);
+      startRound = previous.meta.round + 1;
+    } else if (previous && stageIndex > 0 && previous.meta.round === firstRound - 1) {
+      await loadCheckpoint(previous.path, model); // stage boundary: weights only, fresh optimizer
+    }
+    step += (startRound - firstRound) * stage.stepsPerRound;
+
+    let source: BatchSource;
+    let valInput: ActivationSet;
+    let valPart: tf.LayersModel | null;
+    if (preset.mode === "cached") {
+      const set = await activations(stage.policy);
+      if (stage.unfreeze) {
+        source = activationSource(set, preset.batchSize, top);
+        valInput = valSet();
+        valPart = top;
+      } else {
+        // The whole backbone is frozen: pool once, train the head alone.
+        source = activationSource(mapActivations(top, set), preset.batchSize, null);
+        valInput = mapActivations(top, valSet());
+        valPart = null;
+      }
+    } else {
+      throw new Error(
+        "end-to-end training is not implemented yet; use a preset with mode 'cached'",
+      );
+    }
+
+    for (let r = startRound; r <= round; r++) {
+      const info: RoundInfo = { stage, stageIndex, round: r, totalRounds, step };
+      await runRound(
+        model,
+        info,
+        source,
+        valInput,
+        valPart,
+        optimizer,
+        callbacks,
+        options.lossWeights ?? SEED_LOSS_WEIGHTS,
+      );
+      step += stage.stepsPerRound;
+    }
+    optimizer.dispose();
+  }
+  await writeHistory(out, history);
+  cache.close();
+  const best = bestOf(await listCheckpoints(checkpoints));
+  return {
+    model,
+    data,
+    history,
+    best,
+    seconds: (performance.now() - started) / 1000,
+    resumedFrom: previous?.meta.round,
+  };
+}
+
+function progressReporter(label: string) {
+  let bar: ReturnType<typeof progressBar> | undefined;
+  return (done: number, total: number) => {
+    bar ??= progressBar(label, total);
+    bar.update(done);
+    if (done === total) bar.done();
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The training loop, kept small: a stage is a list of rounds, a round is `stepsPerRound` steps
+ * then a validation pass. Everything else — progress display, metric logs, checkpoints, the blend
+ * search — are callbacks around it (the fastai way), so the loop reads as the recipe does.
+ *
+ * A step sees a batch of *inputs* to the trainable part of the network: images (end-to-end), the
+ * frozen trunk's activations (cached mode, stages 2-3) or pooled features (cached mode, stage 1,
+ * where the whole backbone is frozen).
+ */
+import { tf } from "../tf.ts";
+import type { SeedModel } from "../model/seed_model.ts";
+import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss } from "../model/loss.ts";
+import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";
+import type { OptimizerSpec, StageSpec } from "./presets.ts";
+import type { RoundMetrics } from "./checkpoint.ts";
+import { searchBlend } from "./blend.ts";
+import { type ActivationSet, sampleSize } from "./features.ts";
+
+export interface StepLoss {
+  total: number;
+  main: number;
+  center: number;
+  aux: number;
+}
+
+/** A source of training batches for a stage: batch k is always the same. */
+export interface BatchSource {
+  /** [x, labels] of batch k; x is the input of `part` (or of the head when `part` is null). */
+  batch(k: number): { x: tf.Tensor; labels: tf.Tensor1D };
+  /** Maps inputs to pooled features; null when the inputs already are pooled features. */
+  part: tf.LayersModel | null;
+}
+
+/** Batches cycled from an activation set (cached mode). */
+export function activationSource(
+  set: ActivationSet,
+  batchSize: number,
+  part: tf.LayersModel | null,
+): BatchSource {
+  const perBatch = Math.floor(set.n / batchSize);
+  if (perBatch < 1) throw new Error(`need at least ${batchSize} cached samples, have ${set.n}`);
+  const size = sampleSize(set.shape);
+  return {
+    part,
+    batch(k) {
+      const start = (k % perBatch) * batchSize;
+      return {
+        x: tf.tensor(set.x.subarray(start * size, (start + batchSize) * size), [
+          batchSize,
+          ...set.shape,
+        ]),
+        labels: tf.tensor1d(set.labels.subarray(start, start + batchSize), "int32"),
+      };
+    },
+  };
+}
+
+export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
+  return spec.kind === "adam"
+    ? tf.train.adam(spec.learningRate)
+    : tf.train.momentum(spec.learningRate, spec.momentum ?? 0.9);
+}
+
+/** Freezes or unfreezes the backbone as the stage says. */
+export function prepareStage(model: SeedModel, stage: StageSpec): void {
+  if (stage.unfreeze) unfreezeFrom(model);
+  else freezeBackbone(model);
+}
+
+/** One optimisation step; returns the loss terms as numbers. Leaves no tensors behind. */
+export function trainStep(
+  model: SeedModel,
+  source: BatchSource,
+  k: number,
+  optimizer: tf.Optimizer,
+  weights: LossWeights = SEED_LOSS_WEIGHTS,
+): StepLoss {
+  const variables = trainableVariables(model);
+  const values = tf.tidy(() => {
+    const { x, labels } = source.batch(k);
+    let kept: tf.Tensor[] = [];
+    optimizer.minimize(
+      () => {
+        const features = source.part ? source.part.apply(x, { training: false }) as tf.Tensor : x;
+        const outputs = model.head.apply(features, { training: true }) as tf.Tensor[];
+        const terms = seedLoss(outputs, labels, model.centers, weights);
+        kept = [terms.main, terms.center, terms.aux].map((t) => tf.keep(t));
+        return terms.total;
+      },
+      false,
+      variables,
+    );
+    const [main, center, aux] = tf.stack(kept).dataSync();
+    tf.dispose(kept);
+    return [main, center, aux];
+  });
+  const [main, center, aux] = values;
+  return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
+}
+
+/** Main and aux probabilities (row-major [n, classes]) for validation inputs, in chunks. */
+export function predictProbabilities(
+  model: SeedModel,
+  set: ActivationSet,
+  part: tf.LayersModel | null,
+  chunk = 64,
+): { main: Float32Array; aux: Float32Array } {
+  const classes = model.classes;
+  const main = new Float32Array(set.n * classes);
+  const aux = new Float32Array(set.n * classes);
+  const size = sampleSize(set.shape);
+  for (let start = 0; start < set.n; start += chunk) {
+    const n = Math.min(chunk, set.n - start);
+    const [m, a] = tf.tidy(() => {
+      const x = tf.tensor(set.x.subarray(start * size, (start + n) * size), [n, ...set.shape]);
+      const features = part ? part.apply(x, { training: false }) as tf.Tensor : x;
+      const [, mainLogits, auxLogits] = model.head.apply(features, {
+        training: false,
+      }) as tf.Tensor[];
+      return [tf.softmax(mainLogits).dataSync(), tf.softmax(auxLogits).dataSync()];
+    });
+    main.set(m, start * classes);
+    aux.set(a, start * classes);
+  }
+  return { main, aux };
+}
+
+/** The validation pass: both heads, the best blend, and the main head's loss. */
+export function validate(
+  model: SeedModel,
+  set: ActivationSet,
+  part: tf.LayersModel | null,
+): Omit<RoundMetrics, "loss"> & { probabilities: { main: Float32Array; aux: Float32Array } } {
+  const probabilities = predictProbabilities(model, set, part);
+  const { main, aux } = probabilities;
+  const search = searchBlend(main, aux, set.labels, model.classes);
+  let valLoss = 0;
+  for (let i = 0; i < set.n; i++) {
+    valLoss -= Math.log(Math.max(main[i * model.classes + set.labels[i]], 1e-12));
+  }
+  return {
+    main: search.curve[100].accuracy,
+    aux: search.curve[0].accuracy,
+    blend: search.accuracy,
+    alpha: search.alpha,
+    valLoss: valLoss / Math.max(set.n, 1),
+    probabilities,
+  };
+}
+
+// ---- the loop and its callbacks ----
+
+export interface RoundInfo {
+  stage: StageSpec;
+  stageIndex: number;
+  /** 1-based round number over the whole run. */
+  round: number;
+  totalRounds: number;
+  /** Global step counter at the start of the round. */
+  step: number;
+}
+
+export interface Callback {
+  onRoundBegin?(info: RoundInfo): void | Promise<void>;
+  onStep?(info: RoundInfo, stepInRound: number, loss: StepLoss): void | Promise<void>;
+  onRoundEnd?(
+    info: RoundInfo,
+    metrics: RoundMetrics,
+    optimizer: tf.Optimizer,
+  ): void | Promise<void>;
+}
+
+/** Runs one round: its steps (batches `info.step`, `info.step + 1`, ...) then validation. */
+export async function runRound(
+  model: SeedModel,
+  info: RoundInfo,
+  source: BatchSource,
+  val: ActivationSet,
+  valPart: tf.LayersModel | null,
+  optimizer: tf.Optimizer,
+  callbacks: Callback[],
+  weights: LossWeights = SEED_LOSS_WEIGHTS,
+): Promise<RoundMetrics> {
+  for (const cb of callbacks) await cb.onRoundBegin?.(info);
+  const sum = { total: 0, main: 0, center: 0, aux: 0 };
+  for (let s = 0; s < info.stage.stepsPerRound; s++) {
+    const loss = trainStep(model, source, info.step + s, optimizer, weights);
+    for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
+    for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
+  }
+  const n = Math.max(info.stage.stepsPerRound, 1);
+  const { probabilities: _, ...metrics } = validate(model, val, valPart);
+  const result: RoundMetrics = {
+    ...metrics,
+    loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },
+  };
+  for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer);
+  return result;
+}

@@ -1,0 +1,99 @@
+/**
+ * Kill a real training run with SIGKILL after its first checkpoint, run the same command again,
+ * and compare with an uninterrupted run: same metrics, same final weights.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import sharp from "sharp";
+import { SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+
+async function makeDataset(root: string) {
+  const colours = [[200, 40, 40], [40, 200, 40], [40, 40, 200]];
+  for (const [c, rgb] of colours.entries()) {
+    await Deno.mkdir(join(root, `class${c}`), { recursive: true });
+    for (let i = 0; i < 24; i++) {
+      const data = new Uint8Array(48 * 48 * 3).map((_, k) =>
+        Math.max(0, Math.min(255, rgb[k % 3] + ((k * 7919 + i * 104729) % 61) - 30))
+      );
+      await sharp(data, { raw: { width: 48, height: 48, channels: 3 } }).jpeg().toFile(
+        join(root, `class${c}`, `p${c}_${i}.jpg`),
+      );
+    }
+  }
+}
+
+function command(data: string, out: string, cache: string) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "lib/cli/train.ts",
+      "--small",
+      "--data",
+      data,
+      "--out",
+      out,
+      "--cache-dir",
+      cache,
+      "--weights",
+      SHARED_MOBILENET,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function roundsDone(out: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(join(out, "checkpoints"))))
+      .filter((e) => /^round\d+-/.test(e.name) && !e.name.includes(".tmp-"))
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+const stripTimes = (history: { seconds: number }[]) =>
+  history.map(({ seconds: _, ...rest }) => rest);
+
+Deno.test("resume: a run killed with SIGKILL continues to the same result as an uninterrupted one", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeDataset(data);
+
+  const whole = await command(data, join(dir, "whole"), cache).output();
+  assert.equal(whole.code, 0, new TextDecoder().decode(whole.stderr).slice(-2000));
+
+  const killedOut = join(dir, "killed");
+  const child = command(data, killedOut, cache).spawn();
+  const deadline = Date.now() + 120_000;
+  while ((await roundsDone(killedOut)).length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill("SIGKILL");
+  const status = await child.output();
+  assert.equal(status.signal, "SIGKILL", "the run was killed, not finished");
+  assert.ok((await roundsDone(killedOut)).length < 3, "killed before the last round");
+
+  const resumed = await command(data, killedOut, cache).output();
+  const stdout = new TextDecoder().decode(resumed.stdout);
+  assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr).slice(-2000));
+  assert.match(stdout, /resumed after round \d/);
+
+  const metrics = async (out: string) =>
+    stripTimes(JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))));
+  assert.deepEqual(await metrics(killedOut), await metrics(join(dir, "whole")));
+  const final = async (out: string) => {
+    const names = (await roundsDone(out)).sort();
+    return {
+      name: names.at(-1)!,
+      weights: await Deno.readFile(join(out, "checkpoints", names.at(-1)!, "weights.bin")),
+    };
+  };
+  const [a, b] = [await final(join(dir, "whole")), await final(killedOut)];
+  assert.equal(b.name, a.name);
+  assert.ok(a.weights.length > 1_000_000);
+  assert.deepEqual(b.weights, a.weights);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend, tf } from "@/tf.ts";
+import { buildBackbone, buildSeedModel, splitBackbone, unfreezeFrom } from "@/model/index.ts";
+import { activationSource, makeOptimizer, trainStep, validate } from "@/train/trainer.ts";
+import { mapActivations } from "@/train/features.ts";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/train/checkpoint.ts";
+import { tempDir } from "../fixtures.ts";
+
+await initBackend({ quiet: true });
+
+function setup() {
+  const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
+  const model = buildSeedModel(backbone, { classes: 4 });
+  const { trunk, top } = splitBackbone(backbone);
+  const shape = (trunk.outputs[0].shape as number[]).slice(1);
+  const n = 64;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = Float32Array.from({ length: n * size }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 4);
+  return { backbone, model, top, set: { x, labels, n, shape } };
+}
+
+Deno.test("memory: 100 training steps and validation passes leave tf.memory().numTensors unchanged", () => {
+  const { model, top, set } = setup();
+  unfreezeFrom(model);
+  const source = activationSource(set, 16, top);
+  const optimizer = makeOptimizer({ kind: "sgd", learningRate: 1e-3, momentum: 0.9 });
+  trainStep(model, source, 0, optimizer); // the optimizer creates its slots on the first step
+  const before = tf.memory().numTensors;
+  for (let k = 1; k <= 100; k++) {
+    trainStep(model, source, k, optimizer);
+    assert.equal(tf.memory().numTensors, before, `after step ${k}`);
+    if (k % 25 === 0) {
+      validate(model, set, top);
+      assert.equal(tf.memory().numTensors, before, `after validation at step ${k}`);
+    }
+  }
+  // Pooled-feature training (stage 1) too.
+  const pooled = mapActivations(top, set);
+  const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
+  const head = activationSource(pooled, 16, null);
+  trainStep(model, head, 0, adam);
+  const before2 = tf.memory().numTensors;
+  for (let k = 1; k <= 100; k++) trainStep(model, head, k, adam);
+  validate(model, pooled, null);
+  assert.equal(tf.memory().numTensors, before2);
+});
+
+Deno.test("training steps lower the loss on a fixed batch", () => {
+  const { model, backbone } = setup();
+  // Distinct pooled features (a random backbone's are nearly all alike): the head must fit them.
+  const n = 64;
+  const dim = backbone.features;
+  const pooled = {
+    x: Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i * 78.233) * 43758.5453 % 1),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 4),
+    n,
+    shape: [dim],
+  };
+  const source = activationSource(pooled, 64, null);
+  const optimizer = makeOptimizer({ kind: "adam", learningRate: 1e-2 });
+  const first = trainStep(model, source, 0, optimizer);
+  let last = first;
+  for (let k = 1; k < 60; k++) last = trainStep(model, source, 0, optimizer);
+  assert.ok(last.total < first.total * 0.5, `${first.total} -> ${last.total}`);
+  assert.ok(validate(model, pooled, null).main > 0.9, "memorises 64 samples");
+});
+
+Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial folders are ignored", async () => {
+  const dir = await tempDir();
+  const { model, top, set } = setup();
+  unfreezeFrom(model);
+  const source = activationSource(set, 16, top);
+  const optimizer = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
+  for (let k = 0; k < 3; k++) trainStep(model, source, k, optimizer);
+  const metrics = {
+    main: 0.5,
+    aux: 0.25,
+    blend: 0.5,
+    alpha: 0.3,
+    valLoss: 1,
+    loss: { total: 1, main: 1, center: 0, aux: 1 },
+  };
+  const path = await saveCheckpoint(dir, model, optimizer, {
+    round: 3,
+    stage: "fine-tune",
+    step: 3,
+    metrics,
+    seconds: 1,
+    savedAt: "",
+  });
+  assert.match(path, /round03-main0\.5000-aux0\.2500-blend0\.5000-alpha0\.30$/);
+  const expected = validate(model, set, top);
+  const nextA = trainStep(model, source, 3, optimizer);
+
+  const other = setup();
+  unfreezeFrom(other.model);
+  const otherTop = splitBackbone(other.backbone).top;
+  const optimizer2 = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
+  const meta = await loadCheckpoint(path, other.model, optimizer2);
+  assert.equal(meta.round, 3);
+  const restored = validate(other.model, set, otherTop);
+  assert.deepEqual(restored.probabilities.main, expected.probabilities.main);
+  // Same optimizer state: the next step gives the same loss and the same weights.
+  const nextB = trainStep(other.model, activationSource(set, 16, otherTop), 3, optimizer2);
+  assert.ok(Math.abs(nextA.total - nextB.total) < 1e-6, `${nextA.total} vs ${nextB.total}`);
+  assert.deepEqual(other.model.centers.dataSync(), model.centers.dataSync());
+
+  await Deno.mkdir(join(dir, "round04-main0-aux0-blend0-alpha0.00.tmp-123"));
+  await Deno.mkdir(join(dir, "round05-incomplete"));
+  assert.deepEqual((await listCheckpoints(dir)).map((c) => c.meta.round), [3]);
+  await Deno.remove(dir, { recursive: true });
+});
