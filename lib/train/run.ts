@@ -57,6 +57,16 @@ export interface TrainOptions {
   log?: (line: string) => void;
 }
 
+/** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
+export interface RunConfig {
+  data: string;
+  weights: string;
+  preset: Preset;
+  seed: number;
+  glu: boolean;
+  lossWeights: LossWeights;
+}
+
 export interface TrainResult {
   model: SeedModel;
   data: PreparedData;
@@ -89,6 +99,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const loaded = await loadPretrained(backbone, options.weights);
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
   const model = buildSeedModel(backbone, { classes: data.labels.size, seed, glu: options.glu });
+  const config: RunConfig = {
+    data: options.data,
+    weights: options.weights,
+    preset,
+    seed,
+    glu: options.glu ?? true,
+    lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
+  };
+  await Deno.writeTextFile(join(out, "run.json"), JSON.stringify(config, null, 1));
 
   // Resume after the last complete checkpoint.
   const previous = (await listCheckpoints(checkpoints)).at(-1);

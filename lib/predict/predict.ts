@@ -1,0 +1,100 @@
+/**
+ * Prediction: main and aux probabilities for photos (center crop, as validation and test see
+ * them), batched, optionally averaged with the horizontally flipped photo (test-time augmentation,
+ * beyond the seed). And rebuilding a trained run's model from its best checkpoint.
+ */
+import { join } from "node:path";
+import { tf } from "../tf.ts";
+import { scaleInto } from "../augment/batch.ts";
+import type { ImageCache } from "../data/cache.ts";
+import { buildBackbone } from "../model/backbone.ts";
+import "../model/index.ts";
+import { buildSeedModel, predictionModel, type SeedModel } from "../model/seed_model.ts";
+import { readSplit } from "../data/prepare.ts";
+import type { LabelMap } from "../data/labels.ts";
+import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
+import { bestOf } from "../train/callbacks.ts";
+import type { RunConfig } from "../train/run.ts";
+
+export interface Probabilities {
+  /** Row-major [n, classes]. */
+  main: Float32Array;
+  aux: Float32Array;
+  classes: number;
+}
+
+export interface PredictOptions {
+  /** Average with the mirrored photo. */
+  flip?: boolean;
+  chunk?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function predictPhotos(
+  model: SeedModel,
+  cache: ImageCache,
+  ids: readonly string[],
+  { flip = false, chunk = 32, onProgress }: PredictOptions = {},
+): Probabilities {
+  const net = predictionModel(model);
+  const classes = model.classes;
+  const main = new Float32Array(ids.length * classes);
+  const aux = new Float32Array(ids.length * classes);
+  const frame = cache.frameBytes;
+  const pixels = new Uint8Array(frame);
+  for (let start = 0; start < ids.length; start += chunk) {
+    const n = Math.min(chunk, ids.length - start);
+    const images = new Float32Array(n * frame);
+    for (let i = 0; i < n; i++) {
+      scaleInto(cache.read(ids[start + i], pixels).data, images, i * frame);
+    }
+    const [m, a] = tf.tidy(() => {
+      const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
+      let [pm, pa] = net.predict(x) as tf.Tensor[];
+      if (flip) {
+        const [fm, fa] = net.predict(tf.reverse(x, 2)) as tf.Tensor[];
+        pm = tf.div(tf.add(pm, fm), 2);
+        pa = tf.div(tf.add(pa, fa), 2);
+      }
+      return [pm.dataSync(), pa.dataSync()];
+    });
+    main.set(m, start * classes);
+    aux.set(a, start * classes);
+    onProgress?.(start + n, ids.length);
+  }
+  return { main, aux, classes };
+}
+
+export interface LoadedRun {
+  model: SeedModel;
+  config: RunConfig;
+  labels: LabelMap;
+  checkpoint: { path: string; meta: CheckpointMeta };
+}
+
+/** The run's model with the weights of its best checkpoint (or of `which`: "latest"). */
+export async function loadRun(
+  runDir: string,
+  which: "best" | "latest" = "best",
+): Promise<LoadedRun> {
+  const config = JSON.parse(
+    await Deno.readTextFile(join(runDir, "run.json")).catch(() => {
+      throw new Error(
+        `${runDir}: no run.json: not a training run folder (train first: deno task train, notebook 03)`,
+      );
+    }),
+  ) as RunConfig;
+  const all = await listCheckpoints(join(runDir, "checkpoints"));
+  const checkpoint = which === "best" ? bestOf(all) : all.at(-1);
+  if (!checkpoint) throw new Error(`${runDir}: no complete checkpoint (train first)`);
+  const { labels } = await readSplit(runDir);
+  const { backbone: b } = config.preset;
+  const backbone = buildBackbone(b.name, { alpha: b.alpha, size: b.size });
+  const model = buildSeedModel(backbone, {
+    classes: labels.size,
+    seed: config.seed,
+    glu: config.glu,
+  });
+  await loadCheckpoint(checkpoint.path, model);
+  return { model, config, labels, checkpoint };
+}
