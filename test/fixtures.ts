@@ -43,3 +43,18 @@ export async function makeImageFolder(root: string, counts: Record<string, numbe
     }
   }
 }
+
+/** Three classes of 24 noisy single-colour photos: learnable, tiny, fast to train on. */
+export async function makeColourDataset(root: string): Promise<void> {
+  const colours = [[200, 40, 40], [40, 200, 40], [40, 40, 200]];
+  for (const [c, rgb] of colours.entries()) {
+    await Deno.mkdir(join(root, `class${c}`), { recursive: true });
+    for (let i = 0; i < 24; i++) {
+      const data = new Uint8Array(48 * 48 * 3).map((_, k) =>
+        Math.max(0, Math.min(255, rgb[k % 3] + ((k * 7919 + i * 104729) % 61) - 30))
+      );
+      await sharp(data, { raw: { width: 48, height: 48, channels: 3 } }).jpeg()
+        .toFile(join(root, `class${c}`, `p${c}_${i}.jpg`));
+    }
+  }
+}

@@ -1,93 +1,92 @@
 /**
- * `deno task reproduce`: the whole recipe from a dataset folder to submission files.
- *
- * Implemented so far: the data steps (listing, relabelling, test carve-off, per-class split,
- * decoded-image cache). The training, blend search, transfer and submission steps are not built
- * yet; this command says so at the end instead of pretending.
+ * `deno task reproduce`: the whole recipe from a dataset folder to submission files — split,
+ * three training stages with the blend search, prediction, pseudo-label transfer, submissions —
+ * resumable (run the same command again after an interruption), with a summary at the end.
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { prepareData } from "../data/prepare.ts";
-import { fromRoot } from "../paths.ts";
-import { formatTime, progressBar } from "../progress.ts";
+import { initBackend } from "../tf.ts";
+import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
+import { PRESETS, smallPreset } from "../train/presets.ts";
+import { progressCallback } from "../train/callbacks.ts";
+import { reproduce } from "../pipeline/reproduce.ts";
+import { formatTime } from "../progress.ts";
 
-const HELP = `Usage: deno task reproduce --data DIR [options]
+const HELP = `Usage: deno task reproduce [options]
 
-  --data DIR            dataset root: ImageFolder (<class>/<photo>) or competition layout
-                        (train.txt, train/, test/). Try ../shared/data/imagewoof/train
-  --out DIR             run folder (default data/runs/<dataset name>)
-  --seed N              seed for every random choice (default 0)
-  --size N              photo side after center crop (default 224)
-  --val-fraction F      per-class validation fraction (default 0.1)
-  --test-fraction F     for ImageFolder data: per-class part carved off as the test set (0.1)
-  --interpolation K     nearest (default, as the seed) | bilinear | cubic | lanczos3
-  --cache-dir DIR       decoded-photo cache (default data/cache)
-  -h, --help            this text`;
+  --data DIR          dataset root: ImageFolder (<class>/<photo>; a per-class 10% is carved off as
+                      the test set) or competition layout (train.txt, train/, test/)
+                      (default ../shared/data/imagewoof/train, or $DOGS_DATA)
+  --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
+                      file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
+  --preset NAME       cpu (default) | seed
+  --out DIR           run folder (default data/runs/reproduce-<preset>-seed<seed>)
+  --seed N            seed of every random choice (default 0)
+  --flip              flip test-time augmentation for the submissions (beyond the seed)
+  --threshold P       keep pseudo-labels with blended probability >= P (default 0: all, as the seed)
+  --no-transfer       stop after the first submissions
+  --small             a few steps per stage (smoke test)
+  --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     data: { type: "string" },
-    out: { type: "string" },
     weights: { type: "string" },
+    preset: { type: "string", default: "cpu" },
+    out: { type: "string" },
     seed: { type: "string", default: "0" },
-    size: { type: "string", default: "224" },
-    "val-fraction": { type: "string", default: "0.1" },
-    "test-fraction": { type: "string", default: "0.1" },
-    interpolation: { type: "string", default: "nearest" },
+    flip: { type: "boolean", default: false },
+    threshold: { type: "string", default: "0" },
+    "no-transfer": { type: "boolean", default: false },
+    small: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
-
-if (values.help || !values.data) {
+if (values.help) {
   console.log(HELP);
-  Deno.exit(values.help ? 0 : 2);
+  Deno.exit(0);
 }
-
-const started = performance.now();
-const data = values.data;
-const name = data.replace(/\/+$/, "").split("/").filter((p) => p !== "train").pop() ?? "run";
-const out = values.out ?? fromRoot("data", "runs", name);
-let bar: ReturnType<typeof progressBar> | undefined;
-const prepared = await prepareData({
-  data,
+const base = PRESETS[values.preset];
+if (!base) {
+  console.error(`unknown preset '${values.preset}' (${Object.keys(PRESETS).join(", ")})`);
+  Deno.exit(2);
+}
+const preset = values.small ? smallPreset(base) : base;
+const seed = Number(values.seed);
+const out = values.out ?? fromRoot("data", "runs", `reproduce-${preset.name}-seed${seed}`);
+await initBackend();
+const s = await reproduce({
+  data: values.data ?? defaultDataset(),
+  weights: values.weights ?? defaultWeights(),
   out,
-  seed: Number(values.seed),
-  size: Number(values.size),
-  valFraction: Number(values["val-fraction"]),
-  testFraction: Number(values["test-fraction"]),
-  interpolation: values.interpolation as "nearest",
+  preset,
+  seed,
+  flip: values.flip,
+  threshold: Number(values.threshold),
+  transfer: !values["no-transfer"],
   cacheDir: values["cache-dir"],
-  onProgress: (done, total) => {
-    bar ??= progressBar("decode", total, "img");
-    bar.update(done);
-    if (done === total) bar.done();
-  },
+  callbacks: [progressCallback()],
 });
 
-console.log(`\nData (${prepared.layout} layout, ${prepared.labels.size} classes) -> ${out}`);
-console.table(prepared.perClass.map((c) => ({
-  label: c.label,
-  name: c.name,
-  train: c.kept,
-  val: c.heldOut,
-  test: c.test,
-})));
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+console.log(`\n== summary (${out})`);
 console.log(
-  `train ${prepared.train.length}, val ${prepared.val.length}, test ${prepared.test.length}` +
-    (prepared.cache
-      ? `; cache ${prepared.cache.file} (${prepared.cache.reused ? "reused" : "built"})`
-      : ""),
+  `validation (best checkpoint): main ${pct(s.validation.main)}, aux ${pct(s.validation.aux)}, ` +
+    `blend ${pct(s.validation.blend)} at alpha ${s.alpha.toFixed(2)}`,
 );
-if (prepared.skipped.length > 0) {
-  console.log(
-    `skipped ${prepared.skipped.length} unusable files, listed in ${join(out, "skipped.tsv")}:`,
-  );
-  for (const s of prepared.skipped.slice(0, 5)) console.log(`  ${s.path}: ${s.problem}`);
+if (s.scores) {
+  const line = (x: { main: number; aux: number; blend: number }) =>
+    `main ${pct(x.main)}, aux ${pct(x.aux)}, blend ${pct(x.blend)}`;
+  console.log(`test part, before transfer: ${line(s.scores.before)}`);
+  if (s.scores.after) {
+    console.log(
+      `test part, after transfer:  ${line(s.scores.after)} (${s.pseudoLabels} pseudo-labels)`,
+    );
+  }
 }
-console.log(`wall time ${formatTime((performance.now() - started) / 1000)}`);
+const files = s.after ?? s.before;
 console.log(
-  "\nNot done yet: training, blend search, transfer and submission files are not implemented in " +
-    "this version; this run stopped after the data steps.",
+  `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
 );
+console.log(`wall time ${formatTime(s.seconds)}`);

@@ -31,10 +31,24 @@ export interface Preset {
   /** Augmented batches cached per policy in "cached" mode. */
   cachedBatches: number;
   stages: StageSpec[];
+  /** Pseudo-label transfer: fine-tuning again from the best checkpoint (the seed: Transfer_DA,
+   * then Transfer, then Train, with the stage-2 optimizer). */
+  transferStages: StageSpec[];
 }
 
 const ADAM: OptimizerSpec = { kind: "adam", learningRate: 1e-3 };
 const SGD: OptimizerSpec = { kind: "sgd", learningRate: 1e-4, momentum: 0.9 };
+
+function stage(
+  name: string,
+  rounds: number,
+  stepsPerRound: number,
+  optimizer: OptimizerSpec,
+  policy: PolicyName,
+  unfreeze: boolean,
+): StageSpec {
+  return { name, rounds, stepsPerRound, optimizer, policy, unfreeze };
+}
 
 export const PRESETS: Record<string, Preset> = {
   seed: {
@@ -44,30 +58,14 @@ export const PRESETS: Record<string, Preset> = {
     mode: "end-to-end",
     cachedBatches: 0,
     stages: [
-      {
-        name: "frozen",
-        rounds: 10,
-        stepsPerRound: 600,
-        optimizer: ADAM,
-        policy: "Train_DA",
-        unfreeze: false,
-      },
-      {
-        name: "fine-tune",
-        rounds: 10,
-        stepsPerRound: 600,
-        optimizer: SGD,
-        policy: "Train_DA",
-        unfreeze: true,
-      },
-      {
-        name: "polish",
-        rounds: 10,
-        stepsPerRound: 600,
-        optimizer: SGD,
-        policy: "Train",
-        unfreeze: true,
-      },
+      stage("frozen", 10, 600, ADAM, "Train_DA", false),
+      stage("fine-tune", 10, 600, SGD, "Train_DA", true),
+      stage("polish", 10, 600, SGD, "Train", true),
+    ],
+    transferStages: [
+      stage("transfer-DA", 4, 600, SGD, "Transfer_DA", true),
+      stage("transfer", 3, 600, SGD, "Transfer", true),
+      stage("transfer-train", 3, 600, SGD, "Train", true),
     ],
   },
   cpu: {
@@ -76,33 +74,17 @@ export const PRESETS: Record<string, Preset> = {
     batchSize: 32,
     mode: "cached",
     cachedBatches: 120,
+    // The seed's optimizers. (SGD at 3e-3 in stages 2-3 was tried: it lost 4-5 points of
+    // validation accuracy in 120 steps, bench/RESULTS.md.)
     stages: [
-      {
-        name: "frozen",
-        rounds: 4,
-        stepsPerRound: 150,
-        optimizer: ADAM,
-        policy: "Train_DA",
-        unfreeze: false,
-      },
-      // The seed's optimizer. (SGD at 3e-3 was tried: it lost 4-5 points of validation accuracy
-      // in 120 steps, bench/RESULTS.md.)
-      {
-        name: "fine-tune",
-        rounds: 2,
-        stepsPerRound: 60,
-        optimizer: SGD,
-        policy: "Train_DA",
-        unfreeze: true,
-      },
-      {
-        name: "polish",
-        rounds: 2,
-        stepsPerRound: 60,
-        optimizer: SGD,
-        policy: "Train",
-        unfreeze: true,
-      },
+      stage("frozen", 4, 150, ADAM, "Train_DA", false),
+      stage("fine-tune", 2, 60, SGD, "Train_DA", true),
+      stage("polish", 2, 60, SGD, "Train", true),
+    ],
+    transferStages: [
+      stage("transfer-DA", 1, 60, SGD, "Transfer_DA", true),
+      stage("transfer", 1, 60, SGD, "Transfer", true),
+      stage("transfer-train", 1, 60, SGD, "Train", true),
     ],
   },
 };
@@ -114,5 +96,6 @@ export function smallPreset(preset: Preset): Preset {
     name: `${preset.name}-small`,
     cachedBatches: 4,
     stages: preset.stages.map((s) => ({ ...s, rounds: 1, stepsPerRound: 4 })),
+    transferStages: preset.transferStages.map((s) => ({ ...s, rounds: 1, stepsPerRound: 4 })),
   };
 }

@@ -17,7 +17,9 @@ import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
 import { progressBar } from "../progress.ts";
-import type { Preset } from "./presets.ts";
+import type { Preset, StageSpec } from "./presets.ts";
+import type { LabelledImage } from "../data/dataset.ts";
+import { POLICIES } from "../augment/policy.ts";
 import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
 import {
   type ActivationSet,
@@ -55,6 +57,14 @@ export interface TrainOptions {
   glu?: boolean;
   callbacks?: Callback[];
   log?: (line: string) => void;
+  /** Stages to run instead of the preset's (pseudo-label transfer runs its own). */
+  stages?: StageSpec[];
+  /** Start from this checkpoint's weights (when the run folder has none of its own yet). */
+  init?: string;
+  /** Pseudo-labelled photos (dataset labels) added to the pool of the transfer policies. */
+  pseudo?: LabelledImage[];
+  /** Train on the validation photos too (the seed's transfer uses all labelled data). */
+  trainOnVal?: boolean;
 }
 
 /** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
@@ -116,18 +126,27 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       .filter((h: HistoryRow) => h.round <= previous.meta.round)
     : [];
   if (previous) log(`resuming after round ${previous.meta.round} (${previous.path})`);
+  else if (options.init) {
+    await loadCheckpoint(options.init, model);
+    log(`starting from ${options.init}`);
+  }
 
   const val = data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) }));
-  const byClass = groupByClass(data.train, data.labels).map((g) => g.map((p) => p.id));
-  const streamConfig = (policy: PolicyName): StreamConfig => ({
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
-    byClass,
-    backgroundIds: data.train.map((p) => p.id),
-    policy,
-    seed,
-    batchSize: preset.batchSize,
-  });
+  const labelled = options.trainOnVal ? [...data.train, ...data.val] : data.train;
+  const streamConfig = (policy: PolicyName): StreamConfig => {
+    const pool = POLICIES[policy].pseudoLabels
+      ? [...labelled, ...(options.pseudo ?? [])]
+      : labelled;
+    return {
+      cacheFile: cache.file,
+      cacheMeta: cache.meta,
+      byClass: groupByClass(pool, data.labels).map((g) => g.map((p) => p.id)),
+      backgroundIds: pool.map((p) => p.id),
+      policy,
+      seed,
+      batchSize: preset.batchSize,
+    };
+  };
 
   // Inputs of the trainable part, per stage (cached mode: computed once, reused).
   const { trunk, top } = splitBackbone(backbone);
@@ -155,7 +174,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const valSet =
     () => (valTrunk ??= activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val")));
 
-  const stages = preset.stages;
+  const stages = options.stages ?? preset.stages;
   const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
   const extra = options.callbacks ?? [];
   const callbacks: Callback[] = [

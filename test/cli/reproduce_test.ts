@@ -1,52 +1,89 @@
+/**
+ * The main job end to end on a tiny dataset (--small): submission format, scores, and a run
+ * killed during the transfer step that, run again, ends with the same files.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSplit } from "@/data/prepare.ts";
-import { readTable } from "@/data/table.ts";
-import { makeImageFolder, tempDir } from "../fixtures.ts";
+import { readRows } from "@/data/table.ts";
+import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
-Deno.test("deno task reproduce: data steps write a consistent run folder and say what is not done", async () => {
-  const dir = await tempDir();
-  const data = join(dir, "dogs");
-  await makeImageFolder(data, { "15": 20, "3": 11, "7": 1 });
-  await Deno.writeTextFile(join(data, "3", "broken.jpg"), "not a jpeg");
-  const out = join(dir, "run");
-  const run = await new Deno.Command(Deno.execPath(), {
+function command(data: string, out: string, cache: string) {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       "lib/cli/reproduce.ts",
+      "--small",
       "--data",
       data,
       "--out",
       out,
-      "--size",
-      "16",
       "--cache-dir",
-      join(dir, "cache"),
+      cache,
+      "--weights",
+      SHARED_MOBILENET,
     ],
     stdout: "piped",
     stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(run.stdout);
-  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-  assert.match(stdout, /train \d+, val \d+, test \d+/);
-  assert.match(stdout, /skipped 1 unusable files/);
-  assert.match(stdout, /broken\.jpg: .*cannot decode image/);
-  assert.match(stdout, /Not done yet: training/);
+  });
+}
 
-  const split = await readSplit(out);
-  assert.deepEqual(split.labels.labels, ["3", "7", "15"]);
-  // Class 15: 20 -> 2 test, then 18 -> 1 val; the single photo of class 7 stays in train.
-  const count = (items: { label: string }[], label: string) =>
-    items.filter((i) => i.label === label).length;
-  assert.equal(count(split.train, "15"), 17);
-  assert.equal(count(split.val, "15"), 1);
-  assert.equal(count(split.train, "7"), 1);
-  assert.equal(count(split.train, "3") + count(split.val, "3"), 11 - (split.test.length - 2));
-  const answers = await readTable(join(out, "test_answers.tsv"));
-  assert.deepEqual(answers.map((a) => a.id).sort(), split.test.map((t) => t.id).sort());
-  const all = [...split.train, ...split.val, ...split.test].map((i) => i.id);
-  assert.equal(new Set(all).size, all.length, "subsets are disjoint");
-  assert.equal(all.length, 32, "every good photo in exactly one subset, the broken one in none");
+const FILES = [
+  "submission_main.txt",
+  "submission_aux.txt",
+  "submission_blend.txt",
+  "probabilities.tsv",
+];
+
+Deno.test("deno task reproduce: submissions in the seed's format; a killed run resumes to the same files", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeColourDataset(data);
+
+  const out = join(dir, "whole");
+  const whole = await command(data, out, cache).output();
+  const stdout = new TextDecoder().decode(whole.stdout);
+  assert.equal(whole.code, 0, new TextDecoder().decode(whole.stderr).slice(-2000));
+  assert.match(stdout, /test part, before transfer: main [\d.]+%, aux [\d.]+%, blend [\d.]+%/);
+  assert.match(stdout, /test part, after transfer: .*\((\d+) pseudo-labels\)/);
+  assert.match(stdout, /wall time/);
+
+  const split = await readSplit(join(out, "train"));
+  const testIds = split.test.map((t) => t.id).sort();
+  assert.ok(testIds.length >= 6);
+  for (const name of FILES.slice(0, 3)) {
+    for (const folder of ["submissions/before-transfer", "submissions"]) {
+      const rows = await readRows(join(out, folder, name), { delimiter: "\t" });
+      assert.equal(rows.length, testIds.length, `${folder}/${name}: one line per test photo`);
+      assert.deepEqual(rows.map((r) => r[1]).sort(), testIds, "ids round-trip");
+      assert.ok(
+        rows.every((r) => r.length === 2 && split.labels.has(r[0])),
+        "labels are the dataset's own ids",
+      );
+    }
+  }
+
+  // Kill a second run once the transfer step has begun, then run it again.
+  const killed = join(dir, "killed");
+  const child = command(data, killed, cache).spawn();
+  const deadline = Date.now() + 180_000;
+  const started = async () =>
+    (await Deno.stat(join(killed, "transfer")).catch(() => undefined)) !== undefined;
+  while (!(await started()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  child.kill("SIGKILL");
+  assert.equal((await child.output()).signal, "SIGKILL");
+  const resumed = await command(data, killed, cache).output();
+  assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr).slice(-2000));
+  for (const folder of ["submissions/before-transfer", "submissions"]) {
+    for (const name of FILES) {
+      assert.equal(
+        await Deno.readTextFile(join(killed, folder, name)),
+        await Deno.readTextFile(join(out, folder, name)),
+        `${folder}/${name} identical`,
+      );
+    }
+  }
   await Deno.remove(dir, { recursive: true });
 });

@@ -4,23 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import sharp from "sharp";
-import { SHARED_MOBILENET, tempDir } from "../fixtures.ts";
-
-async function makeDataset(root: string) {
-  const colours = [[200, 40, 40], [40, 200, 40], [40, 40, 200]];
-  for (const [c, rgb] of colours.entries()) {
-    await Deno.mkdir(join(root, `class${c}`), { recursive: true });
-    for (let i = 0; i < 24; i++) {
-      const data = new Uint8Array(48 * 48 * 3).map((_, k) =>
-        Math.max(0, Math.min(255, rgb[k % 3] + ((k * 7919 + i * 104729) % 61) - 30))
-      );
-      await sharp(data, { raw: { width: 48, height: 48, channels: 3 } }).jpeg().toFile(
-        join(root, `class${c}`, `p${c}_${i}.jpg`),
-      );
-    }
-  }
-}
+import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 function command(data: string, out: string, cache: string) {
   return new Deno.Command(Deno.execPath(), {
@@ -60,7 +44,7 @@ Deno.test("resume: a run killed with SIGKILL continues to the same result as an 
   const dir = await tempDir();
   const data = join(dir, "data");
   const cache = join(dir, "cache");
-  await makeDataset(data);
+  await makeColourDataset(data);
 
   const whole = await command(data, join(dir, "whole"), cache).output();
   assert.equal(whole.code, 0, new TextDecoder().decode(whole.stderr).slice(-2000));

@@ -1,0 +1,163 @@
+/**
+ * The whole recipe, end to end: split, three training stages with the blend search, prediction of
+ * the test photos, the three submission files, pseudo-label transfer (test photos with their
+ * predicted labels join all labelled photos, and the best checkpoint is fine-tuned again), and
+ * the final submission files. Every step is resumable, so running it again after an interruption
+ * continues where it stopped and ends with the same files.
+ */
+import { join } from "node:path";
+import { cacheImages } from "../data/cache.ts";
+import type { LabelledImage } from "../data/dataset.ts";
+import { loadRun, predictPhotos, type Probabilities } from "../predict/predict.ts";
+import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
+import { argmaxRow, blend } from "../train/blend.ts";
+import type { Preset } from "../train/presets.ts";
+import { train } from "../train/run.ts";
+import type { Callback } from "../train/trainer.ts";
+
+export interface ReproduceOptions {
+  data: string;
+  weights: string;
+  out: string;
+  preset: Preset;
+  seed?: number;
+  /** Average each test prediction with its mirror image (beyond the seed). */
+  flip?: boolean;
+  /** Keep only pseudo-labels whose blended probability reaches this (beyond the seed; 0 keeps all,
+   * as the seed does). */
+  threshold?: number;
+  /** Skip the transfer step. */
+  transfer?: boolean;
+  cacheDir?: string;
+  callbacks?: Callback[];
+  log?: (line: string) => void;
+}
+
+export interface Scores {
+  main: number;
+  aux: number;
+  blend: number;
+}
+
+export interface ReproduceSummary {
+  alpha: number;
+  validation: { main: number; aux: number; blend: number };
+  checkpoint: string;
+  before: SubmissionFiles;
+  after?: SubmissionFiles;
+  pseudoLabels: number;
+  /** Accuracy of the submission files on the carved-off test part (ImageFolder data only). */
+  scores?: { before: Scores; after?: Scores };
+  seconds: number;
+}
+
+export async function reproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
+  const started = performance.now();
+  const { out, preset, seed = 0, flip = false, threshold = 0 } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const common = {
+    data: options.data,
+    weights: options.weights,
+    preset,
+    seed,
+    cacheDir: options.cacheDir,
+    callbacks: options.callbacks,
+    log,
+  };
+
+  log("== stages 1-3: training");
+  const base = await train({ ...common, out: join(out, "train") });
+  const answers = base.data.testAnswers.length ? join(out, "train", "test_answers.tsv") : undefined;
+  const testIds = base.data.test.map((t) => t.id);
+  const cache = await cacheImages(base.data.test, {
+    size: preset.backbone.size,
+    dir: options.cacheDir,
+  });
+  try {
+    const run = await loadRun(join(out, "train"), "best");
+    const { alpha, main, aux, blend: blended } = run.checkpoint.meta.metrics;
+    log(`== prediction of ${testIds.length} test photos with ${run.checkpoint.path}`);
+    const probs = predictPhotos(run.model, cache, testIds, { flip });
+    const before = await writeSubmissions(
+      join(out, "submissions", "before-transfer"),
+      testIds,
+      probs,
+      alpha,
+      run.labels,
+    );
+    const summary: ReproduceSummary = {
+      alpha,
+      validation: { main, aux, blend: blended },
+      checkpoint: run.checkpoint.path,
+      before,
+      pseudoLabels: 0,
+      seconds: 0,
+    };
+    if (answers) summary.scores = { before: await scoreAll(before, answers) };
+
+    if (options.transfer !== false) {
+      const pseudo = pseudoLabels(
+        base.data.test,
+        probs,
+        alpha,
+        threshold,
+        (i) => run.labels.toLabel(i),
+      );
+      summary.pseudoLabels = pseudo.length;
+      log(
+        `== transfer: ${pseudo.length} pseudo-labelled test photos join ${
+          base.data.train.length + base.data.val.length
+        } labelled ones`,
+      );
+      await train({
+        ...common,
+        out: join(out, "transfer"),
+        stages: preset.transferStages,
+        init: run.checkpoint.path,
+        pseudo,
+        trainOnVal: true,
+      });
+      // The validation photos are training data now, so "best" means nothing: take the last.
+      const tuned = await loadRun(join(out, "transfer"), "latest");
+      const after = await writeSubmissions(
+        join(out, "submissions"),
+        testIds,
+        predictPhotos(tuned.model, cache, testIds, { flip }),
+        alpha,
+        tuned.labels,
+      );
+      summary.after = after;
+      if (answers && summary.scores) summary.scores.after = await scoreAll(after, answers);
+    }
+    summary.seconds = (performance.now() - started) / 1000;
+    await Deno.writeTextFile(join(out, "summary.json"), JSON.stringify(summary, null, 1));
+    return summary;
+  } finally {
+    cache.close();
+  }
+}
+
+/** Test photos labelled with the blend's prediction, optionally only the confident ones. */
+export function pseudoLabels(
+  test: readonly { id: string; path: string }[],
+  probs: Probabilities,
+  alpha: number,
+  threshold: number,
+  label: (index: number) => string,
+): LabelledImage[] {
+  const p = blend(probs.main, probs.aux, alpha);
+  return test.flatMap((t, i) => {
+    const c = argmaxRow(p, i, probs.classes);
+    return p[i * probs.classes + c] >= threshold
+      ? [{ id: t.id, path: t.path, label: label(c) }]
+      : [];
+  });
+}
+
+async function scoreAll(files: SubmissionFiles, answers: string): Promise<Scores> {
+  return {
+    main: (await scoreSubmission(files.main, answers)).accuracy,
+    aux: (await scoreSubmission(files.aux, answers)).accuracy,
+    blend: (await scoreSubmission(files.blend, answers)).accuracy,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Submission files exactly as the seed writes them: one line per test photo,
+ * `label<TAB>image_id`, labels in the dataset's own ids — from the main head, the auxiliary head
+ * and their alpha blend — plus every probability, for ensembling later.
+ */
+import { join } from "node:path";
+import type { LabelMap } from "../data/labels.ts";
+import { readRows, readTable, writeTable } from "../data/table.ts";
+import { DataError } from "../data/errors.ts";
+import { argmaxRow, blend } from "../train/blend.ts";
+import type { Probabilities } from "./predict.ts";
+
+export interface SubmissionFiles {
+  main: string;
+  aux: string;
+  blend: string;
+  probabilities: string;
+}
+
+export async function writeSubmissions(
+  dir: string,
+  ids: readonly string[],
+  probs: Probabilities,
+  alpha: number,
+  labels: LabelMap,
+): Promise<SubmissionFiles> {
+  await Deno.mkdir(dir, { recursive: true });
+  const files: SubmissionFiles = {
+    main: join(dir, "submission_main.txt"),
+    aux: join(dir, "submission_aux.txt"),
+    blend: join(dir, "submission_blend.txt"),
+    probabilities: join(dir, "probabilities.tsv"),
+  };
+  const lines = (p: Float32Array) =>
+    ids.map((id, i) => [labels.toLabel(argmaxRow(p, i, probs.classes)), id]);
+  await writeTable(files.main, lines(probs.main), { delimiter: "\t" });
+  await writeTable(files.aux, lines(probs.aux), { delimiter: "\t" });
+  await writeTable(files.blend, lines(blend(probs.main, probs.aux, alpha)), { delimiter: "\t" });
+  const columns = [
+    "image_id",
+    ...labels.labels.map((l) => `main_${l}`),
+    ...labels.labels.map((l) => `aux_${l}`),
+  ];
+  const rows = ids.map((id, i) => {
+    const row: Record<string, string> = { image_id: id };
+    labels.labels.forEach((l, c) => {
+      row[`main_${l}`] = probs.main[i * probs.classes + c].toFixed(6);
+      row[`aux_${l}`] = probs.aux[i * probs.classes + c].toFixed(6);
+    });
+    return row;
+  });
+  await writeTable(files.probabilities, rows, { columns, delimiter: "\t" });
+  return files;
+}
+
+export interface Score {
+  accuracy: number;
+  correct: number;
+  total: number;
+  perClass: { label: string; accuracy: number; total: number }[];
+}
+
+/** Scores a submission (`label<TAB>image_id`) against an answers table (`id`, `label` columns). */
+export async function scoreSubmission(submission: string, answers: string): Promise<Score> {
+  const truth = new Map((await readTable(answers)).map((r) => [r.id, r.label]));
+  const rows = await readRows(submission, { delimiter: "\t" });
+  const seen = new Set<string>();
+  const perClass = new Map<string, { correct: number; total: number }>();
+  let correct = 0;
+  rows.forEach(([label, id], i) => {
+    if (id === undefined) throw new DataError(submission, `expected 'label<TAB>image_id'`, i + 1);
+    if (!truth.has(id)) {
+      throw new DataError(submission, `image id '${id}' is not in ${answers}`, i + 1);
+    }
+    if (seen.has(id)) throw new DataError(submission, `image id '${id}' appears twice`, i + 1);
+    seen.add(id);
+    const expected = truth.get(id)!;
+    const c = perClass.get(expected) ?? { correct: 0, total: 0 };
+    c.total++;
+    if (label === expected) {
+      c.correct++;
+      correct++;
+    }
+    perClass.set(expected, c);
+  });
+  if (seen.size !== truth.size) {
+    throw new DataError(
+      submission,
+      `${truth.size - seen.size} of ${truth.size} answer ids have no prediction`,
+    );
+  }
+  return {
+    accuracy: correct / rows.length,
+    correct,
+    total: rows.length,
+    perClass: [...perClass].sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([label, c]) => ({ label, accuracy: c.correct / c.total, total: c.total })),
+  };
+}
