@@ -18,6 +18,8 @@ export interface StreamConfig {
   /** Photos a zoom-out may paste onto. */
   backgroundIds: string[];
   policy: PolicyName;
+  /** Switch off parts of the policy (ablations), e.g. `{ splice: false, mask: false }`. */
+  without?: { splice?: false; mask?: false; rotate?: false; zoom?: false; flip?: false };
   seed: number;
   batchSize?: number;
   mode?: Resample;
@@ -31,7 +33,7 @@ export function cacheSource(cache: ImageCache, backgroundIds: readonly string[])
 /** Makes batch k of a stream (what the worker runs). */
 export function batchMaker(config: StreamConfig): { make(k: number): Batch; close(): void } {
   const cache = new ImageCache(config.cacheFile, config.cacheMeta, true);
-  const p = policy(config.policy);
+  const p = { ...policy(config.policy), ...config.without };
   const sampler = new BatchSampler(config.byClass, {
     seed: config.seed,
     batchSize: config.batchSize,

@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { tf } from "../tf.ts";
 import { prepareData, type PreparedData } from "../data/prepare.ts";
 import { groupByClass } from "../data/split.ts";
-import { type StreamConfig, workerStream } from "../augment/pipeline.ts";
+import { batchMaker, type StreamConfig, workerStream } from "../augment/pipeline.ts";
+import { scaleInto } from "../augment/batch.ts";
+import type { ImageCache } from "../data/cache.ts";
 import type { PolicyName } from "../augment/policy.ts";
 import { buildBackbone, splitBackbone } from "../model/backbone.ts";
 import "../model/index.ts";
@@ -65,6 +67,8 @@ export interface TrainOptions {
   pseudo?: LabelledImage[];
   /** Train on the validation photos too (the seed's transfer uses all labelled data). */
   trainOnVal?: boolean;
+  /** Switch off augmentations (ablations). */
+  without?: StreamConfig["without"];
 }
 
 /** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
@@ -143,6 +147,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       byClass: groupByClass(pool, data.labels).map((g) => g.map((p) => p.id)),
       backgroundIds: pool.map((p) => p.id),
       policy,
+      without: options.without,
       seed,
       batchSize: preset.batchSize,
     };
@@ -171,6 +176,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     return sets.get(policy)!;
   };
   let valTrunk: ActivationSet | undefined;
+  let valPixels: ActivationSet | undefined;
+  const valImages = () => (valPixels ??= photosAsInputs(cache, val));
   const valSet =
     () => (valTrunk ??= activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val")));
 
@@ -219,9 +226,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         valPart = null;
       }
     } else {
-      throw new Error(
-        "end-to-end training is not implemented yet; use a preset with mode 'cached'",
-      );
+      // End to end (native TensorFlow, a GPU): fresh augmented images every step, the whole
+      // backbone in the graph (frozen layers simply receive no update).
+      source = imageSource(batchMaker(streamConfig(stage.policy)), backbone.model);
+      valInput = valImages();
+      valPart = backbone.model;
     }
 
     for (let r = startRound; r <= round; r++) {
@@ -259,5 +268,35 @@ function progressReporter(label: string) {
     bar ??= progressBar(label, total);
     bar.update(done);
     if (done === total) bar.done();
+  };
+}
+
+/** Training batches made on demand from the augmentation stream (end-to-end mode). */
+function imageSource(maker: ReturnType<typeof batchMaker>, part: tf.LayersModel): BatchSource {
+  return {
+    part,
+    batch(k) {
+      const b = maker.make(k);
+      return {
+        x: tf.tensor4d(b.images, [b.n, b.size, b.size, 3]),
+        labels: tf.tensor1d(b.labels, "int32"),
+      };
+    },
+  };
+}
+
+/** Validation photos as scaled network inputs (end-to-end mode). */
+function photosAsInputs(
+  cache: ImageCache,
+  photos: readonly { id: string; label: number }[],
+): ActivationSet {
+  const frame = cache.frameBytes;
+  const x = new Float32Array(photos.length * frame);
+  photos.forEach((p, i) => scaleInto(cache.read(p.id).data, x, i * frame));
+  return {
+    x,
+    labels: Int32Array.from(photos, (p) => p.label),
+    n: photos.length,
+    shape: [cache.size, cache.size, 3],
   };
 }

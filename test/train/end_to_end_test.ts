@@ -1,0 +1,56 @@
+/** End-to-end mode (the native / GPU path): images every step, the whole backbone in the graph. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "@/tf.ts";
+import { train } from "@/train/run.ts";
+import type { Preset } from "@/train/presets.ts";
+import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+
+await initBackend({ quiet: true });
+
+Deno.test("end-to-end mode: both stages train on augmented images and validate", async () => {
+  const dir = await tempDir();
+  await makeColourDataset(join(dir, "data"));
+  const sgd = { kind: "sgd" as const, learningRate: 1e-3, momentum: 0.9 };
+  const preset: Preset = {
+    name: "tiny-e2e",
+    backbone: { name: "mobilenet_v2", alpha: 0.35, size: 32 },
+    batchSize: 8,
+    mode: "end-to-end",
+    cachedBatches: 0,
+    stages: [
+      {
+        name: "frozen",
+        rounds: 1,
+        stepsPerRound: 3,
+        optimizer: { kind: "adam", learningRate: 1e-2 },
+        policy: "Train_DA",
+        unfreeze: false,
+      },
+      {
+        name: "fine-tune",
+        rounds: 1,
+        stepsPerRound: 3,
+        optimizer: sgd,
+        policy: "Train_DA",
+        unfreeze: true,
+      },
+    ],
+    transferStages: [],
+  };
+  const result = await train({
+    data: join(dir, "data"),
+    weights: SHARED_MOBILENET,
+    out: join(dir, "run"),
+    preset,
+    cacheDir: join(dir, "cache"),
+    log: () => {},
+  });
+  assert.deepEqual(result.history.map((h) => h.stage), ["frozen", "fine-tune"]);
+  for (const h of result.history) {
+    assert.ok(Number.isFinite(h.metrics.loss.total) && h.metrics.loss.total > 0);
+    assert.ok(h.metrics.blend >= 0 && h.metrics.blend <= 1);
+  }
+  assert.ok(result.best);
+  await Deno.remove(dir, { recursive: true });
+});
