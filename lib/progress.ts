@@ -15,7 +15,8 @@ export function progressBar(label: string, total: number, unit = "it"): Progress
   const encoder = new TextEncoder();
   const render = (done: number, extra: Record<string, number | string> = {}) => {
     const seconds = (performance.now() - start) / 1000;
-    const rate = done / Math.max(seconds, 1e-9);
+    // The first update can come microseconds after the start: no rate until there is one.
+    const rate = seconds > 0.25 ? done / seconds : NaN;
     const eta = rate > 0 ? (total - done) / rate : Infinity;
     const width = 24;
     const filled = Math.round((width * done) / Math.max(total, 1));
@@ -50,6 +51,7 @@ export function progressBar(label: string, total: number, unit = "it"): Progress
 }
 
 export function formatNumber(v: number): string {
+  if (Number.isNaN(v)) return "--";
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(2) : v.toPrecision(3);

@@ -58,3 +58,25 @@ export async function makeColourDataset(root: string): Promise<void> {
     }
   }
 }
+
+/** A CLI run (`lib/cli/<script>.ts --small`) on a dataset with the shared weights, output piped. */
+export function smallRun(script: string, data: string, out: string, cache: string): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `lib/cli/${script}.ts`,
+      "--small",
+      "--data",
+      data,
+      "--out",
+      out,
+      "--cache-dir",
+      cache,
+      "--weights",
+      SHARED_MOBILENET,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../tf.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { PRESETS, smallPreset } from "../train/presets.ts";
+import { resolvePreset } from "../train/presets.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { reproduce } from "../pipeline/reproduce.ts";
 import { formatTime } from "../progress.ts";
@@ -47,12 +47,7 @@ if (values.help) {
   console.log(HELP);
   Deno.exit(0);
 }
-const base = PRESETS[values.preset];
-if (!base) {
-  console.error(`unknown preset '${values.preset}' (${Object.keys(PRESETS).join(", ")})`);
-  Deno.exit(2);
-}
-const preset = values.small ? smallPreset(base) : base;
+const preset = resolvePreset(values.preset, values.small);
 const seed = Number(values.seed);
 const out = values.out ?? fromRoot("data", "runs", `reproduce-${preset.name}-seed${seed}`);
 await initBackend();

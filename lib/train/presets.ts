@@ -99,3 +99,10 @@ export function smallPreset(preset: Preset): Preset {
     transferStages: preset.transferStages.map((s) => ({ ...s, rounds: 1, stepsPerRound: 4 })),
   };
 }
+
+/** A preset by name (optionally its small version), or an error listing the known ones. */
+export function resolvePreset(name: string, small = false): Preset {
+  const preset = PRESETS[name];
+  if (!preset) throw new Error(`unknown preset '${name}' (${Object.keys(PRESETS).join(", ")})`);
+  return small ? smallPreset(preset) : preset;
+}

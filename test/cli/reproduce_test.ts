@@ -6,27 +6,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSplit } from "@/data/prepare.ts";
 import { readRows } from "@/data/table.ts";
-import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+import { makeColourDataset, smallRun, tempDir } from "../fixtures.ts";
 
 function command(data: string, out: string, cache: string) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "lib/cli/reproduce.ts",
-      "--small",
-      "--data",
-      data,
-      "--out",
-      out,
-      "--cache-dir",
-      cache,
-      "--weights",
-      SHARED_MOBILENET,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  });
+  return smallRun("reproduce", data, out, cache);
 }
 
 const FILES = [

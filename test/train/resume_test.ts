@@ -4,27 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+import { makeColourDataset, smallRun, tempDir } from "../fixtures.ts";
 
 function command(data: string, out: string, cache: string) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "lib/cli/train.ts",
-      "--small",
-      "--data",
-      data,
-      "--out",
-      out,
-      "--cache-dir",
-      cache,
-      "--weights",
-      SHARED_MOBILENET,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  });
+  return smallRun("train", data, out, cache);
 }
 
 async function roundsDone(out: string): Promise<string[]> {
