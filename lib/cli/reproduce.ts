@@ -24,6 +24,8 @@ const HELP = `Usage: deno task reproduce [options]
   --flip              flip test-time augmentation for the submissions (beyond the seed)
   --threshold P       keep pseudo-labels with blended probability >= P (default 0: all, as the seed)
   --no-transfer       stop after the first submissions
+  --val-fraction F    per-class validation fraction (default 0.1, as the seed)
+  --test-fraction F   ImageFolder data: per-class part carved off as the test set (default 0.1)
   --small             a few steps per stage (smoke test)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
@@ -38,6 +40,8 @@ const { values } = parseArgs({
     flip: { type: "boolean", default: false },
     threshold: { type: "string", default: "0" },
     "no-transfer": { type: "boolean", default: false },
+    "val-fraction": { type: "string", default: "0.1" },
+    "test-fraction": { type: "string", default: "0.1" },
     small: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -60,6 +64,8 @@ const s = await reproduce({
   flip: values.flip,
   threshold: Number(values.threshold),
   transfer: !values["no-transfer"],
+  valFraction: Number(values["val-fraction"]),
+  testFraction: Number(values["test-fraction"]),
   cacheDir: values["cache-dir"],
   callbacks: [progressCallback()],
 });

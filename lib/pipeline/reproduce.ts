@@ -28,6 +28,8 @@ export interface ReproduceOptions {
   threshold?: number;
   /** Skip the transfer step. */
   transfer?: boolean;
+  valFraction?: number;
+  testFraction?: number;
   cacheDir?: string;
   callbacks?: Callback[];
   log?: (line: string) => void;
@@ -61,6 +63,8 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
     preset,
     seed,
     cacheDir: options.cacheDir,
+    valFraction: options.valFraction,
+    testFraction: options.testFraction,
     callbacks: options.callbacks,
     log,
   };

@@ -67,6 +67,9 @@ export interface TrainOptions {
   pseudo?: LabelledImage[];
   /** Train on the validation photos too (the seed's transfer uses all labelled data). */
   trainOnVal?: boolean;
+  /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
+  valFraction?: number;
+  testFraction?: number;
   /** Switch off augmentations (ablations). */
   without?: StreamConfig["without"];
 }
@@ -103,6 +106,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     seed,
     size: preset.backbone.size,
     cacheDir: options.cacheDir,
+    valFraction: options.valFraction,
+    testFraction: options.testFraction,
     onProgress: progressReporter("decode"),
   });
   const cache = data.cache!;
