@@ -6,7 +6,8 @@
  * optimizer state is in the checkpoint, so the resumed run continues the very same stream.
  */
 import { join } from "node:path";
-import { tf } from "../tf.ts";
+import { type BackendRequest, tf } from "../tf.ts";
+import { TrunkPool } from "./trunk_pool.ts";
 import { prepareData, type PreparedData } from "../data/prepare.ts";
 import { groupByClass } from "../data/split.ts";
 import { batchMaker, type StreamConfig, workerStream } from "../augment/pipeline.ts";
@@ -70,6 +71,8 @@ export interface TrainOptions {
   /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
   valFraction?: number;
   testFraction?: number;
+  /** Trunk workers in cached mode (default: one per core on wasm/cpu, else none). */
+  trunkWorkers?: number;
   /** Switch off augmentations (ablations). */
   without?: StreamConfig["without"];
 }
@@ -158,24 +161,47 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
   };
 
-  // Inputs of the trainable part, per stage (cached mode: computed once, reused).
+  // Inputs of the trainable part, per stage (cached mode: computed once, reused). On the wasm
+  // and cpu backends the trunk runs in one worker per core; a native backend threads by itself.
   const { trunk, top } = splitBackbone(backbone);
+  const trunkShape = (trunk.outputs[0].shape as number[]).slice(1);
+  const backendName = tf.getBackend();
+  const workers = options.trunkWorkers ??
+    (["wasm", "cpu"].includes(backendName) ? navigator.hardwareConcurrency || 1 : 1);
+  let pool: TrunkPool | undefined;
+  const trunkPool = () =>
+    pool ??= new TrunkPool({
+      backend: backendName as BackendRequest,
+      backbone: preset.backbone,
+      weights: loaded.path,
+      splitStage: backbone.spec.unfreezeFromStage,
+      cacheFile: cache.file,
+      cacheMeta: cache.meta,
+    }, workers);
   const sets = new Map<string, ActivationSet>();
   const activations = async (policy: PolicyName): Promise<ActivationSet> => {
     if (!sets.has(policy)) {
-      const stream = workerStream(streamConfig(policy), 0);
-      try {
+      const progress = progressReporter(`trunk ${policy}`);
+      if (workers > 1) {
         sets.set(
           policy,
-          await activationsOfStream(
-            trunk,
-            stream,
+          await trunkPool().stream(
+            streamConfig(policy),
             preset.cachedBatches,
-            progressReporter(`trunk ${policy}`),
+            trunkShape,
+            progress,
           ),
         );
-      } finally {
-        stream.close();
+      } else {
+        const stream = workerStream(streamConfig(policy), 0);
+        try {
+          sets.set(
+            policy,
+            await activationsOfStream(trunk, stream, preset.cachedBatches, progress),
+          );
+        } finally {
+          stream.close();
+        }
       }
     }
     return sets.get(policy)!;
@@ -183,8 +209,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let valTrunk: ActivationSet | undefined;
   let valPixels: ActivationSet | undefined;
   const valImages = () => (valPixels ??= photosAsInputs(cache, val));
-  const valSet =
-    () => (valTrunk ??= activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val")));
+  const valSet = async () =>
+    valTrunk ??= workers > 1
+      ? await trunkPool().photos(val, trunkShape, 32, progressReporter("trunk val"))
+      : activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val"));
 
   const stages = options.stages ?? preset.stages;
   const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
@@ -194,65 +222,69 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     metricsLogCallback(out, history),
     checkpointCallback(checkpoints, model, () => started),
   ];
-  let round = 0;
-  let step = 0;
-  for (const [stageIndex, stage] of stages.entries()) {
-    const firstRound = round + 1;
-    round += stage.rounds;
-    if (previous && previous.meta.round >= round) {
-      step += stage.rounds * stage.stepsPerRound;
-      continue; // stage already complete
-    }
-    prepareStage(model, stage);
-    const optimizer = makeOptimizer(stage.optimizer);
-    let startRound = firstRound;
-    if (previous && previous.meta.round >= firstRound) {
-      // Mid-stage resume: weights and this stage's optimizer state.
-      await loadCheckpoint(previous.path, model, optimizer);
-      startRound = previous.meta.round + 1;
-    } else if (previous && stageIndex > 0 && previous.meta.round === firstRound - 1) {
-      await loadCheckpoint(previous.path, model); // stage boundary: weights only, fresh optimizer
-    }
-    step += (startRound - firstRound) * stage.stepsPerRound;
-
-    let source: BatchSource;
-    let valInput: ActivationSet;
-    let valPart: tf.LayersModel | null;
-    if (preset.mode === "cached") {
-      const set = await activations(stage.policy);
-      if (stage.unfreeze) {
-        source = activationSource(set, preset.batchSize, top);
-        valInput = valSet();
-        valPart = top;
-      } else {
-        // The whole backbone is frozen: pool once, train the head alone.
-        source = activationSource(mapActivations(top, set), preset.batchSize, null);
-        valInput = mapActivations(top, valSet());
-        valPart = null;
+  try {
+    let round = 0;
+    let step = 0;
+    for (const [stageIndex, stage] of stages.entries()) {
+      const firstRound = round + 1;
+      round += stage.rounds;
+      if (previous && previous.meta.round >= round) {
+        step += stage.rounds * stage.stepsPerRound;
+        continue; // stage already complete
       }
-    } else {
-      // End to end (native TensorFlow, a GPU): fresh augmented images every step, the whole
-      // backbone in the graph (frozen layers simply receive no update).
-      source = imageSource(batchMaker(streamConfig(stage.policy)), backbone.model);
-      valInput = valImages();
-      valPart = backbone.model;
-    }
+      prepareStage(model, stage);
+      const optimizer = makeOptimizer(stage.optimizer);
+      let startRound = firstRound;
+      if (previous && previous.meta.round >= firstRound) {
+        // Mid-stage resume: weights and this stage's optimizer state.
+        await loadCheckpoint(previous.path, model, optimizer);
+        startRound = previous.meta.round + 1;
+      } else if (previous && stageIndex > 0 && previous.meta.round === firstRound - 1) {
+        await loadCheckpoint(previous.path, model); // stage boundary: weights only, fresh optimizer
+      }
+      step += (startRound - firstRound) * stage.stepsPerRound;
 
-    for (let r = startRound; r <= round; r++) {
-      const info: RoundInfo = { stage, stageIndex, round: r, totalRounds, step };
-      await runRound(
-        model,
-        info,
-        source,
-        valInput,
-        valPart,
-        optimizer,
-        callbacks,
-        options.lossWeights ?? SEED_LOSS_WEIGHTS,
-      );
-      step += stage.stepsPerRound;
+      let source: BatchSource;
+      let valInput: ActivationSet;
+      let valPart: tf.LayersModel | null;
+      if (preset.mode === "cached") {
+        const set = await activations(stage.policy);
+        if (stage.unfreeze) {
+          source = activationSource(set, preset.batchSize, top);
+          valInput = await valSet();
+          valPart = top;
+        } else {
+          // The whole backbone is frozen: pool once, train the head alone.
+          source = activationSource(mapActivations(top, set), preset.batchSize, null);
+          valInput = mapActivations(top, await valSet());
+          valPart = null;
+        }
+      } else {
+        // End to end (native TensorFlow, a GPU): fresh augmented images every step, the whole
+        // backbone in the graph (frozen layers simply receive no update).
+        source = imageSource(batchMaker(streamConfig(stage.policy)), backbone.model);
+        valInput = valImages();
+        valPart = backbone.model;
+      }
+
+      for (let r = startRound; r <= round; r++) {
+        const info: RoundInfo = { stage, stageIndex, round: r, totalRounds, step };
+        await runRound(
+          model,
+          info,
+          source,
+          valInput,
+          valPart,
+          optimizer,
+          callbacks,
+          options.lossWeights ?? SEED_LOSS_WEIGHTS,
+        );
+        step += stage.stepsPerRound;
+      }
+      optimizer.dispose();
     }
-    optimizer.dispose();
+  } finally {
+    pool?.close();
   }
   await writeHistory(out, history);
   cache.close();

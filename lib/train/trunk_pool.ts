@@ -1,0 +1,129 @@
+/**
+ * Runs the frozen trunk on several cores: one worker per core, each with its own tfjs wasm
+ * instance (wasm runs one thread per instance, and its own thread pool is disabled under Deno).
+ * Batch k goes to worker k mod N; results come back in order, identical to a single thread's.
+ */
+import type { CacheMeta } from "../data/cache.ts";
+import type { StreamConfig } from "../augment/pipeline.ts";
+import type { BackendRequest } from "../tf.ts";
+import type { ActivationSet } from "./features.ts";
+
+export interface TrunkWorkerInit {
+  type: "init";
+  backend: BackendRequest;
+  backbone: { name: string; alpha?: number; size: number };
+  weights: string;
+  splitStage: string;
+  cacheFile: string;
+  cacheMeta: CacheMeta;
+}
+
+export type TrunkJob =
+  | { type: "batch"; config: StreamConfig; k: number }
+  | { type: "photos"; ids: string[] };
+
+export class TrunkPool {
+  readonly #workers: Worker[];
+  readonly #pending = new Map<
+    number,
+    { resolve: (r: { x: Float32Array; labels: Int32Array }) => void; reject: (e: Error) => void }
+  >();
+  #next = 0;
+  #failure: Error | undefined;
+
+  constructor(init: Omit<TrunkWorkerInit, "type">, size = navigator.hardwareConcurrency || 2) {
+    this.#workers = Array.from({ length: Math.max(1, size) }, () => {
+      const worker = new Worker(new URL("./trunk_worker.ts", import.meta.url), { type: "module" });
+      worker.onmessage = (event: MessageEvent) => {
+        const { id, x, labels, error } = event.data;
+        if (id === -1) {
+          this.#fail(new Error(`trunk worker failed to start: ${error}`));
+          return;
+        }
+        const waiter = this.#pending.get(id);
+        this.#pending.delete(id);
+        if (error) waiter?.reject(new Error(`trunk worker: ${error}`));
+        else waiter?.resolve({ x: new Float32Array(x), labels: new Int32Array(labels) });
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        this.#fail(new Error(`trunk worker crashed: ${event.message}`));
+      };
+      worker.postMessage({ type: "init", ...init });
+      return worker;
+    });
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  #fail(error: Error) {
+    this.#failure = error;
+    for (const waiter of this.#pending.values()) waiter.reject(error);
+    this.#pending.clear();
+  }
+
+  run(job: TrunkJob, worker: number): Promise<{ x: Float32Array; labels: Int32Array }> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#next++;
+    const promise = new Promise<{ x: Float32Array; labels: Int32Array }>((resolve, reject) =>
+      this.#pending.set(id, { resolve, reject })
+    );
+    this.#workers[worker % this.#workers.length].postMessage({ id, job });
+    return promise;
+  }
+
+  /** Trunk activations of batches 0..batches-1 of a stream. */
+  async stream(
+    config: StreamConfig,
+    batches: number,
+    shape: number[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ActivationSet> {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const batchSize = config.batchSize ?? 32;
+    const x = new Float32Array(batches * batchSize * size);
+    const labels = new Int32Array(batches * batchSize);
+    let done = 0;
+    // Keep two jobs queued per worker, so no core waits for the main thread.
+    let k = 0;
+    const pump = async (): Promise<void> => {
+      while (k < batches) {
+        const mine = k++;
+        const result = await this.run({ type: "batch", config, k: mine }, mine);
+        x.set(result.x, mine * batchSize * size);
+        labels.set(result.labels, mine * batchSize);
+        onProgress?.(++done, batches);
+      }
+    };
+    await Promise.all(Array.from({ length: this.size * 2 }, pump));
+    return { x, labels, n: batches * batchSize, shape };
+  }
+
+  /** Trunk activations of cached photos (center crop), in chunks spread over the workers. */
+  async photos(
+    photos: readonly { id: string; label: number }[],
+    shape: number[],
+    chunk = 32,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ActivationSet> {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const x = new Float32Array(photos.length * size);
+    const starts = Array.from({ length: Math.ceil(photos.length / chunk) }, (_, i) => i * chunk);
+    let done = 0;
+    await Promise.all(starts.map(async (start, i) => {
+      const ids = photos.slice(start, start + chunk).map((p) => p.id);
+      const result = await this.run({ type: "photos", ids }, i);
+      x.set(result.x, start * size);
+      done += ids.length;
+      onProgress?.(done, photos.length);
+    }));
+    return { x, labels: Int32Array.from(photos, (p) => p.label), n: photos.length, shape };
+  }
+
+  close(): void {
+    for (const w of this.#workers) w.terminate();
+    this.#fail(new Error("trunk pool closed"));
+  }
+}

@@ -1,0 +1,58 @@
+/** The trunk on two worker cores gives exactly the single-thread activations. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend, tf } from "@/tf.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
+import { cacheImages } from "@/data/cache.ts";
+import { readImageFolder } from "@/data/readers.ts";
+import { inlineStream, type StreamConfig } from "@/augment/pipeline.ts";
+import { activationsOfPhotos, activationsOfStream } from "@/train/features.ts";
+import { TrunkPool } from "@/train/trunk_pool.ts";
+import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+
+await initBackend({ quiet: true });
+
+Deno.test("trunk pool: two workers, same activations as one thread, batches and photos", async () => {
+  const dir = await tempDir();
+  await makeColourDataset(join(dir, "data"));
+  const listing = await readImageFolder(join(dir, "data"));
+  const cache = await cacheImages(listing.train, { size: 64, dir: join(dir, "cache") });
+  const labels = ["class0", "class1", "class2"];
+  const config: StreamConfig = {
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+    byClass: labels.map((l) => listing.train.filter((t) => t.label === l).map((t) => t.id)),
+    backgroundIds: listing.train.map((t) => t.id),
+    policy: "Train_DA",
+    seed: 5,
+    batchSize: 8,
+  };
+  const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
+  await loadPretrained(backbone, SHARED_MOBILENET);
+  const { trunk } = splitBackbone(backbone);
+  const shape = (trunk.outputs[0].shape as number[]).slice(1);
+  const pool = new TrunkPool({
+    backend: tf.getBackend() as "wasm",
+    backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },
+    weights: SHARED_MOBILENET,
+    splitStage: backbone.spec.unfreezeFromStage,
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+  }, 2);
+  try {
+    const parallel = await pool.stream(config, 5, shape);
+    const single = await activationsOfStream(trunk, inlineStream(config), 5);
+    assert.equal(parallel.n, 40);
+    assert.deepEqual(parallel.labels, single.labels);
+    assert.deepEqual(parallel.x, single.x);
+    const photos = listing.train.slice(0, 37).map((p, i) => ({ id: p.id, label: i % 3 }));
+    const a = await pool.photos(photos, shape, 8);
+    const b = activationsOfPhotos(trunk, cache, photos, 8);
+    assert.deepEqual(a.x, b.x);
+    assert.deepEqual(a.labels, b.labels);
+  } finally {
+    pool.close();
+    cache.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
