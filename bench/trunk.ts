@@ -1,0 +1,80 @@
+/**
+ * Frozen-trunk throughput (the CPU path's bottleneck), side by side in one run: the main thread
+ * alone (augmentation in a prefetch worker) against one tfjs wasm worker per core. MobileNetV2-0.35
+ * at 224, Train_DA batches of 32, trunk = everything below block_15.
+ *
+ *   deno task bench:trunk [--batches 12] [--repeats 3]
+ */
+import { parseArgs } from "node:util";
+import { initBackend, tf } from "../lib/tf.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
+import { cacheImages } from "../lib/data/cache.ts";
+import { LabelMap } from "../lib/data/labels.ts";
+import { readImageFolder } from "../lib/data/readers.ts";
+import { groupByClass } from "../lib/data/split.ts";
+import { type StreamConfig, workerStream } from "../lib/augment/pipeline.ts";
+import { activationsOfStream } from "../lib/train/features.ts";
+import { TrunkPool } from "../lib/train/trunk_pool.ts";
+import { defaultDataset, defaultWeights } from "../lib/paths.ts";
+import { Rng } from "../lib/rng.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batches: { type: "string", default: "12" },
+    repeats: { type: "string", default: "3" },
+  },
+});
+const batches = Number(values.batches);
+await initBackend();
+const listing = await readImageFolder(defaultDataset());
+const items = new Rng(0).shuffle([...listing.train]).slice(0, 1500);
+const cache = await cacheImages(items, { size: 224 });
+const labels = LabelMap.fromLabels(items.map((i) => i.label));
+const config: StreamConfig = {
+  cacheFile: cache.file,
+  cacheMeta: cache.meta,
+  byClass: groupByClass(items, labels).map((g) => g.map((i) => i.id)),
+  backgroundIds: items.map((i) => i.id),
+  policy: "Train_DA",
+  seed: 0,
+  batchSize: 32,
+};
+const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35 });
+await loadPretrained(backbone, defaultWeights());
+const { trunk } = splitBackbone(backbone);
+const shape = (trunk.outputs[0].shape as number[]).slice(1);
+const workers = navigator.hardwareConcurrency || 2;
+const pool = new TrunkPool({
+  backend: tf.getBackend() as "wasm",
+  backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
+  weights: defaultWeights(),
+  splitStage: backbone.spec.unfreezeFromStage,
+  cacheFile: cache.file,
+  cacheMeta: cache.meta,
+}, workers);
+await pool.stream(config, workers, shape); // warm-up: worker start, weights, JIT
+
+const single: number[] = [];
+const parallel: number[] = [];
+for (let r = 0; r < Number(values.repeats); r++) {
+  let t = performance.now();
+  const stream = workerStream(config, 0);
+  await activationsOfStream(trunk, stream, batches);
+  stream.close();
+  single.push((batches * 32) / ((performance.now() - t) / 1000));
+  t = performance.now();
+  await pool.stream(config, batches, shape);
+  parallel.push((batches * 32) / ((performance.now() - t) / 1000));
+}
+pool.close();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(
+  `trunk of MobileNetV2-0.35 at 224, ${batches} Train_DA batches of 32 per measurement, median of ${values.repeats}`,
+);
+console.log("| path | images/s |\n|---|---|");
+console.log(`| main thread (augmentation prefetched in a worker) | ${median(single).toFixed(1)} |`);
+console.log(
+  `| ${workers} trunk workers (augmentation inside each) | ${median(parallel).toFixed(1)} |`,
+);
+console.log(`workers / main thread: ${(median(parallel) / median(single)).toFixed(2)}x`);
