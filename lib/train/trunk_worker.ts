@@ -13,7 +13,7 @@ import { scaleInto } from "../augment/batch.ts";
 import type { TrunkJob, TrunkWorkerInit } from "./trunk_pool.ts";
 
 let trunk: tf.LayersModel | undefined;
-let makers = new Map<string, ReturnType<typeof batchMaker>>();
+const makers = new Map<string, ReturnType<typeof batchMaker>>();
 let cache: ImageCache | undefined;
 
 async function init(message: TrunkWorkerInit) {
