@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../tf.ts";
+import { resolveDataset } from "../data/datasets.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { resolvePreset } from "../train/presets.ts";
 import { progressCallback } from "../train/callbacks.ts";
@@ -15,7 +16,8 @@ const HELP = `Usage: deno task reproduce [options]
 
   --data DIR          dataset root: ImageFolder (<class>/<photo>; a per-class 10% is carved off as
                       the test set) or competition layout (train.txt, train/, test/)
-                      (default ../shared/data/imagewoof/train, or $DOGS_DATA)
+                      (default ../shared/data/imagewoof/train, or $DOGS_DATA);
+                      "imagewoof" downloads ImageWoof once into data/datasets/
   --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
                       file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
   --preset NAME       cpu (default) | seed
@@ -56,7 +58,7 @@ const seed = Number(values.seed);
 const out = values.out ?? fromRoot("data", "runs", `reproduce-${preset.name}-seed${seed}`);
 await initBackend();
 const s = await reproduce({
-  data: values.data ?? defaultDataset(),
+  data: await resolveDataset(values.data ?? defaultDataset()),
   weights: values.weights ?? defaultWeights(),
   out,
   preset,

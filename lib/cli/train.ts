@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../tf.ts";
+import { resolveDataset } from "../data/datasets.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { resolvePreset } from "../train/presets.ts";
 import { train } from "../train/run.ts";
@@ -12,7 +13,8 @@ import { formatTime } from "../progress.ts";
 
 const HELP = `Usage: deno task train [options]
 
-  --data DIR          dataset root (default ../shared/data/imagewoof/train, or $DOGS_DATA)
+  --data DIR          dataset root (default ../shared/data/imagewoof/train, or $DOGS_DATA);
+                      "imagewoof" downloads ImageWoof once into data/datasets/
   --weights PATH      pretrained backbone: model.json / .h5 / folder, or "imagenet" to download
                       the official Keras file (default ../shared/weights/mobilenet_v2_0.35_224)
   --preset NAME       cpu (MobileNetV2-0.35, cached trunk, minutes) | seed (Xception 299, GPU)
@@ -48,7 +50,7 @@ const preset = resolvePreset(values.preset, values.small);
 const seed = Number(values.seed);
 await initBackend();
 const result = await train({
-  data: values.data ?? defaultDataset(),
+  data: await resolveDataset(values.data ?? defaultDataset()),
   weights: values.weights ?? defaultWeights(),
   out: values.out ?? fromRoot("data", "runs", `${preset.name}-seed${seed}`),
   preset,
