@@ -46,12 +46,13 @@ export async function show(bundle: MimeBundle, id?: string): Promise<void> {
 }
 
 /** `broadcast` resolves once the message is queued, not sent; a cell that ends right after can
- * be reported idle first, and headless runners then drop the output (seen here about one cell in
- * thirty). A short pause, longer for big outputs, lets the kernel send it first. */
+ * be reported idle first, and headless runners then drop the output (seen here: one cell in
+ * thirty with no pause, about one in a hundred with 30 ms, under load). A pause, longer for big
+ * outputs, lets the kernel send it first; an interactive front end shows late outputs anyway. */
 function flushed(bundle: MimeBundle): Promise<void> {
   if (override) return Promise.resolve();
   const bytes = Object.values(bundle).reduce((n, v) => n + v.length, 0);
-  return new Promise((resolve) => setTimeout(resolve, 30 + bytes / 50_000));
+  return new Promise((resolve) => setTimeout(resolve, 250 + bytes / 20_000));
 }
 
 /** Replaces the content of a display shown with `show(bundle, id)`. */
