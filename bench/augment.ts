@@ -5,12 +5,16 @@
  *   deno task bench:augment [--data ../shared/data/imagewoof/train] [--batches 20]
  */
 import { parseArgs } from "node:util";
-import { inlineStream, type StreamConfig, workerStream } from "../lib/augment/pipeline.ts";
+import {
+  inlineStream,
+  poolStream,
+  type StreamConfig,
+  workerStream,
+} from "../lib/augment/pipeline.ts";
 import type { PolicyName } from "../lib/augment/policy.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { readImageFolder } from "../lib/data/readers.ts";
-import { groupByClass } from "../lib/data/split.ts";
 import { Rng } from "../lib/rng.ts";
 
 const { values } = parseArgs({
@@ -28,14 +32,9 @@ const listing = await readImageFolder(values.data);
 const items = new Rng(0).shuffle([...listing.train]).slice(0, Number(values.photos));
 const cache = await cacheImages(items, { size });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
-const base = {
-  cacheFile: cache.file,
-  cacheMeta: cache.meta,
-  byClass: groupByClass(items, labels).map((g) => g.map((i) => i.id)),
-  backgroundIds: items.map((i) => i.id),
-  seed: 0,
-  batchSize: 32,
-};
+const configs = (["Train_DA", "Train"] as PolicyName[]).map((policy) =>
+  poolStream(cache, items, labels, { policy, seed: 0, batchSize: 32 })
+);
 cache.close();
 
 async function rate(config: StreamConfig, worker: boolean): Promise<number> {
@@ -52,10 +51,9 @@ console.log(
   `${items.length} cached photos, ${size}x${size}, batch 32, ${batches} batches per cell`,
 );
 console.log("| policy | main thread samples/s | prefetch worker samples/s |\n|---|---|---|");
-for (const policy of ["Train_DA", "Train"] as PolicyName[]) {
-  const config = { ...base, policy };
+for (const config of configs) {
   console.log(
-    `| ${policy} | ${(await rate(config, false)).toFixed(0)} | ${
+    `| ${config.policy} | ${(await rate(config, false)).toFixed(0)} | ${
       (await rate(config, true)).toFixed(0)
     } |`,
   );

@@ -11,8 +11,7 @@ import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { readImageFolder } from "../lib/data/readers.ts";
-import { groupByClass } from "../lib/data/split.ts";
-import { type StreamConfig, workerStream } from "../lib/augment/pipeline.ts";
+import { poolStream, workerStream } from "../lib/augment/pipeline.ts";
 import { activationsOfStream } from "../lib/train/features.ts";
 import { TrunkPool } from "../lib/train/trunk_pool.ts";
 import { defaultDataset, defaultWeights } from "../lib/paths.ts";
@@ -31,15 +30,7 @@ const listing = await readImageFolder(defaultDataset());
 const items = new Rng(0).shuffle([...listing.train]).slice(0, 1500);
 const cache = await cacheImages(items, { size: 224 });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
-const config: StreamConfig = {
-  cacheFile: cache.file,
-  cacheMeta: cache.meta,
-  byClass: groupByClass(items, labels).map((g) => g.map((i) => i.id)),
-  backgroundIds: items.map((i) => i.id),
-  policy: "Train_DA",
-  seed: 0,
-  batchSize: 32,
-};
+const config = poolStream(cache, items, labels, { policy: "Train_DA", seed: 0, batchSize: 32 });
 const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35 });
 await loadPretrained(backbone, defaultWeights());
 const { trunk } = splitBackbone(backbone);

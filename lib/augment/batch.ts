@@ -58,6 +58,18 @@ export function scaleInto(pixels: Uint8Array, out: Float32Array, offset: number)
   for (let i = 0; i < pixels.length; i++) out[offset + i] = pixels[i] / 127.5 - 1;
 }
 
+/** Cached photos as they are (center crop, no augmentation), scaled: [n, size, size, 3]. */
+export function scaledPhotos(
+  cache: { frameBytes: number; read(id: string, into?: Uint8Array): RgbImage },
+  ids: readonly string[],
+): Float32Array {
+  const frame = cache.frameBytes;
+  const out = new Float32Array(ids.length * frame);
+  const pixels = new Uint8Array(frame);
+  ids.forEach((id, i) => scaleInto(cache.read(id, pixels).data, out, i * frame));
+  return out;
+}
+
 /** Batch `k`'s samples through the policy; the augmentation stream is seeded by (seed, k). */
 export function makeBatch(
   samples: readonly Sample[],

@@ -5,6 +5,8 @@
  * k; `inline` makes the same batches on the calling thread (tests, notebooks).
  */
 import { type CacheMeta, ImageCache } from "../data/cache.ts";
+import type { LabelMap } from "../data/labels.ts";
+import { groupByClass } from "../data/split.ts";
 import { type Batch, makeBatch, type PhotoSource } from "./batch.ts";
 import type { Resample } from "./ops.ts";
 import { policy, type PolicyName } from "./policy.ts";
@@ -23,6 +25,23 @@ export interface StreamConfig {
   seed: number;
   batchSize?: number;
   mode?: Resample;
+}
+
+/** The stream over a pool of labelled photos: grouped by class index, and every photo of the
+ * pool a possible zoom-out background (the seed: any training photo, any class). */
+export function poolStream(
+  cache: ImageCache,
+  pool: readonly { id: string; label: string }[],
+  labels: LabelMap,
+  options: Omit<StreamConfig, "cacheFile" | "cacheMeta" | "byClass" | "backgroundIds">,
+): StreamConfig {
+  return {
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+    byClass: groupByClass(pool, labels).map((group) => group.map((p) => p.id)),
+    backgroundIds: pool.map((p) => p.id),
+    ...options,
+  };
 }
 
 /** A photo source over the decoded-image cache. */

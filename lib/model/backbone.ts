@@ -83,11 +83,3 @@ export function splitBackbone(
   const top = tf.model({ inputs: topInput, outputs: out, name: `${backbone.spec.name}_top` });
   return { trunk, top };
 }
-
-/** Layers of the backbone from stage `from` on (what fine-tuning unfreezes). */
-export function layersFromStage(backbone: Backbone, from: string): Set<string> {
-  const { top } = splitBackbone(backbone, from);
-  const names = new Set(top.layers.map((l) => l.name));
-  names.delete(top.inputs[0].sourceLayer.name);
-  return names;
-}

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { tf } from "../tf.ts";
-import { scaleInto } from "../augment/batch.ts";
+import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import { buildBackbone } from "../model/backbone.ts";
 import "../model/index.ts";
@@ -40,14 +40,9 @@ export function predictPhotos(
   const classes = model.classes;
   const main = new Float32Array(ids.length * classes);
   const aux = new Float32Array(ids.length * classes);
-  const frame = cache.frameBytes;
-  const pixels = new Uint8Array(frame);
   for (let start = 0; start < ids.length; start += chunk) {
     const n = Math.min(chunk, ids.length - start);
-    const images = new Float32Array(n * frame);
-    for (let i = 0; i < n; i++) {
-      scaleInto(cache.read(ids[start + i], pixels).data, images, i * frame);
-    }
+    const images = scaledPhotos(cache, ids.slice(start, start + n));
     const [m, a] = tf.tidy(() => {
       const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
       let [pm, pa] = net.predict(x) as tf.Tensor[];

@@ -7,7 +7,7 @@
  */
 import { tf } from "../tf.ts";
 import type { BatchStream } from "../augment/pipeline.ts";
-import { scaleInto } from "../augment/batch.ts";
+import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 
 /** Activations [n, ...shape] with their labels. */
@@ -87,14 +87,9 @@ export function activationsOfPhotos(
   const shape = (trunk.outputs[0].shape as number[]).slice(1);
   const size = sampleSize(shape);
   const x = new Float32Array(photos.length * size);
-  const frame = cache.frameBytes;
-  const pixels = new Uint8Array(frame);
   for (let start = 0; start < photos.length; start += chunk) {
     const n = Math.min(chunk, photos.length - start);
-    const images = new Float32Array(n * frame);
-    for (let i = 0; i < n; i++) {
-      scaleInto(cache.read(photos[start + i].id, pixels).data, images, i * frame);
-    }
+    const images = scaledPhotos(cache, photos.slice(start, start + n).map((p) => p.id));
     const values = tf.tidy(() => {
       const t = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
       return (trunk.apply(t, { training: false }) as tf.Tensor).dataSync();

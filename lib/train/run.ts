@@ -9,9 +9,8 @@ import { join } from "node:path";
 import { type BackendRequest, tf } from "../tf.ts";
 import { TrunkPool } from "./trunk_pool.ts";
 import { prepareData, type PreparedData } from "../data/prepare.ts";
-import { groupByClass } from "../data/split.ts";
-import { batchMaker, type StreamConfig, workerStream } from "../augment/pipeline.ts";
-import { scaleInto } from "../augment/batch.ts";
+import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augment/pipeline.ts";
+import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { PolicyName } from "../augment/policy.ts";
 import { buildBackbone, splitBackbone } from "../model/backbone.ts";
@@ -149,16 +148,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const pool = POLICIES[policy].pseudoLabels
       ? [...labelled, ...(options.pseudo ?? [])]
       : labelled;
-    return {
-      cacheFile: cache.file,
-      cacheMeta: cache.meta,
-      byClass: groupByClass(pool, data.labels).map((g) => g.map((p) => p.id)),
-      backgroundIds: pool.map((p) => p.id),
+    return poolStream(cache, pool, data.labels, {
       policy,
       without: options.without,
       seed,
       batchSize: preset.batchSize,
-    };
+    });
   };
 
   // Inputs of the trainable part, per stage (cached mode: computed once, reused). On the wasm
@@ -327,11 +322,8 @@ function photosAsInputs(
   cache: ImageCache,
   photos: readonly { id: string; label: number }[],
 ): ActivationSet {
-  const frame = cache.frameBytes;
-  const x = new Float32Array(photos.length * frame);
-  photos.forEach((p, i) => scaleInto(cache.read(p.id).data, x, i * frame));
   return {
-    x,
+    x: scaledPhotos(cache, photos.map((p) => p.id)),
     labels: Int32Array.from(photos, (p) => p.label),
     n: photos.length,
     shape: [cache.size, cache.size, 3],

@@ -9,7 +9,7 @@ import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { batchMaker, type StreamConfig } from "../augment/pipeline.ts";
 import { ImageCache } from "../data/cache.ts";
-import { scaleInto } from "../augment/batch.ts";
+import { scaledPhotos } from "../augment/batch.ts";
 import type { TrunkJob, TrunkWorkerInit } from "./trunk_pool.ts";
 
 let trunk: tf.LayersModel | undefined;
@@ -40,10 +40,7 @@ function run(job: TrunkJob): { x: Float32Array; labels: Int32Array } {
     );
     return { x, labels: batch.labels };
   }
-  const frame = cache!.frameBytes;
-  const images = new Float32Array(job.ids.length * frame);
-  const pixels = new Uint8Array(frame);
-  job.ids.forEach((id, i) => scaleInto(cache!.read(id, pixels).data, images, i * frame));
+  const images = scaledPhotos(cache!, job.ids);
   const x = tf.tidy(() =>
     (trunk!.apply(tf.tensor4d(images, [job.ids.length, cache!.size, cache!.size, 3]), {
       training: false,

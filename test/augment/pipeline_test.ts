@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cacheImages } from "@/data/cache.ts";
-import { inlineStream, type StreamConfig, workerStream } from "@/augment/pipeline.ts";
+import { inlineStream, poolStream, workerStream } from "@/augment/pipeline.ts";
+import { LabelMap } from "@/data/labels.ts";
 import { makeImageFolder, tempDir } from "../fixtures.ts";
 import { readImageFolder } from "@/data/readers.ts";
 
@@ -10,16 +11,12 @@ async function setup() {
   await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
   const listing = await readImageFolder(join(dir, "data"));
   const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
-  const labels = ["a", "b", "c"];
-  const config: StreamConfig = {
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
-    byClass: labels.map((l) => listing.train.filter((t) => t.label === l).map((t) => t.id)),
-    backgroundIds: listing.train.map((t) => t.id),
+  const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  const config = poolStream(cache, listing.train, labels, {
     policy: "Train_DA",
     seed: 3,
     batchSize: 8,
-  };
+  });
   cache.close();
   return { dir, config };
 }

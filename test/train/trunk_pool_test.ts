@@ -5,7 +5,8 @@ import { initBackend, tf } from "@/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { cacheImages } from "@/data/cache.ts";
 import { readImageFolder } from "@/data/readers.ts";
-import { inlineStream, type StreamConfig } from "@/augment/pipeline.ts";
+import { inlineStream, poolStream } from "@/augment/pipeline.ts";
+import { LabelMap } from "@/data/labels.ts";
 import { activationsOfPhotos, activationsOfStream } from "@/train/features.ts";
 import { TrunkPool } from "@/train/trunk_pool.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
@@ -17,16 +18,12 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
   await makeColourDataset(join(dir, "data"));
   const listing = await readImageFolder(join(dir, "data"));
   const cache = await cacheImages(listing.train, { size: 64, dir: join(dir, "cache") });
-  const labels = ["class0", "class1", "class2"];
-  const config: StreamConfig = {
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
-    byClass: labels.map((l) => listing.train.filter((t) => t.label === l).map((t) => t.id)),
-    backgroundIds: listing.train.map((t) => t.id),
+  const labels = LabelMap.fromLabels(["class0", "class1", "class2"]);
+  const config = poolStream(cache, listing.train, labels, {
     policy: "Train_DA",
     seed: 5,
     batchSize: 8,
-  };
+  });
   const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
   await loadPretrained(backbone, SHARED_MOBILENET);
   const { trunk } = splitBackbone(backbone);
