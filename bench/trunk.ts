@@ -12,6 +12,7 @@ import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { readImageFolder } from "../lib/data/readers.ts";
 import { poolStream, workerStream } from "../lib/augment/pipeline.ts";
+import { foldModel } from "../lib/model/fold.ts";
 import { activationsOfStream } from "../lib/train/features.ts";
 import { TrunkPool } from "../lib/train/trunk_pool.ts";
 import { defaultDataset, defaultWeights } from "../lib/paths.ts";
@@ -33,8 +34,8 @@ const labels = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, labels, { policy: "Train_DA", seed: 0, batchSize: 32 });
 const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35 });
 await loadPretrained(backbone, defaultWeights());
-const { trunk } = splitBackbone(backbone);
-const shape = (trunk.outputs[0].shape as number[]).slice(1);
+const folded = foldModel(splitBackbone(backbone).trunk);
+const shape = folded.outputShape;
 const workers = navigator.hardwareConcurrency || 2;
 const pool = new TrunkPool({
   backend: tf.getBackend() as "wasm",
@@ -51,7 +52,7 @@ const parallel: number[] = [];
 for (let r = 0; r < Number(values.repeats); r++) {
   let t = performance.now();
   const stream = workerStream(config, 0);
-  await activationsOfStream(trunk, stream, batches);
+  await activationsOfStream(folded, stream, batches);
   stream.close();
   single.push((batches * 32) / ((performance.now() - t) / 1000));
   t = performance.now();

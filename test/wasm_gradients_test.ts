@@ -52,6 +52,30 @@ const cases: Case[] = [
     w: [3, 3, 3, 1],
   },
   {
+    name: "depthwise 3x3 s2 valid (Keras' explicit stride-2 padding)",
+    f: (x, w) => tf.depthwiseConv2d(x, w, 2, "valid"),
+    x: [2, 9, 9, 3],
+    w: [3, 3, 3, 1],
+  },
+  {
+    name: "depthwise 3x3 s2 same, even side",
+    f: (x, w) => tf.depthwiseConv2d(x, w, 2, "same"),
+    x: [2, 8, 6, 5],
+    w: [3, 3, 5, 1],
+  },
+  {
+    name: "depthwise 3x3 s2 same, odd side",
+    f: (x, w) => tf.depthwiseConv2d(x, w, 2, "same"),
+    x: [1, 7, 7, 2],
+    w: [3, 3, 2, 1],
+  },
+  {
+    name: "depthwise 5x5 s1 same",
+    f: (x, w) => tf.depthwiseConv2d(x, w, 1, "same"),
+    x: [2, 6, 6, 3],
+    w: [5, 5, 3, 1],
+  },
+  {
     name: "separable 3x3 s1 same",
     f: (x, w) => tf.separableConv2d(x, w, tf.ones([1, 1, w.shape[2], 2]) as tf.Tensor4D, 1, "same"),
     x: [1, 5, 5, 3],

@@ -9,7 +9,8 @@ import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import { buildBackbone } from "../model/backbone.ts";
 import "../model/index.ts";
-import { buildSeedModel, predictionModel, type SeedModel } from "../model/seed_model.ts";
+import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
+import { foldModel } from "../model/fold.ts";
 import { readSplit } from "../data/prepare.ts";
 import type { LabelMap } from "../data/labels.ts";
 import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
@@ -36,26 +37,35 @@ export function predictPhotos(
   ids: readonly string[],
   { flip = false, chunk = 32, onProgress }: PredictOptions = {},
 ): Probabilities {
-  const net = predictionModel(model);
+  // The weights do not change while predicting: BatchNorm folded into the convolutions.
+  const backbone = foldModel(model.backbone.model);
+  const probabilities = (x: tf.Tensor): tf.Tensor[] => {
+    const [, main, aux] = model.head.apply(backbone.predict(x), { training: false }) as tf.Tensor[];
+    return [tf.softmax(main), tf.softmax(aux)];
+  };
   const classes = model.classes;
   const main = new Float32Array(ids.length * classes);
   const aux = new Float32Array(ids.length * classes);
-  for (let start = 0; start < ids.length; start += chunk) {
-    const n = Math.min(chunk, ids.length - start);
-    const images = scaledPhotos(cache, ids.slice(start, start + n));
-    const [m, a] = tf.tidy(() => {
-      const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
-      let [pm, pa] = net.predict(x) as tf.Tensor[];
-      if (flip) {
-        const [fm, fa] = net.predict(tf.reverse(x, 2)) as tf.Tensor[];
-        pm = tf.div(tf.add(pm, fm), 2);
-        pa = tf.div(tf.add(pa, fa), 2);
-      }
-      return [pm.dataSync(), pa.dataSync()];
-    });
-    main.set(m, start * classes);
-    aux.set(a, start * classes);
-    onProgress?.(start + n, ids.length);
+  try {
+    for (let start = 0; start < ids.length; start += chunk) {
+      const n = Math.min(chunk, ids.length - start);
+      const images = scaledPhotos(cache, ids.slice(start, start + n));
+      const [m, a] = tf.tidy(() => {
+        const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
+        let [pm, pa] = probabilities(x);
+        if (flip) {
+          const [fm, fa] = probabilities(tf.reverse(x, 2));
+          pm = tf.div(tf.add(pm, fm), 2);
+          pa = tf.div(tf.add(pa, fa), 2);
+        }
+        return [pm.dataSync(), pa.dataSync()];
+      });
+      main.set(m, start * classes);
+      aux.set(a, start * classes);
+      onProgress?.(start + n, ids.length);
+    }
+  } finally {
+    backbone.dispose();
   }
   return { main, aux, classes };
 }

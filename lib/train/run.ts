@@ -18,6 +18,7 @@ import "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
+import { type FoldedModel, foldModel, type InferenceModel } from "../model/fold.ts";
 import { progressBar } from "../progress.ts";
 import type { Preset, StageSpec } from "./presets.ts";
 import type { LabelledImage } from "../data/dataset.ts";
@@ -40,7 +41,9 @@ import {
   activationSource,
   type BatchSource,
   type Callback,
+  chainParts,
   makeOptimizer,
+  type Part,
   prepareStage,
   type RoundInfo,
   runRound,
@@ -164,6 +167,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const workers = options.trunkWorkers ??
     (["wasm", "cpu"].includes(backendName) ? navigator.hardwareConcurrency || 1 : 1);
   let pool: TrunkPool | undefined;
+  // The trunk never trains: BatchNorm folded into its convolutions, ~3x faster on wasm.
+  let folded: FoldedModel | undefined;
+  const frozenTrunk = () => folded ??= foldModel(trunk);
   const trunkPool = () =>
     pool ??= new TrunkPool({
       backend: backendName as BackendRequest,
@@ -192,7 +198,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         try {
           sets.set(
             policy,
-            await activationsOfStream(trunk, stream, preset.cachedBatches, progress),
+            await activationsOfStream(frozenTrunk(), stream, preset.cachedBatches, progress),
           );
         } finally {
           stream.close();
@@ -207,7 +213,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const valSet = async () =>
     valTrunk ??= workers > 1
       ? await trunkPool().photos(val, trunkShape, 32, progressReporter("trunk val"))
-      : activationsOfPhotos(trunk, cache, val, 32, progressReporter("trunk val"));
+      : activationsOfPhotos(frozenTrunk(), cache, val, 32, progressReporter("trunk val"));
 
   const stages = options.stages ?? preset.stages;
   const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
@@ -241,7 +247,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
       let source: BatchSource;
       let valInput: ActivationSet;
-      let valPart: tf.LayersModel | null;
+      let valPart: Part | null;
+      let stageFolded: FoldedModel | undefined;
       if (preset.mode === "cached") {
         const set = await activations(stage.policy);
         if (stage.unfreeze) {
@@ -250,16 +257,23 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           valPart = top;
         } else {
           // The whole backbone is frozen: pool once, train the head alone.
-          source = activationSource(mapActivations(top, set), preset.batchSize, null);
-          valInput = mapActivations(top, await valSet());
+          const frozenTop = foldModel(top);
+          try {
+            source = activationSource(mapActivations(frozenTop, set), preset.batchSize, null);
+            valInput = mapActivations(frozenTop, await valSet());
+          } finally {
+            frozenTop.dispose();
+          }
           valPart = null;
         }
       } else {
-        // End to end (native TensorFlow, a GPU): fresh augmented images every step, the whole
-        // backbone in the graph (frozen layers simply receive no update).
-        source = imageSource(batchMaker(streamConfig(stage.policy)), backbone.model);
+        // End to end (native TensorFlow, a GPU): fresh augmented images every step. What is frozen
+        // runs folded and off the gradient tape; the unfrozen top runs as layers, so it trains.
+        const frozen = stage.unfreeze ? frozenTrunk() : (stageFolded = foldModel(backbone.model));
+        const part = stage.unfreeze ? top : null;
+        source = imageSource(batchMaker(streamConfig(stage.policy)), part, frozen);
+        valPart = part ? chainParts(frozen, part) : frozen;
         valInput = valImages();
-        valPart = backbone.model;
       }
 
       for (let r = startRound; r <= round; r++) {
@@ -277,9 +291,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         step += stage.stepsPerRound;
       }
       optimizer.dispose();
+      stageFolded?.dispose();
     }
   } finally {
     pool?.close();
+    folded?.dispose();
   }
   await writeHistory(out, history);
   cache.close();
@@ -304,9 +320,14 @@ function progressReporter(label: string) {
 }
 
 /** Training batches made on demand from the augmentation stream (end-to-end mode). */
-function imageSource(maker: ReturnType<typeof batchMaker>, part: tf.LayersModel): BatchSource {
+function imageSource(
+  maker: ReturnType<typeof batchMaker>,
+  part: Part | null,
+  frozen: InferenceModel,
+): BatchSource {
   return {
     part,
+    frozen,
     batch(k) {
       const b = maker.make(k);
       return {

@@ -15,6 +15,27 @@ import type { OptimizerSpec, StageSpec } from "./presets.ts";
 import type { RoundMetrics } from "./checkpoint.ts";
 import { searchBlend } from "./blend.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
+import type { InferenceModel } from "../model/fold.ts";
+
+/** What maps a step's inputs to pooled features: a LayersModel (run in inference mode, still
+ * differentiable for its trainable weights) or a compiled frozen model such as a folded trunk. */
+export type Part = tf.LayersModel | InferenceModel;
+
+/** The part's forward pass (inference-mode BatchNorm, whatever is trainable). */
+export function applyPart(part: Part | null, x: tf.Tensor): tf.Tensor {
+  if (!part) return x;
+  return part instanceof tf.LayersModel
+    ? part.apply(x, { training: false }) as tf.Tensor
+    : part.predict(x);
+}
+
+/** `first` (e.g. a folded frozen trunk) then `then` (e.g. the unfrozen top), as one part. */
+export function chainParts(first: InferenceModel, then: Part): InferenceModel {
+  const shape = then instanceof tf.LayersModel
+    ? (then.outputs[0].shape as number[]).slice(1)
+    : then.outputShape;
+  return { outputShape: shape, predict: (x) => applyPart(then, first.predict(x)) };
+}
 
 export interface StepLoss {
   total: number;
@@ -28,14 +49,17 @@ export interface BatchSource {
   /** [x, labels] of batch k; x is the input of `part` (or of the head when `part` is null). */
   batch(k: number): { x: tf.Tensor; labels: tf.Tensor1D };
   /** Maps inputs to pooled features; null when the inputs already are pooled features. */
-  part: tf.LayersModel | null;
+  part: Part | null;
+  /** A frozen model run on x before `part`, outside the gradient tape: nothing in it learns, so
+   * recording its ops for backprop would only cost time and memory. */
+  frozen?: InferenceModel;
 }
 
 /** Batches cycled from an activation set (cached mode). */
 export function activationSource(
   set: ActivationSet,
   batchSize: number,
-  part: tf.LayersModel | null,
+  part: Part | null,
 ): BatchSource {
   const perBatch = Math.floor(set.n / batchSize);
   if (perBatch < 1) throw new Error(`need at least ${batchSize} cached samples, have ${set.n}`);
@@ -77,11 +101,12 @@ export function trainStep(
 ): StepLoss {
   const variables = trainableVariables(model);
   const values = tf.tidy(() => {
-    const { x, labels } = source.batch(k);
+    const { x: batch, labels } = source.batch(k);
+    const x = source.frozen ? source.frozen.predict(batch) : batch;
     let kept: tf.Tensor[] = [];
     optimizer.minimize(
       () => {
-        const features = source.part ? source.part.apply(x, { training: false }) as tf.Tensor : x;
+        const features = applyPart(source.part, x);
         const outputs = model.head.apply(features, { training: true }) as tf.Tensor[];
         const terms = seedLoss(outputs, labels, model.centers, weights);
         kept = [terms.main, terms.center, terms.aux].map((t) => tf.keep(t));
@@ -102,7 +127,7 @@ export function trainStep(
 export function predictProbabilities(
   model: SeedModel,
   set: ActivationSet,
-  part: tf.LayersModel | null,
+  part: Part | null,
   chunk = 64,
 ): { main: Float32Array; aux: Float32Array } {
   const classes = model.classes;
@@ -113,7 +138,7 @@ export function predictProbabilities(
     const n = Math.min(chunk, set.n - start);
     const [m, a] = tf.tidy(() => {
       const x = tf.tensor(set.x.subarray(start * size, (start + n) * size), [n, ...set.shape]);
-      const features = part ? part.apply(x, { training: false }) as tf.Tensor : x;
+      const features = applyPart(part, x);
       const [, mainLogits, auxLogits] = model.head.apply(features, {
         training: false,
       }) as tf.Tensor[];
@@ -129,7 +154,7 @@ export function predictProbabilities(
 export function validate(
   model: SeedModel,
   set: ActivationSet,
-  part: tf.LayersModel | null,
+  part: Part | null,
 ): Omit<RoundMetrics, "loss"> & { probabilities: { main: Float32Array; aux: Float32Array } } {
   const probabilities = predictProbabilities(model, set, part);
   const { main, aux } = probabilities;
@@ -176,7 +201,7 @@ export async function runRound(
   info: RoundInfo,
   source: BatchSource,
   val: ActivationSet,
-  valPart: tf.LayersModel | null,
+  valPart: Part | null,
   optimizer: tf.Optimizer,
   callbacks: Callback[],
   weights: LossWeights = SEED_LOSS_WEIGHTS,

@@ -7,12 +7,13 @@
 import { initBackend, tf } from "../tf.ts";
 import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
+import { type FoldedModel, foldModel } from "../model/fold.ts";
 import { batchMaker, type StreamConfig } from "../augment/pipeline.ts";
 import { ImageCache } from "../data/cache.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { TrunkJob, TrunkWorkerInit } from "./trunk_pool.ts";
 
-let trunk: tf.LayersModel | undefined;
+let trunk: FoldedModel | undefined;
 const makers = new Map<string, ReturnType<typeof batchMaker>>();
 let cache: ImageCache | undefined;
 
@@ -23,7 +24,7 @@ async function init(message: TrunkWorkerInit) {
     size: message.backbone.size,
   });
   await loadPretrained(backbone, message.weights);
-  trunk = splitBackbone(backbone, message.splitStage).trunk;
+  trunk = foldModel(splitBackbone(backbone, message.splitStage).trunk);
   cache = new ImageCache(message.cacheFile, message.cacheMeta, true);
 }
 
@@ -33,18 +34,14 @@ function run(job: TrunkJob): { x: Float32Array; labels: Int32Array } {
     if (!makers.has(key)) makers.set(key, batchMaker(job.config as StreamConfig));
     const batch = makers.get(key)!.make(job.k);
     const x = tf.tidy(() =>
-      (trunk!.apply(tf.tensor4d(batch.images, [batch.n, batch.size, batch.size, 3]), {
-        training: false,
-      }) as tf.Tensor)
+      trunk!.predict(tf.tensor4d(batch.images, [batch.n, batch.size, batch.size, 3]))
         .dataSync() as Float32Array
     );
     return { x, labels: batch.labels };
   }
   const images = scaledPhotos(cache!, job.ids);
   const x = tf.tidy(() =>
-    (trunk!.apply(tf.tensor4d(images, [job.ids.length, cache!.size, cache!.size, 3]), {
-      training: false,
-    }) as tf.Tensor)
+    trunk!.predict(tf.tensor4d(images, [job.ids.length, cache!.size, cache!.size, 3]))
       .dataSync() as Float32Array
   );
   return { x, labels: new Int32Array(0) };

@@ -2,8 +2,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend, tf } from "@/tf.ts";
 import { buildBackbone, buildSeedModel, splitBackbone, unfreezeFrom } from "@/model/index.ts";
-import { activationSource, makeOptimizer, trainStep, validate } from "@/train/trainer.ts";
+import {
+  activationSource,
+  type BatchSource,
+  makeOptimizer,
+  type Part,
+  trainStep,
+  validate,
+} from "@/train/trainer.ts";
 import { mapActivations } from "@/train/features.ts";
+import { asInference, foldModel, type InferenceModel } from "@/model/fold.ts";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/train/checkpoint.ts";
 import { tempDir } from "../fixtures.ts";
 
@@ -37,7 +45,7 @@ Deno.test("memory: 100 training steps and validation passes leave tf.memory().nu
     }
   }
   // Pooled-feature training (stage 1) too.
-  const pooled = mapActivations(top, set);
+  const pooled = mapActivations(asInference(top), set);
   const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
   const head = activationSource(pooled, 16, null);
   trainStep(model, head, 0, adam);
@@ -111,4 +119,41 @@ Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial 
   await Deno.mkdir(join(dir, "round05-incomplete"));
   assert.deepEqual((await listCheckpoints(dir)).map((c) => c.meta.round), [3]);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, trunk untouched, no leak", () => {
+  const { backbone, model, top } = setup();
+  unfreezeFrom(model);
+  const { trunk } = splitBackbone(backbone);
+  const folded = foldModel(trunk);
+  const images = tf.randomUniform([8, 64, 64, 3], -1, 1, "float32", 5);
+  const labels = tf.tensor1d([0, 1, 2, 3, 0, 1, 2, 3], "int32");
+  const source = (part: Part, frozen?: InferenceModel): BatchSource => ({
+    part,
+    frozen,
+    batch: () => ({ x: images.clone(), labels: labels.clone() as tf.Tensor1D }),
+  });
+  // Learning rate 0: a step only measures the loss, so both paths see the same weights.
+  const still = makeOptimizer({ kind: "sgd", learningRate: 0, momentum: 0 });
+  const layers = trainStep(model, source(backbone.model), 0, still);
+  const compiled = trainStep(model, source(top, folded), 0, still);
+  assert.ok(
+    Math.abs(layers.total - compiled.total) < 1e-4 * layers.total,
+    `${layers.total} vs ${compiled.total}`,
+  );
+
+  const trunkBefore = trunk.getWeights().map((w) => w.dataSync().slice());
+  const topBefore = top.getWeights().map((w) => w.dataSync().slice());
+  const sgd = makeOptimizer({ kind: "sgd", learningRate: 1e-2, momentum: 0.9 });
+  trainStep(model, source(top, folded), 0, sgd);
+  const count = tf.memory().numTensors;
+  for (let k = 1; k <= 10; k++) trainStep(model, source(top, folded), k, sgd);
+  assert.equal(tf.memory().numTensors, count);
+  assert.deepEqual(trunk.getWeights().map((w) => w.dataSync()), trunkBefore);
+  assert.ok(
+    top.getWeights().some((w, i) => w.dataSync().some((v, j) => v !== topBefore[i][j])),
+    "the unfrozen top trains",
+  );
+  folded.dispose();
+  tf.dispose([images, labels]);
 });

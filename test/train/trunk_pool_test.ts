@@ -7,6 +7,7 @@ import { cacheImages } from "@/data/cache.ts";
 import { readImageFolder } from "@/data/readers.ts";
 import { inlineStream, poolStream } from "@/augment/pipeline.ts";
 import { LabelMap } from "@/data/labels.ts";
+import { foldModel } from "@/model/fold.ts";
 import { activationsOfPhotos, activationsOfStream } from "@/train/features.ts";
 import { TrunkPool } from "@/train/trunk_pool.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
@@ -26,8 +27,9 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
   });
   const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
   await loadPretrained(backbone, SHARED_MOBILENET);
-  const { trunk } = splitBackbone(backbone);
-  const shape = (trunk.outputs[0].shape as number[]).slice(1);
+  // The workers fold the trunk's BatchNorms; so does the main thread (as training does).
+  const trunk = foldModel(splitBackbone(backbone).trunk);
+  const shape = trunk.outputShape;
   const pool = new TrunkPool({
     backend: tf.getBackend() as "wasm",
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },

@@ -1,0 +1,262 @@
+/**
+ * Training and inference speed on this CPU, side by side with PyTorch in one run (issue 7):
+ * MobileNetV2-0.35 at 224, batch 32, the seed head and loss, the project's steps on tfjs against
+ * the same network and steps in PyTorch (bench/torch_reference.py, 2 threads, NCHW and
+ * channels_last). Repeats alternate between the two so both see the same machine noise; medians
+ * are printed with ratios, FLOPs per image and achieved GFLOP/s. Then decoding: sharp (the
+ * project) against PIL doing the same decode, center crop and nearest resize, and the project's
+ * augmentation rate against what training consumes.
+ *
+ *   deno task bench:speed [--repeats 3] [--steps 6] [--photos 600] [--no-torch]
+ *
+ * PyTorch is a benchmark-only dependency: Debian's python3-torch, python3-torchvision and
+ * python3-pil, installed here with apt-get when missing (root or sudo needed).
+ */
+import { parseArgs } from "node:util";
+import { initBackend, tf } from "../lib/tf.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
+import { foldModel, type InferenceModel } from "../lib/model/fold.ts";
+import { modelFlops } from "../lib/model/flops.ts";
+import { buildSeedModel, freezeBackbone, unfreezeFrom } from "../lib/model/seed_model.ts";
+import {
+  applyPart,
+  type BatchSource,
+  makeOptimizer,
+  type Part,
+  trainStep,
+} from "../lib/train/trainer.ts";
+import { TrunkPool } from "../lib/train/trunk_pool.ts";
+import { cacheImages } from "../lib/data/cache.ts";
+import { loadImage } from "../lib/data/image.ts";
+import { LabelMap } from "../lib/data/labels.ts";
+import { readImageFolder } from "../lib/data/readers.ts";
+import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
+import { defaultDataset, defaultWeights } from "../lib/paths.ts";
+import { Rng } from "../lib/rng.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    repeats: { type: "string", default: "3" },
+    steps: { type: "string", default: "6" },
+    photos: { type: "string", default: "600" },
+    "no-torch": { type: "boolean", default: false },
+    python: { type: "string", default: "/usr/bin/python3" },
+  },
+});
+const repeats = Number(values.repeats);
+const steps = Number(values.steps);
+const B = 32;
+const SIZE = 224;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// --- PyTorch, installed on demand ------------------------------------------------------------
+async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output()
+    .catch((e) => ({
+      success: false,
+      stdout: new Uint8Array(),
+      stderr: new TextEncoder().encode(String(e)),
+    }));
+  const text = new TextDecoder();
+  return { ok: r.success, out: text.decode(r.stdout) + text.decode(r.stderr) };
+}
+
+async function ensureTorch(): Promise<string | null> {
+  const probe = ["-c", "import torch, torchvision, PIL"];
+  if ((await run(values.python, probe)).ok) return values.python;
+  console.error("bench: installing python3-torch python3-torchvision python3-pil (Debian)");
+  const sudo = Deno.uid() === 0 ? [] : ["sudo"];
+  const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+  await run(apt[0], [...apt.slice(1), "python3-torch", "python3-torchvision", "python3-pil"]);
+  if ((await run(values.python, probe)).ok) return values.python;
+  console.error("bench: PyTorch unavailable, its columns are left out");
+  return null;
+}
+const python = values["no-torch"] ? null : await ensureTorch();
+
+type TorchRow = { what: string; layout?: string; processes?: number; images_per_s: number };
+async function torch(args: string[]): Promise<TorchRow[]> {
+  if (!python) return [];
+  const r = await run(python, ["bench/torch_reference.py", ...args]);
+  if (!r.ok) throw new Error(`torch_reference.py failed:\n${r.out}`);
+  return r.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+// --- The project's side ------------------------------------------------------------------------
+const choice = await initBackend();
+const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: SIZE });
+await loadPretrained(backbone, defaultWeights());
+const { trunk, top } = splitBackbone(backbone);
+const foldedTrunk = foldModel(trunk);
+const foldedBackbone = foldModel(backbone.model);
+const model = buildSeedModel(backbone, { classes: 10 });
+const images = tf.randomUniform([B, SIZE, SIZE, 3], -1, 1, "float32", 1);
+const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 10), "int32");
+const fixed = (x: tf.Tensor, part: Part | null, frozen?: InferenceModel): BatchSource => ({
+  part,
+  frozen,
+  batch: () => ({ x: x.clone(), labels: labels.clone() as tf.Tensor1D }),
+});
+const trunkOut = foldedTrunk.predict(images);
+const pooled = applyPart(top, trunkOut);
+
+function rate(f: () => void): number {
+  f(); // warm-up (first-call kernel setup)
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) f();
+  return (steps * B) / ((performance.now() - start) / 1000);
+}
+const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
+const sgd = makeOptimizer({ kind: "sgd", learningRate: 1e-4, momentum: 0.9 });
+const tfjsCases: Record<string, () => number> = {
+  "infer (Keras layers)": () =>
+    rate(() => tf.dispose(tf.tidy(() => backbone.model.predict(images)))),
+  "infer": () => rate(() => foldedBackbone.predict(images).dispose()),
+  "stage1": () => {
+    freezeBackbone(model);
+    return rate(() => trainStep(model, fixed(images, null, foldedBackbone), 0, adam));
+  },
+  "stage2": () => {
+    unfreezeFrom(model);
+    return rate(() => trainStep(model, fixed(images, top, foldedTrunk), 0, sgd));
+  },
+  "stage2_top": () => {
+    unfreezeFrom(model);
+    return rate(() => trainStep(model, fixed(trunkOut, top), 0, sgd));
+  },
+  "stage1_head": () => {
+    freezeBackbone(model);
+    return rate(() => trainStep(model, fixed(pooled, null), 0, adam));
+  },
+};
+
+const ours = new Map<string, number[]>();
+const theirs = new Map<string, number[]>();
+const torchArgs = ["--steps", String(steps), "--repeats", "1", "--batch", String(B)];
+for (let r = 0; r < repeats; r++) {
+  for (const [name, f] of Object.entries(tfjsCases)) {
+    ours.set(name, [...(ours.get(name) ?? []), f()]);
+  }
+  for (const layout of [[], ["--channels-last"]]) {
+    for (const row of await torch([...torchArgs, ...layout])) {
+      const key = `${row.what} ${row.layout}`;
+      theirs.set(key, [...(theirs.get(key) ?? []), row.images_per_s]);
+    }
+  }
+  console.error(`bench: repeat ${r + 1}/${repeats} done`);
+}
+
+// Both cores: the project's trunk workers (the frozen forward of stages 2-3, and of stage 1).
+const listing = await readImageFolder(defaultDataset());
+const items = new Rng(0).shuffle([...listing.train]).slice(0, Number(values.photos));
+const cache = await cacheImages(items, { size: SIZE });
+const map = LabelMap.fromLabels(items.map((i) => i.label));
+const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: B });
+const shape = foldedTrunk.outputShape;
+const workers = navigator.hardwareConcurrency || 2;
+const pool = new TrunkPool({
+  backend: tf.getBackend() as "wasm",
+  backbone: { name: "mobilenet_v2", alpha: 0.35, size: SIZE },
+  weights: defaultWeights(),
+  splitStage: backbone.spec.unfreezeFromStage,
+  cacheFile: cache.file,
+  cacheMeta: cache.meta,
+}, workers);
+await pool.stream(config, workers, shape);
+const poolRates: number[] = [];
+for (let r = 0; r < repeats; r++) {
+  const t = performance.now();
+  await pool.stream(config, 2 * steps, shape);
+  poolRates.push((2 * steps * B) / ((performance.now() - t) / 1000));
+}
+pool.close();
+
+// --- Decoding and augmentation ---------------------------------------------------------------
+async function sharpRate(): Promise<number> {
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < items.length) await loadImage(items[next++].path, { size: SIZE });
+  }));
+  return items.length / ((performance.now() - start) / 1000);
+}
+const sharpRates: number[] = [];
+const augmentRates: number[] = [];
+const pilRates = new Map<number, number[]>();
+const listFile = await Deno.makeTempFile({ suffix: ".txt" });
+await Deno.writeTextFile(listFile, items.map((i) => i.path).join("\n"));
+for (let r = 0; r < repeats; r++) {
+  sharpRates.push(await sharpRate());
+  const stream = inlineStream(config);
+  const start = performance.now();
+  for (let b = 0; b < 8; b++) await stream.next();
+  augmentRates.push((8 * B) / ((performance.now() - start) / 1000));
+  for (const row of await torch(["--what", "decode", "--photos", listFile, "--repeats", "1"])) {
+    pilRates.set(row.processes!, [...(pilRates.get(row.processes!) ?? []), row.images_per_s]);
+  }
+}
+await Deno.remove(listFile);
+cache.close();
+
+// --- Report ----------------------------------------------------------------------------------
+const flops = {
+  trunk: modelFlops(trunk),
+  top: modelFlops(top),
+  head: modelFlops(model.head),
+};
+const forward = flops.trunk + flops.top + flops.head;
+// A training step: forward everywhere, and for what trains ~2x its forward again (dx and dW).
+const stepFlops: Record<string, number> = {
+  "infer (Keras layers)": forward,
+  infer: forward,
+  stage1: forward + 2 * flops.head,
+  stage2: forward + 2 * (flops.top + flops.head),
+  stage2_top: 3 * (flops.top + flops.head),
+  stage1_head: 3 * flops.head,
+};
+const fmt = (x: number | undefined, digits = 1) => x === undefined ? "—" : x.toFixed(digits);
+console.log(
+  `MobileNetV2-0.35 at ${SIZE}, batch ${B}, ${steps} steps per measurement, median of ${repeats}; ` +
+    `tfjs backend: ${choice.backend} (1 thread); PyTorch ${python ? "2 threads" : "not run"}`,
+);
+console.log(
+  "\n| step | MFLOP/img | tfjs img/s | tfjs GFLOP/s | PyTorch NCHW | PyTorch channels_last | tfjs / best PyTorch |",
+);
+console.log("|---|---|---|---|---|---|---|");
+for (const name of Object.keys(tfjsCases)) {
+  const key = name.replace(" (Keras layers)", "");
+  const a = median(ours.get(name)!);
+  const n = theirs.get(`${key} NCHW`);
+  const c = theirs.get(`${key} channels_last`);
+  const best = Math.max(n ? median(n) : 0, c ? median(c) : 0);
+  console.log(
+    `| ${name} | ${fmt(stepFlops[name] / 1e6)} | ${fmt(a)} | ${
+      fmt((a * stepFlops[name]) / 1e9, 2)
+    } | ` +
+      `${fmt(n && median(n))} | ${fmt(c && median(c))} | ${best ? fmt(a / best, 2) + "x" : "—"} |`,
+  );
+}
+const trunkRate = median(poolRates);
+console.log(
+  `\nfrozen trunk on ${workers} workers (Train_DA batches made in the workers): ${
+    fmt(trunkRate)
+  } img/s, ` +
+    `${fmt((trunkRate * flops.trunk) / 1e9, 2)} GFLOP/s`,
+);
+console.log("\n| input pipeline | images/s |\n|---|---|");
+console.log(
+  `| sharp decode + center crop + nearest resize (4 in flight) | ${fmt(median(sharpRates), 0)} |`,
+);
+for (const [p, rates] of pilRates) {
+  console.log(
+    `| PIL decode + center crop + nearest resize, ${p} process(es) | ${fmt(median(rates), 0)} |`,
+  );
+}
+console.log(
+  `| Train_DA augmentation from the decoded cache (main thread) | ${
+    fmt(median(augmentRates), 0)
+  } |`,
+);
+const pil = Math.max(...[...pilRates.values()].map(median), 0);
+if (pil) console.log(`sharp / best PIL: ${fmt(median(sharpRates) / pil, 2)}x`);

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { initBackend, tf } from "@/tf.ts";
+import { buildBackbone, splitBackbone } from "@/model/index.ts";
+import { foldModel } from "@/model/fold.ts";
+import { Rng } from "@/rng.ts";
+
+await initBackend({ quiet: true });
+
+/** Gives every BatchNormalization non-trivial statistics, so folding has something to get wrong. */
+function randomizeBatchNorm(model: tf.LayersModel, seed: number): number {
+  const rng = new Rng(seed);
+  let count = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== "BatchNormalization") continue;
+    count++;
+    layer.setWeights(
+      layer.getWeights().map((w) => {
+        const name = layer.weights[layer.getWeights().indexOf(w)].originalName ?? "";
+        const values = Float32Array.from(
+          { length: w.size },
+          () => name.endsWith("variance") ? 0.2 + rng.next() : rng.next() * 2 - 1,
+        );
+        return tf.tensor(values, w.shape);
+      }),
+    );
+  }
+  return count;
+}
+
+function maxDifference(a: tf.Tensor, b: tf.Tensor): { diff: number; scale: number } {
+  return tf.tidy(() => ({
+    diff: tf.max(tf.abs(tf.sub(a, b))).dataSync()[0],
+    scale: tf.max(tf.abs(a)).dataSync()[0],
+  }));
+}
+
+Deno.test("fold: MobileNetV2 folded matches the Keras layers, every BatchNorm folded", () => {
+  const net = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
+  const norms = randomizeBatchNorm(net.model, 1);
+  assert.equal(norms, 52);
+  const folded = foldModel(net.model);
+  assert.equal(folded.folded, 52);
+  assert.deepEqual(folded.outputShape, [1280]);
+  const x = tf.randomUniform([3, 64, 64, 3], -1, 1, "float32", 7);
+  const want = net.model.predict(x) as tf.Tensor;
+  const before = tf.memory().numTensors;
+  const got = folded.predict(x);
+  assert.equal(tf.memory().numTensors, before + 1, "predict leaves only its result");
+  const { diff, scale } = maxDifference(want, got);
+  assert.ok(scale > 0.1, `output scale ${scale}`);
+  assert.ok(diff < 1e-4 * Math.max(1, scale), `max |difference| ${diff} at scale ${scale}`);
+  const weights = tf.memory().numTensors;
+  folded.dispose();
+  assert.ok(tf.memory().numTensors < weights, "dispose frees the folded weights");
+  tf.dispose([x, want, got]);
+});
+
+Deno.test("fold: a trunk (split before block_15) folds the same as the whole", () => {
+  const net = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
+  randomizeBatchNorm(net.model, 2);
+  const { trunk } = splitBackbone(net);
+  const folded = foldModel(trunk);
+  assert.equal(folded.folded, 45);
+  assert.deepEqual(folded.outputShape, [2, 2, 56]);
+  const x = tf.randomUniform([2, 64, 64, 3], -1, 1, "float32", 8);
+  const want = trunk.predict(x) as tf.Tensor;
+  const got = folded.predict(x);
+  const { diff, scale } = maxDifference(want, got);
+  assert.ok(diff < 1e-4 * Math.max(1, scale), `max |difference| ${diff} at scale ${scale}`);
+  folded.dispose();
+  tf.dispose([x, want, got]);
+});
+
+Deno.test("fold: Xception's separable convolutions, max-pools and residual 1x1s fold too", () => {
+  const net = buildBackbone("xception", { size: 71 });
+  const norms = randomizeBatchNorm(net.model, 3);
+  const folded = foldModel(net.model);
+  assert.equal(folded.folded, norms);
+  const x = tf.randomUniform([1, 71, 71, 3], -1, 1, "float32", 9);
+  const want = net.model.predict(x) as tf.Tensor;
+  const got = folded.predict(x);
+  const { diff, scale } = maxDifference(want, got);
+  assert.ok(scale > 0.1, `output scale ${scale}`);
+  assert.ok(diff < 1e-3 * Math.max(1, scale), `max |difference| ${diff} at scale ${scale}`);
+  folded.dispose();
+  tf.dispose([x, want, got]);
+});
