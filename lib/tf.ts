@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "./wasm_gradients.ts";
-import "./batchnorm_gradient.ts";
+import "./gradients.ts";
 import util from "node:util";
 
 export { tf };

@@ -1,6 +1,7 @@
 /**
- * The replacement BatchNorm gradient against the gradient of the same normalisation written out
- * in elementary ops (whose gradients are tfjs' own), on wasm and on the pure-JS backend.
+ * The replacement gradients against tfjs' own: BatchNorm against the same normalisation written
+ * out in elementary ops, ClipByValue against tfjs' mask (where/logicalAnd), including values
+ * exactly on the bounds; on wasm and on the pure-JS backend.
  */
 import assert from "node:assert/strict";
 import { initBackend, tf } from "@/tf.ts";
@@ -56,6 +57,30 @@ for (const backend of ["wasm", "cpu"]) {
           )
         );
       });
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+}
+
+for (const backend of ["wasm", "cpu"]) {
+  Deno.test(`ClipByValue gradient: the inclusive mask, bounds included (${backend})`, async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const [got, want] = tf.tidy(() => {
+        const x = tf.tensor1d([-3, -1e-7, 0, 1e-7, 2.5, 6 - 1e-6, 6, 6.000001, 9, NaN]);
+        const dy = tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        const ours = tf.grad((a: tf.Tensor) => tf.clipByValue(a, 0, 6))(x, dy);
+        const reference = tf.where(
+          tf.logicalAnd(tf.greaterEqual(x, 0), tf.lessEqual(x, 6)),
+          dy,
+          tf.zerosLike(dy),
+        );
+        return [ours.arraySync() as number[], reference.arraySync() as number[]];
+      });
+      assert.deepEqual(got.slice(0, 9), want.slice(0, 9));
+      assert.deepEqual(got.slice(0, 9), [0, 0, 3, 4, 5, 6, 7, 0, 0]);
     } finally {
       await tf.setBackend(previous);
     }
