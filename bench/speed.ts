@@ -15,16 +15,11 @@
 import { parseArgs } from "node:util";
 import { initBackend, tf } from "../lib/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
-import { foldModel, type InferenceModel } from "../lib/model/fold.ts";
+import { foldModel } from "../lib/model/fold.ts";
+import { applyPart, type InferenceModel, type Part } from "../lib/model/inference.ts";
 import { modelFlops } from "../lib/model/flops.ts";
 import { buildSeedModel, freezeBackbone, unfreezeFrom } from "../lib/model/seed_model.ts";
-import {
-  applyPart,
-  type BatchSource,
-  makeOptimizer,
-  type Part,
-  trainStep,
-} from "../lib/train/trainer.ts";
+import { type BatchSource, makeOptimizer, trainStep } from "../lib/train/trainer.ts";
 import { TrunkPool } from "../lib/train/trunk_pool.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { loadImage } from "../lib/data/image.ts";

@@ -10,6 +10,7 @@
  * (the trunk); dispose() frees the copies.
  */
 import { tf } from "../tf.ts";
+import { type InferenceModel, outputShapeOf } from "./inference.ts";
 
 type SymbolicTensor = ReturnType<typeof tf.input>;
 type Layer = tf.layers.Layer;
@@ -32,26 +33,10 @@ type Op =
   }
   | { kind: "layer"; out: number; inputs: number[]; layer: Layer };
 
-/** What inference needs of a model: a batch in, a batch out. */
-export interface InferenceModel {
-  /** Shape of one output sample, e.g. [7, 7, 56]. */
-  outputShape: number[];
-  /** Inference on a batch; the caller owns (and disposes) the result. */
-  predict(x: tf.Tensor): tf.Tensor;
-}
-
 export interface FoldedModel extends InferenceModel {
   /** How many BatchNormalization layers were folded away (for reporting and tests). */
   folded: number;
   dispose(): void;
-}
-
-/** A LayersModel as it is, for code that takes an InferenceModel. */
-export function asInference(model: tf.LayersModel): InferenceModel {
-  return {
-    outputShape: (model.outputs[0].shape as number[]).slice(1),
-    predict: (x) => model.apply(x, { training: false }) as tf.Tensor,
-  };
 }
 
 const className = (layer: Layer) => layer.getClassName();
@@ -195,7 +180,7 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
   const slots = slot.size;
 
   return {
-    outputShape: (model.outputs[0].shape as number[]).slice(1),
+    outputShape: outputShapeOf(model),
     folded,
     predict(x: tf.Tensor): tf.Tensor {
       return tf.tidy(() => {

@@ -9,7 +9,7 @@ import { tf } from "../tf.ts";
 import type { BatchStream } from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
-import type { InferenceModel } from "../model/fold.ts";
+import { applyPart, outputShapeOf, type Part } from "../model/inference.ts";
 
 /** Activations [n, ...shape] with their labels. */
 export interface ActivationSet {
@@ -26,11 +26,11 @@ export function sampleSize(shape: readonly number[]): number {
 
 /** Applies `model` (inference) to an activation set, in chunks. */
 export function mapActivations(
-  model: InferenceModel,
+  model: Part,
   input: ActivationSet,
   chunk = 64,
 ): ActivationSet {
-  const outShape = model.outputShape;
+  const outShape = outputShapeOf(model);
   const out = new Float32Array(input.n * sampleSize(outShape));
   const inSize = sampleSize(input.shape);
   for (let start = 0; start < input.n; start += chunk) {
@@ -40,7 +40,7 @@ export function mapActivations(
         n,
         ...input.shape,
       ]);
-      return model.predict(x).dataSync();
+      return applyPart(model, x).dataSync();
     });
     out.set(values, start * sampleSize(outShape));
   }
@@ -49,12 +49,12 @@ export function mapActivations(
 
 /** The trunk's activations for the first `batches` batches of a stream. */
 export async function activationsOfStream(
-  trunk: InferenceModel,
+  trunk: Part,
   stream: BatchStream,
   batches: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ActivationSet> {
-  const shape = trunk.outputShape;
+  const shape = outputShapeOf(trunk);
   const size = sampleSize(shape);
   let x = new Float32Array(0);
   let labels = new Int32Array(0);
@@ -67,7 +67,7 @@ export async function activationsOfStream(
     }
     const values = tf.tidy(() => {
       const images = tf.tensor4d(batch.images, [batch.n, batch.size, batch.size, 3]);
-      return trunk.predict(images).dataSync();
+      return applyPart(trunk, images).dataSync();
     });
     x.set(values, n * size);
     labels.set(batch.labels, n);
@@ -79,13 +79,13 @@ export async function activationsOfStream(
 
 /** The trunk's activations for cached photos as they are (center crop, no augmentation). */
 export function activationsOfPhotos(
-  trunk: InferenceModel,
+  trunk: Part,
   cache: ImageCache,
   photos: readonly { id: string; label: number }[],
   chunk = 32,
   onProgress?: (done: number, total: number) => void,
 ): ActivationSet {
-  const shape = trunk.outputShape;
+  const shape = outputShapeOf(trunk);
   const size = sampleSize(shape);
   const x = new Float32Array(photos.length * size);
   for (let start = 0; start < photos.length; start += chunk) {
@@ -93,7 +93,7 @@ export function activationsOfPhotos(
     const images = scaledPhotos(cache, photos.slice(start, start + n).map((p) => p.id));
     const values = tf.tidy(() => {
       const t = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
-      return trunk.predict(t).dataSync();
+      return applyPart(trunk, t).dataSync();
     });
     x.set(values, start * size);
     onProgress?.(start + n, photos.length);

@@ -18,7 +18,8 @@ import "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
-import { type FoldedModel, foldModel, type InferenceModel } from "../model/fold.ts";
+import { type FoldedModel, foldModel } from "../model/fold.ts";
+import { chainParts, type InferenceModel, outputShapeOf, type Part } from "../model/inference.ts";
 import { progressBar } from "../progress.ts";
 import type { Preset, StageSpec } from "./presets.ts";
 import type { LabelledImage } from "../data/dataset.ts";
@@ -41,9 +42,7 @@ import {
   activationSource,
   type BatchSource,
   type Callback,
-  chainParts,
   makeOptimizer,
-  type Part,
   prepareStage,
   type RoundInfo,
   runRound,
@@ -162,7 +161,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // Inputs of the trainable part, per stage (cached mode: computed once, reused). On the wasm
   // and cpu backends the trunk runs in one worker per core; a native backend threads by itself.
   const { trunk, top } = splitBackbone(backbone);
-  const trunkShape = (trunk.outputs[0].shape as number[]).slice(1);
+  const trunkShape = outputShapeOf(trunk);
   const backendName = tf.getBackend();
   const workers = options.trunkWorkers ??
     (["wasm", "cpu"].includes(backendName) ? navigator.hardwareConcurrency || 1 : 1);

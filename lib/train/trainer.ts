@@ -15,27 +15,7 @@ import type { OptimizerSpec, StageSpec } from "./presets.ts";
 import type { RoundMetrics } from "./checkpoint.ts";
 import { searchBlend } from "./blend.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
-import type { InferenceModel } from "../model/fold.ts";
-
-/** What maps a step's inputs to pooled features: a LayersModel (run in inference mode, still
- * differentiable for its trainable weights) or a compiled frozen model such as a folded trunk. */
-export type Part = tf.LayersModel | InferenceModel;
-
-/** The part's forward pass (inference-mode BatchNorm, whatever is trainable). */
-export function applyPart(part: Part | null, x: tf.Tensor): tf.Tensor {
-  if (!part) return x;
-  return part instanceof tf.LayersModel
-    ? part.apply(x, { training: false }) as tf.Tensor
-    : part.predict(x);
-}
-
-/** `first` (e.g. a folded frozen trunk) then `then` (e.g. the unfrozen top), as one part. */
-export function chainParts(first: InferenceModel, then: Part): InferenceModel {
-  const shape = then instanceof tf.LayersModel
-    ? (then.outputs[0].shape as number[]).slice(1)
-    : then.outputShape;
-  return { outputShape: shape, predict: (x) => applyPart(then, first.predict(x)) };
-}
+import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 
 export interface StepLoss {
   total: number;

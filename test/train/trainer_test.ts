@@ -6,12 +6,12 @@ import {
   activationSource,
   type BatchSource,
   makeOptimizer,
-  type Part,
   trainStep,
   validate,
 } from "@/train/trainer.ts";
 import { mapActivations } from "@/train/features.ts";
-import { asInference, foldModel, type InferenceModel } from "@/model/fold.ts";
+import { foldModel } from "@/model/fold.ts";
+import { type InferenceModel, type Part } from "@/model/inference.ts";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/train/checkpoint.ts";
 import { tempDir } from "../fixtures.ts";
 
@@ -45,7 +45,7 @@ Deno.test("memory: 100 training steps and validation passes leave tf.memory().nu
     }
   }
   // Pooled-feature training (stage 1) too.
-  const pooled = mapActivations(asInference(top), set);
+  const pooled = mapActivations(top, set);
   const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
   const head = activationSource(pooled, 16, null);
   trainStep(model, head, 0, adam);
