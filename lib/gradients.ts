@@ -25,17 +25,14 @@ tf.registerGradient({
     const reduce = (t: tf.Tensor) => tf.reshape(axes.length ? tf.sum(t, axes) : t, mean.shape);
     const rsqrt = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
     const gamma = scale ?? tf.scalar(1);
+    const factor = tf.mul(rsqrt, gamma);
+    // Full-size work happens once per gradient asked for; per-channel factors come after the sum.
+    const centred = () => reduce(tf.mul(dY, tf.sub(x, mean)));
     return {
-      x: () => tf.mul(dY, tf.mul(rsqrt, gamma)),
-      mean: () => reduce(tf.mul(dY, tf.neg(tf.mul(rsqrt, gamma)))),
-      variance: () =>
-        reduce(
-          tf.mul(
-            tf.mul(dY, tf.sub(x, mean)),
-            tf.mul(tf.mul(tf.pow(rsqrt, tf.scalar(3)), tf.scalar(-0.5)), gamma),
-          ),
-        ),
-      scale: () => tf.mul(reduce(tf.mul(dY, tf.sub(x, mean))), rsqrt),
+      x: () => tf.mul(dY, factor),
+      mean: () => tf.neg(tf.mul(reduce(dY), factor)),
+      variance: () => tf.mul(centred(), tf.mul(tf.mul(tf.pow(rsqrt, tf.scalar(3)), -0.5), gamma)),
+      scale: () => tf.mul(centred(), rsqrt),
       offset: () => reduce(dY),
     };
   },
