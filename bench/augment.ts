@@ -14,8 +14,7 @@ import {
 import type { PolicyName } from "../lib/augment/policy.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
-import { readImageFolder } from "../lib/data/readers.ts";
-import { Rng } from "../lib/rng.ts";
+import { samplePhotos } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,8 +27,7 @@ const { values } = parseArgs({
 });
 const size = Number(values.size);
 const batches = Number(values.batches);
-const listing = await readImageFolder(values.data);
-const items = new Rng(0).shuffle([...listing.train]).slice(0, Number(values.photos));
+const items = await samplePhotos(Number(values.photos), values.data);
 const cache = await cacheImages(items, { size });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
 const configs = (["Train_DA", "Train"] as PolicyName[]).map((policy) =>

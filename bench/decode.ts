@@ -7,9 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { cacheImages } from "../lib/data/cache.ts";
-import { loadImage } from "../lib/data/image.ts";
-import { readImageFolder } from "../lib/data/readers.ts";
-import { Rng } from "../lib/rng.ts";
+import { median, samplePhotos, sharpRate } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -21,21 +19,9 @@ const { values } = parseArgs({
   },
 });
 const size = Number(values.size);
-const listing = await readImageFolder(values.data);
-const items = new Rng(0).shuffle([...listing.train]).slice(0, Number(values.n));
+const items = await samplePhotos(Number(values.n), values.data);
 const cacheDir = await Deno.makeTempDir({ prefix: "bench-cache-" });
 (await cacheImages(items, { size, dir: cacheDir })).close(); // build once, untimed
-
-async function timeSharp(): Promise<number> {
-  const start = performance.now();
-  let next = 0;
-  let checksum = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < items.length) checksum += (await loadImage(items[next++].path, { size })).data[0];
-  }));
-  if (checksum < 0) throw new Error("unreachable");
-  return items.length / ((performance.now() - start) / 1000);
-}
 
 async function timeCache(): Promise<number> {
   const start = performance.now();
@@ -49,11 +35,10 @@ async function timeCache(): Promise<number> {
   return items.length / ((performance.now() - start) / 1000);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sharpRates: number[] = [];
 const cacheRates: number[] = [];
 for (let r = 0; r < Number(values.repeats); r++) {
-  sharpRates.push(await timeSharp());
+  sharpRates.push(await sharpRate(items, size));
   cacheRates.push(await timeCache());
 }
 await Deno.remove(cacheDir, { recursive: true });

@@ -20,14 +20,11 @@ import { applyPart, type InferenceModel, type Part } from "../lib/model/inferenc
 import { modelFlops } from "../lib/model/flops.ts";
 import { buildSeedModel, freezeBackbone, unfreezeFrom } from "../lib/model/seed_model.ts";
 import { type BatchSource, makeOptimizer, trainStep } from "../lib/train/trainer.ts";
-import { TrunkPool } from "../lib/train/trunk_pool.ts";
 import { cacheImages } from "../lib/data/cache.ts";
-import { loadImage } from "../lib/data/image.ts";
 import { LabelMap } from "../lib/data/labels.ts";
-import { readImageFolder } from "../lib/data/readers.ts";
 import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
-import { defaultDataset, defaultWeights } from "../lib/paths.ts";
-import { Rng } from "../lib/rng.ts";
+import { defaultWeights } from "../lib/paths.ts";
+import { median, mobileNetTrunkPool, samplePhotos, sharpRate } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -43,7 +40,6 @@ const repeats = Number(values.repeats);
 const steps = Number(values.steps);
 const B = 32;
 const SIZE = 224;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // --- PyTorch, installed on demand ------------------------------------------------------------
 async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
@@ -96,15 +92,15 @@ const fixed = (x: tf.Tensor, part: Part | null, frozen?: InferenceModel): BatchS
 const trunkOut = foldedTrunk.predict(images);
 const pooled = applyPart(top, trunkOut);
 
-async function rate(f: () => unknown): Promise<number> {
-  await f(); // warm-up (first-call kernel setup)
+function rate(f: () => void): number {
+  f(); // warm-up (first-call kernel setup)
   const start = performance.now();
-  for (let i = 0; i < steps; i++) await f();
+  for (let i = 0; i < steps; i++) f();
   return (steps * B) / ((performance.now() - start) / 1000);
 }
 const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
 const sgd = makeOptimizer({ kind: "sgd", learningRate: 1e-4, momentum: 0.9 });
-const tfjsCases: Record<string, () => Promise<number>> = {
+const tfjsCases: Record<string, () => number> = {
   "infer (Keras layers)": () =>
     rate(() => tf.dispose(tf.tidy(() => backbone.model.predict(images)))),
   "infer": () => rate(() => foldedBackbone.predict(images).dispose()),
@@ -131,7 +127,7 @@ const theirs = new Map<string, number[]>();
 const torchArgs = ["--steps", String(steps), "--repeats", "1", "--batch", String(B)];
 for (let r = 0; r < repeats; r++) {
   for (const [name, f] of Object.entries(tfjsCases)) {
-    ours.set(name, [...(ours.get(name) ?? []), await f()]);
+    ours.set(name, [...(ours.get(name) ?? []), f()]);
   }
   for (const layout of [[], ["--channels-last"]]) {
     for (const row of await torch([...torchArgs, ...layout])) {
@@ -143,21 +139,13 @@ for (let r = 0; r < repeats; r++) {
 }
 
 // Both cores: the project's trunk workers (the frozen forward of stages 2-3, and of stage 1).
-const listing = await readImageFolder(defaultDataset());
-const items = new Rng(0).shuffle([...listing.train]).slice(0, Number(values.photos));
+const items = await samplePhotos(Number(values.photos));
 const cache = await cacheImages(items, { size: SIZE });
 const map = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: B });
 const shape = foldedTrunk.outputShape;
 const workers = navigator.hardwareConcurrency || 2;
-const pool = new TrunkPool({
-  backend: tf.getBackend() as "wasm",
-  backbone: { name: "mobilenet_v2", alpha: 0.35, size: SIZE },
-  weights: defaultWeights(),
-  splitStage: backbone.spec.unfreezeFromStage,
-  cacheFile: cache.file,
-  cacheMeta: cache.meta,
-}, workers);
+const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers);
 await pool.stream(config, workers, shape);
 const poolRates: number[] = [];
 for (let r = 0; r < repeats; r++) {
@@ -168,21 +156,13 @@ for (let r = 0; r < repeats; r++) {
 pool.close();
 
 // --- Decoding and augmentation ---------------------------------------------------------------
-async function sharpRate(): Promise<number> {
-  const start = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < items.length) await loadImage(items[next++].path, { size: SIZE });
-  }));
-  return items.length / ((performance.now() - start) / 1000);
-}
 const sharpRates: number[] = [];
 const augmentRates: number[] = [];
 const pilRates = new Map<number, number[]>();
 const listFile = await Deno.makeTempFile({ suffix: ".txt" });
 await Deno.writeTextFile(listFile, items.map((i) => i.path).join("\n"));
 for (let r = 0; r < repeats; r++) {
-  sharpRates.push(await sharpRate());
+  sharpRates.push(await sharpRate(items, SIZE));
   const stream = inlineStream(config);
   const start = performance.now();
   for (let b = 0; b < 8; b++) await stream.next();

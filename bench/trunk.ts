@@ -6,17 +6,15 @@
  *   deno task bench:trunk [--batches 12] [--repeats 3]
  */
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "../lib/tf.ts";
+import { initBackend } from "../lib/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
-import { readImageFolder } from "../lib/data/readers.ts";
 import { poolStream, workerStream } from "../lib/augment/pipeline.ts";
 import { foldModel } from "../lib/model/fold.ts";
 import { activationsOfStream } from "../lib/train/features.ts";
-import { TrunkPool } from "../lib/train/trunk_pool.ts";
-import { defaultDataset, defaultWeights } from "../lib/paths.ts";
-import { Rng } from "../lib/rng.ts";
+import { defaultWeights } from "../lib/paths.ts";
+import { median, mobileNetTrunkPool, samplePhotos } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,8 +25,7 @@ const { values } = parseArgs({
 });
 const batches = Number(values.batches);
 await initBackend();
-const listing = await readImageFolder(defaultDataset());
-const items = new Rng(0).shuffle([...listing.train]).slice(0, 1500);
+const items = await samplePhotos(1500);
 const cache = await cacheImages(items, { size: 224 });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, labels, { policy: "Train_DA", seed: 0, batchSize: 32 });
@@ -37,14 +34,7 @@ await loadPretrained(backbone, defaultWeights());
 const folded = foldModel(splitBackbone(backbone).trunk);
 const shape = folded.outputShape;
 const workers = navigator.hardwareConcurrency || 2;
-const pool = new TrunkPool({
-  backend: tf.getBackend() as "wasm",
-  backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
-  weights: defaultWeights(),
-  splitStage: backbone.spec.unfreezeFromStage,
-  cacheFile: cache.file,
-  cacheMeta: cache.meta,
-}, workers);
+const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers);
 await pool.stream(config, workers, shape); // warm-up: worker start, weights, JIT
 
 const single: number[] = [];
@@ -60,7 +50,6 @@ for (let r = 0; r < Number(values.repeats); r++) {
   parallel.push((batches * 32) / ((performance.now() - t) / 1000));
 }
 pool.close();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
   `trunk of MobileNetV2-0.35 at 224, ${batches} Train_DA batches of 32 per measurement, median of ${values.repeats}`,
 );

@@ -1,0 +1,55 @@
+/**
+ * What the benchmarks share: the same sample of photos on every run, medians, sharp decoding as
+ * the project does it, and MobileNetV2-0.35's frozen trunk on one wasm worker per core.
+ */
+import { tf } from "../lib/tf.ts";
+import type { ImageCache } from "../lib/data/cache.ts";
+import type { LabelledImage } from "../lib/data/dataset.ts";
+import { loadImage } from "../lib/data/image.ts";
+import { readImageFolder } from "../lib/data/readers.ts";
+import { defaultDataset, defaultWeights } from "../lib/paths.ts";
+import { Rng } from "../lib/rng.ts";
+import { TrunkPool } from "../lib/train/trunk_pool.ts";
+
+/** `count` training photos of an ImageFolder dataset, the same ones every run (seed 0). */
+export async function samplePhotos(
+  count: number,
+  data = defaultDataset(),
+): Promise<LabelledImage[]> {
+  const listing = await readImageFolder(data);
+  return new Rng(0).shuffle([...listing.train]).slice(0, count);
+}
+
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** Photos/s of sharp decode + center crop + nearest resize, 4 photos in flight. */
+export async function sharpRate(photos: readonly LabelledImage[], size: number): Promise<number> {
+  const start = performance.now();
+  let next = 0;
+  let checksum = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < photos.length) {
+      checksum += (await loadImage(photos[next++].path, { size })).data[0];
+    }
+  }));
+  if (checksum < 0) throw new Error("unreachable");
+  return photos.length / ((performance.now() - start) / 1000);
+}
+
+/** The pretrained MobileNetV2-0.35 (224) trunk, cut at `splitStage`, on `workers` workers. */
+export function mobileNetTrunkPool(
+  cache: ImageCache,
+  splitStage: string,
+  workers: number,
+): TrunkPool {
+  return new TrunkPool({
+    backend: tf.getBackend() as "wasm",
+    backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
+    weights: defaultWeights(),
+    splitStage,
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+  }, workers);
+}
