@@ -3,11 +3,9 @@
  * three training stages with the blend search, prediction, pseudo-label transfer, submissions —
  * resumable (run the same command again after an interruption), with a summary at the end.
  */
-import { parseArgs } from "node:util";
 import { initBackend } from "../tf.ts";
-import { resolveDataset } from "../data/datasets.ts";
-import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { resolvePreset } from "../train/presets.ts";
+import { fromRoot } from "../paths.ts";
+import { parseRunArgs, runInputs } from "./run_args.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { reproduce } from "../pipeline/reproduce.ts";
 import { formatTime } from "../progress.ts";
@@ -31,44 +29,25 @@ const HELP = `Usage: deno task reproduce [options]
   --small             a few steps per stage (smoke test)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string" },
-    weights: { type: "string" },
-    preset: { type: "string", default: "cpu" },
-    out: { type: "string" },
-    seed: { type: "string", default: "0" },
-    flip: { type: "boolean", default: false },
-    threshold: { type: "string", default: "0" },
-    "no-transfer": { type: "boolean", default: false },
-    "val-fraction": { type: "string", default: "0.1" },
-    "test-fraction": { type: "string", default: "0.1" },
-    small: { type: "boolean", default: false },
-    "cache-dir": { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
+const values = parseRunArgs(HELP, {
+  flip: { type: "boolean", default: false },
+  threshold: { type: "string", default: "0" },
+  "no-transfer": { type: "boolean", default: false },
+  "val-fraction": { type: "string", default: "0.1" },
+  "test-fraction": { type: "string", default: "0.1" },
 });
-if (values.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
-const preset = resolvePreset(values.preset, values.small);
-const seed = Number(values.seed);
-const out = values.out ?? fromRoot("data", "runs", `reproduce-${preset.name}-seed${seed}`);
+const inputs = await runInputs(values);
+const out = values.out ??
+  fromRoot("data", "runs", `reproduce-${inputs.preset.name}-seed${inputs.seed}`);
 await initBackend();
 const s = await reproduce({
-  data: await resolveDataset(values.data ?? defaultDataset()),
-  weights: values.weights ?? defaultWeights(),
+  ...inputs,
   out,
-  preset,
-  seed,
   flip: values.flip,
   threshold: Number(values.threshold),
   transfer: !values["no-transfer"],
   valFraction: Number(values["val-fraction"]),
   testFraction: Number(values["test-fraction"]),
-  cacheDir: values["cache-dir"],
   callbacks: [progressCallback()],
 });
 

@@ -2,11 +2,9 @@
  * `deno task train`: the three training stages with validation, blend search and checkpoints.
  * Resumes by itself after an interruption (run the same command again).
  */
-import { parseArgs } from "node:util";
 import { initBackend } from "../tf.ts";
-import { resolveDataset } from "../data/datasets.ts";
-import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { resolvePreset } from "../train/presets.ts";
+import { fromRoot } from "../paths.ts";
+import { parseRunArgs, runInputs } from "./run_args.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { formatTime } from "../progress.ts";
@@ -26,36 +24,16 @@ const HELP = `Usage: deno task train [options]
   --no-glu            main softmax straight on pooled features (ablation)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string" },
-    weights: { type: "string" },
-    preset: { type: "string", default: "cpu" },
-    out: { type: "string" },
-    seed: { type: "string", default: "0" },
-    small: { type: "boolean", default: false },
-    "center-weight": { type: "string", default: "0.25" },
-    "aux-weight": { type: "string", default: "0.25" },
-    "no-glu": { type: "boolean", default: false },
-    "cache-dir": { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
+const values = parseRunArgs(HELP, {
+  "center-weight": { type: "string", default: "0.25" },
+  "aux-weight": { type: "string", default: "0.25" },
+  "no-glu": { type: "boolean", default: false },
 });
-if (values.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
-const preset = resolvePreset(values.preset, values.small);
-const seed = Number(values.seed);
+const inputs = await runInputs(values);
 await initBackend();
 const result = await train({
-  data: await resolveDataset(values.data ?? defaultDataset()),
-  weights: values.weights ?? defaultWeights(),
-  out: values.out ?? fromRoot("data", "runs", `${preset.name}-seed${seed}`),
-  preset,
-  seed,
-  cacheDir: values["cache-dir"],
+  ...inputs,
+  out: values.out ?? fromRoot("data", "runs", `${inputs.preset.name}-seed${inputs.seed}`),
   lossWeights: { center: Number(values["center-weight"]), aux: Number(values["aux-weight"]) },
   glu: !values["no-glu"],
   callbacks: [progressCallback()],
