@@ -43,19 +43,19 @@ export function activationSource(
 ): BatchSource {
   const perBatch = Math.floor(set.n / batchSize);
   if (perBatch < 1) throw new Error(`need at least ${batchSize} cached samples, have ${set.n}`);
-  const start = (k: number) => (k % perBatch) * batchSize;
-  return {
-    part,
-    batch: (k) => rowsOf(set, start(k), batchSize),
-  };
-}
-
-/** Rows [start, start + count) of an activation set as tensors. */
-function rowsOf(set: ActivationSet, start: number, count: number) {
   const size = sampleSize(set.shape);
   return {
-    x: tf.tensor(set.x.subarray(start * size, (start + count) * size), [count, ...set.shape]),
-    labels: tf.tensor1d(set.labels.subarray(start, start + count), "int32"),
+    part,
+    batch(k) {
+      const start = (k % perBatch) * batchSize;
+      return {
+        x: tf.tensor(set.x.subarray(start * size, (start + batchSize) * size), [
+          batchSize,
+          ...set.shape,
+        ]),
+        labels: tf.tensor1d(set.labels.subarray(start, start + batchSize), "int32"),
+      };
+    },
   };
 }
 
