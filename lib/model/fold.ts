@@ -85,21 +85,25 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new Error(`fold: ${model.name} must have one input and one output`);
   }
-  // Graph nodes: one per symbolic tensor reachable from the output, in topological order.
+  // Graph nodes: one per symbolic tensor reachable from the output, in topological order, and
+  // who consumes each.
   const order: SymbolicTensor[] = [];
-  const index = new Map<number, number>();
-  const consumers = new Map<number, number>();
+  const consumers = new Map<number, SymbolicTensor[]>();
   const visit = (t: SymbolicTensor) => {
-    if (index.has(t.id)) return;
+    if (consumers.has(t.id)) return;
+    consumers.set(t.id, []);
     for (const i of t.inputs) {
       visit(i);
-      consumers.set(i.id, (consumers.get(i.id) ?? 0) + 1);
+      consumers.get(i.id)!.push(t);
     }
-    index.set(t.id, order.length);
     order.push(t);
   };
   visit(model.outputs[0]);
-  const only = (t: SymbolicTensor) => consumers.get(t.id) === 1;
+  /** The one consumer of t, if it has exactly one. */
+  const next = (t: SymbolicTensor) => {
+    const users = consumers.get(t.id)!;
+    return users.length === 1 ? users[0] : undefined;
+  };
 
   const ops: Op[] = [];
   const slot = new Map<number, number>(); // symbolic tensor id -> slot holding its value
@@ -122,20 +126,20 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
     if (conv && (c.activation ?? "linear") === "linear" && c.dataFormat !== "channelsFirst") {
       // Follow the chain conv -> [BN] -> [activation] while each link has a single consumer.
       let last = t;
-      let next = order.find((u) => u.inputs.length === 1 && u.inputs[0].id === last.id);
       let bn: Layer | undefined;
       let activation: Activation = "linear";
-      if (next && only(last) && className(next.sourceLayer) === "BatchNormalization") {
-        bn = next.sourceLayer;
-        absorbed.add(next.id);
-        last = next;
-        next = order.find((u) => u.inputs.length === 1 && u.inputs[0].id === last.id);
+      const norm = next(last);
+      if (norm && className(norm.sourceLayer) === "BatchNormalization") {
+        bn = norm.sourceLayer;
+        absorbed.add(norm.id);
+        last = norm;
       }
-      const act = next && only(last) ? activationOf(next.sourceLayer) : undefined;
-      if (next && act) {
+      const after = next(last);
+      const act = after && activationOf(after.sourceLayer);
+      if (after && act) {
         activation = act;
-        absorbed.add(next.id);
-        last = next;
+        absorbed.add(after.id);
+        last = after;
       }
       const weights = tf.tidy(() => {
         const kernel = variable(layer, kind === "SeparableConv2D" ? "depthwise_kernel" : "kernel")!;
