@@ -38,14 +38,17 @@ export async function sharpRate(photos: readonly LabelledImage[], size: number):
   return photos.length / ((performance.now() - start) / 1000);
 }
 
-/** The pretrained MobileNetV2-0.35 (224) trunk, cut at `splitStage`, on `workers` workers. */
+/** The pretrained MobileNetV2-0.35 (224) trunk, cut at `splitStage`, on `workers` workers of
+ * `threads` wasm threads each. */
 export function mobileNetTrunkPool(
   cache: ImageCache,
   splitStage: string,
   workers: number,
+  threads = 1,
 ): TrunkPool {
   return new TrunkPool({
     backend: tf.getBackend() as "wasm",
+    threads,
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
     weights: defaultWeights(),
     splitStage,

@@ -1,13 +1,17 @@
 /**
- * Training and inference speed on this CPU, side by side with PyTorch in one run (issue 7):
- * MobileNetV2-0.35 at 224, batch 32, the seed head and loss, the project's steps on tfjs against
- * the same network and steps in PyTorch (bench/torch_reference.py, 2 threads, NCHW and
- * channels_last). Repeats alternate between the two so both see the same machine noise; medians
- * are printed with ratios, FLOPs per image and achieved GFLOP/s. Then decoding: sharp (the
- * project) against PIL doing the same decode, center crop and nearest resize, and the project's
- * augmentation rate against what training consumes.
+ * Training and inference speed on this CPU, side by side with PyTorch in one run: MobileNetV2-0.35
+ * at 224, batch 32, the seed head and loss, the project's steps on tfjs against the same network
+ * and steps in PyTorch (bench/torch_reference.py, 2 threads, NCHW and channels_last, each also
+ * with its frozen parts BatchNorm-folded by torch.fx, as the project folds its own). Repeats
+ * alternate between the two. Medians are printed with ratios, FLOPs per image and achieved
+ * GFLOP/s; then wasm matmul/conv GFLOP/s at 1 thread against N threads (child processes), the
+ * trunk workers, decoding (sharp against PIL) and the augmentation rate.
  *
- *   deno task bench:speed [--repeats 3] [--steps 6] [--photos 600] [--no-torch]
+ * Ratios need an idle machine (see bench/idle.ts): the load and the busiest other processes are
+ * recorded before the start, other processes' CPU time is measured over the whole run, and when
+ * either passes 5% of the machine the ratios are withheld (`--force` prints them, marked).
+ *
+ *   deno task bench:speed [--repeats 3] [--steps 6] [--photos 600] [--no-torch] [--force]
  *
  * PyTorch is a benchmark-only dependency: Debian's python3-torch, python3-torchvision and
  * python3-pil, installed here with apt-get when missing (root or sudo needed).
@@ -25,6 +29,7 @@ import { LabelMap } from "../lib/data/labels.ts";
 import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
 import { defaultWeights } from "../lib/paths.ts";
 import { median, mobileNetTrunkPool, samplePhotos, sharpRate } from "./common.ts";
+import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,6 +39,7 @@ const { values } = parseArgs({
     photos: { type: "string", default: "600" },
     "no-torch": { type: "boolean", default: false },
     python: { type: "string", default: "/usr/bin/python3" },
+    force: { type: "boolean", default: false },
   },
 });
 const repeats = Number(values.repeats);
@@ -65,8 +71,16 @@ async function ensureTorch(): Promise<string | null> {
   return null;
 }
 const python = values["no-torch"] ? null : await ensureTorch();
+const idleBefore = await checkIdle();
+const others = await watchOthers();
 
-type TorchRow = { what: string; layout?: string; processes?: number; images_per_s: number };
+type TorchRow = {
+  what: string;
+  layout?: string;
+  folded?: boolean;
+  processes?: number;
+  images_per_s: number;
+};
 async function torch(args: string[]): Promise<TorchRow[]> {
   if (!python) return [];
   const r = await run(python, ["bench/torch_reference.py", ...args]);
@@ -81,6 +95,7 @@ await loadPretrained(backbone, defaultWeights());
 const { trunk, top } = splitBackbone(backbone);
 const foldedTrunk = foldModel(trunk);
 const foldedBackbone = foldModel(backbone.model);
+const trainableTop = foldModel(top, { trainable: true });
 const model = buildSeedModel(backbone, { classes: 10 });
 const images = tf.randomUniform([B, SIZE, SIZE, 3], -1, 1, "float32", 1);
 const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 10), "int32");
@@ -110,17 +125,36 @@ const tfjsCases: Record<string, () => number> = {
   },
   "stage2": () => {
     unfreezeFrom(model);
-    return rate(() => trainStep(model, fixed(images, top, foldedTrunk), 0, sgd));
+    return rate(() => trainStep(model, fixed(images, trainableTop, foldedTrunk), 0, sgd));
+  },
+  "stage2_top (Keras layers)": () => {
+    unfreezeFrom(model);
+    return rate(() => trainStep(model, fixed(trunkOut, top), 0, sgd));
   },
   "stage2_top": () => {
     unfreezeFrom(model);
-    return rate(() => trainStep(model, fixed(trunkOut, top), 0, sgd));
+    return rate(() => trainStep(model, fixed(trunkOut, trainableTop), 0, sgd));
   },
   "stage1_head": () => {
     freezeBackbone(model);
     return rate(() => trainStep(model, fixed(pooled, null), 0, adam));
   },
 };
+
+// wasm GFLOP/s at 1 thread and at this process' thread count, each in a child process.
+const threadsNow = choice.threads;
+const threadResults = new Map<number, { matmul: number; conv: number }[]>();
+async function threadRates(n: number): Promise<{ matmul: number; conv: number } | undefined> {
+  if (choice.backend !== "wasm") return undefined;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/matmul.ts", "--repeats", "1"],
+    env: { TFJS_THREADS: String(n) },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`bench/matmul.ts: ${new TextDecoder().decode(out.stderr)}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}
 
 const ours = new Map<string, number[]>();
 const theirs = new Map<string, number[]>();
@@ -130,10 +164,16 @@ for (let r = 0; r < repeats; r++) {
     ours.set(name, [...(ours.get(name) ?? []), f()]);
   }
   for (const layout of [[], ["--channels-last"]]) {
-    for (const row of await torch([...torchArgs, ...layout])) {
-      const key = `${row.what} ${row.layout}`;
-      theirs.set(key, [...(theirs.get(key) ?? []), row.images_per_s]);
+    for (const fold of [[], ["--fold"]]) {
+      for (const row of await torch([...torchArgs, ...layout, ...fold])) {
+        const key = `${row.what} ${row.layout}${row.folded ? " folded" : ""}`;
+        theirs.set(key, [...(theirs.get(key) ?? []), row.images_per_s]);
+      }
     }
+  }
+  for (const n of [1, threadsNow]) {
+    const rates = await threadRates(n);
+    if (rates) threadResults.set(n, [...(threadResults.get(n) ?? []), rates]);
   }
   console.error(`bench: repeat ${r + 1}/${repeats} done`);
 }
@@ -191,33 +231,64 @@ const stepFlops: Record<string, number> = {
   stage1_head: 3 * flops.head,
 };
 const fmt = (x: number | undefined, digits = 1) => x === undefined ? "—" : x.toFixed(digits);
+const idle = describeIdle(idleBefore, await others.stop());
+const showRatios = idle.valid || values.force;
+const ratio = (x: number) =>
+  idle.valid ? `${fmt(x, 2)}x` : showRatios ? `${fmt(x, 2)}x (not idle)` : "withheld";
 console.log(
   `MobileNetV2-0.35 at ${SIZE}, batch ${B}, ${steps} steps per measurement, median of ${repeats}; ` +
-    `tfjs backend: ${choice.backend} (1 thread); PyTorch ${python ? "2 threads" : "not run"}`,
+    `tfjs backend: ${choice.backend} (${choice.threads} thread${
+      choice.threads === 1 ? "" : "s"
+    }); ` +
+    `PyTorch ${python ? "2 threads" : "not run"}; ${new Date().toISOString().slice(0, 10)}`,
 );
+console.log(`machine: ${idle.line}`);
+if (!idle.valid) {
+  console.log(
+    `RATIOS ${
+      values.force ? "UNRELIABLE" : "WITHHELD"
+    }: the machine was not idle (other processes ` +
+      `above 5% of the CPU); PyTorch's threads slow down far more than tfjs on a busy machine.`,
+  );
+}
+const torchColumns = ["NCHW", "channels_last", "NCHW folded", "channels_last folded"];
 console.log(
-  "\n| step | MFLOP/img | tfjs img/s | tfjs GFLOP/s | PyTorch NCHW | PyTorch channels_last | tfjs / best PyTorch |",
+  `\n| step | MFLOP/img | tfjs img/s | tfjs GFLOP/s | ${
+    torchColumns.map((c) => `PyTorch ${c}`).join(" | ")
+  } | tfjs / best PyTorch |`,
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log(`|---|---|---|---|${torchColumns.map(() => "---|").join("")}---|`);
 for (const name of Object.keys(tfjsCases)) {
   const key = name.replace(" (Keras layers)", "");
   const a = median(ours.get(name)!);
-  const n = theirs.get(`${key} NCHW`);
-  const c = theirs.get(`${key} channels_last`);
-  const best = Math.max(n ? median(n) : 0, c ? median(c) : 0);
+  const torchRates = torchColumns.map((c) => {
+    const rates = theirs.get(`${key} ${c}`);
+    return rates ? median(rates) : undefined;
+  });
+  const best = Math.max(0, ...torchRates.map((r) => r ?? 0));
   console.log(
-    `| ${name} | ${fmt(stepFlops[name] / 1e6)} | ${fmt(a)} | ${
-      fmt((a * stepFlops[name]) / 1e9, 2)
+    `| ${name} | ${fmt(stepFlops[key] / 1e6)} | ${fmt(a)} | ${
+      fmt((a * stepFlops[key]) / 1e9, 2)
     } | ` +
-      `${fmt(n && median(n))} | ${fmt(c && median(c))} | ${best ? fmt(a / best, 2) + "x" : "—"} |`,
+      `${torchRates.map((r) => fmt(r)).join(" | ")} | ${best ? ratio(a / best) : "—"} |`,
   );
+}
+if (threadResults.size === 2) {
+  const [one, many] = [1, threadsNow].map((n) => threadResults.get(n)!);
+  const m1 = median(one.map((r) => r.matmul));
+  const mN = median(many.map((r) => r.matmul));
+  const c1 = median(one.map((r) => r.conv));
+  const cN = median(many.map((r) => r.conv));
+  console.log(`\n| wasm kernel | 1 thread GFLOP/s | ${threadsNow} threads GFLOP/s | ratio |`);
+  console.log("|---|---|---|---|");
+  console.log(`| matmul 1024x1024 | ${fmt(m1)} | ${fmt(mN)} | ${ratio(mN / m1)} |`);
+  console.log(`| conv 3x3, 32x56x56x32 -> 64 | ${fmt(c1)} | ${fmt(cN)} | ${ratio(cN / c1)} |`);
 }
 const trunkRate = median(poolRates);
 console.log(
-  `\nfrozen trunk on ${workers} workers (Train_DA batches made in the workers): ${
+  `\nfrozen trunk on ${workers} workers x 1 thread (Train_DA batches made in the workers): ${
     fmt(trunkRate)
-  } img/s, ` +
-    `${fmt((trunkRate * flops.trunk) / 1e9, 2)} GFLOP/s`,
+  } img/s, ${fmt((trunkRate * flops.trunk) / 1e9, 2)} GFLOP/s`,
 );
 console.log("\n| input pipeline | images/s |\n|---|---|");
 console.log(
@@ -234,4 +305,4 @@ console.log(
   } |`,
 );
 const pil = Math.max(...[...pilRates.values()].map(median), 0);
-if (pil) console.log(`sharp / best PIL: ${fmt(median(sharpRates) / pil, 2)}x`);
+if (pil) console.log(`sharp / best PIL: ${ratio(median(sharpRates) / pil)}`);

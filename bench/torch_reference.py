@@ -3,6 +3,11 @@ definition has the same channel counts and FLOPs as Keras'), the same seed head 
 aux softmax, center loss) and the same steps, timed the same way. Prints one JSON object per
 measurement. A benchmark-only dependency: Debian's python3-torch, python3-torchvision, python3-pil.
 
+With --fold, whatever runs frozen (the whole network for inference and stage 1, the trunk in
+stage 2) is first compiled the way PyTorch users do it for inference, BatchNorm folded into the
+convolutions by `torch.fx.experimental.optimization.fuse`: the like-for-like reference for the
+project's folded frozen parts.
+
   python3 bench/torch_reference.py --what infer,stage1,stage2 --threads 2 --batch 32 --steps 6
   python3 bench/torch_reference.py --what decode --photos LIST_FILE --size 224
 """
@@ -58,22 +63,30 @@ def timed(fn, steps, repeats, batch):
     return statistics.median(rates), rates
 
 
+def fused(module):
+    from torch.fx.experimental.optimization import fuse
+
+    return fuse(module.eval())
+
+
 def network(args):
     torch.manual_seed(0)
     trunk, top, head, fmt = build(10, args.channels_last)
+    frozen_trunk = fused(trunk) if args.fold else trunk
+    frozen_net = fused(nn.Sequential(trunk, top)) if args.fold else nn.Sequential(trunk, top)
     x = torch.rand(args.batch, 3, args.size, args.size).mul(2).sub(1).to(memory_format=fmt)
     labels = torch.randint(0, 10, (args.batch,))
     pool = lambda t: t.mean((2, 3))
 
     def infer():
         with torch.no_grad():
-            pool(top(trunk(x))).sum().item()
+            pool(frozen_net(x)).sum().item()
 
     adam = torch.optim.Adam(head.parameters(), lr=1e-3)
 
     def stage1():
         with torch.no_grad():
-            pooled = pool(top(trunk(x)))
+            pooled = pool(frozen_net(x))
         adam.zero_grad()
         head.loss(pooled, labels).backward()
         adam.step()
@@ -82,7 +95,7 @@ def network(args):
 
     def stage2():
         with torch.no_grad():
-            activation = trunk(x)
+            activation = frozen_trunk(x)
         sgd.zero_grad()
         head.loss(pool(top(activation)), labels).backward()
         sgd.step()
@@ -97,11 +110,12 @@ def network(args):
     layout = "channels_last" if args.channels_last else "NCHW"
     for what, fn in [("infer", infer), ("stage1", stage1), ("stage2", stage2),
                      ("stage2_top", stage2_top)]:
-        if what not in args.what:
-            continue
+        if what not in args.what or (args.fold and what == "stage2_top"):
+            continue  # nothing is frozen in the top-only step: folding does not apply
         median, rates = timed(fn, args.steps, args.repeats, args.batch)
-        print(json.dumps({"what": what, "layout": layout, "threads": torch.get_num_threads(),
-                          "images_per_s": median, "rates": rates}), flush=True)
+        print(json.dumps({"what": what, "layout": layout, "folded": args.fold,
+                          "threads": torch.get_num_threads(), "images_per_s": median,
+                          "rates": rates}), flush=True)
 
 
 def decode_one(path, size):
@@ -150,6 +164,7 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--fold", action="store_true")
     parser.add_argument("--photos")
     args = parser.parse_args()
     args.what = args.what.split(",")

@@ -1,7 +1,8 @@
 /**
- * Frozen-trunk throughput (the CPU path's bottleneck), side by side in one run: the main thread
- * alone (augmentation in a prefetch worker) against one tfjs wasm worker per core. MobileNetV2-0.35
- * at 224, Train_DA batches of 32, trunk = everything below block_15.
+ * Frozen-trunk throughput (the CPU path's bottleneck) for each way of splitting the cores, side by
+ * side in one run: the main thread on its wasm threads (augmentation in a prefetch worker), one
+ * single-threaded trunk worker per core (augmentation inside each), and one worker on every
+ * thread. MobileNetV2-0.35 at 224, Train_DA batches of 32, trunk = everything below block_15.
  *
  *   deno task bench:trunk [--batches 12] [--repeats 3]
  */
@@ -24,7 +25,7 @@ const { values } = parseArgs({
   },
 });
 const batches = Number(values.batches);
-await initBackend();
+const choice = await initBackend();
 const items = await samplePhotos(1500);
 const cache = await cacheImages(items, { size: 224 });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
@@ -33,29 +34,45 @@ const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35 });
 await loadPretrained(backbone, defaultWeights());
 const folded = foldModel(splitBackbone(backbone).trunk);
 const shape = folded.outputShape;
-const workers = navigator.hardwareConcurrency || 2;
-const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers);
-await pool.stream(config, workers, shape); // warm-up: worker start, weights, JIT
+const cores = navigator.hardwareConcurrency || 2;
+const splits = [
+  { workers: cores, threads: 1 },
+  ...(cores > 1 ? [{ workers: 1, threads: cores }] : []),
+].map((split) => ({
+  ...split,
+  pool: mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, split.workers, split.threads),
+  rates: [] as number[],
+}));
+// Warm-up: worker start, weights, JIT.
+for (const split of splits) await split.pool.stream(config, split.workers, shape);
 
 const single: number[] = [];
-const parallel: number[] = [];
 for (let r = 0; r < Number(values.repeats); r++) {
-  let t = performance.now();
+  const t = performance.now();
   const stream = workerStream(config, 0);
   await activationsOfStream(folded, stream, batches);
   stream.close();
   single.push((batches * 32) / ((performance.now() - t) / 1000));
-  t = performance.now();
-  await pool.stream(config, batches, shape);
-  parallel.push((batches * 32) / ((performance.now() - t) / 1000));
+  for (const split of splits) {
+    const start = performance.now();
+    await split.pool.stream(config, batches, shape);
+    split.rates.push((batches * 32) / ((performance.now() - start) / 1000));
+  }
 }
-pool.close();
+for (const split of splits) split.pool.close();
 console.log(
   `trunk of MobileNetV2-0.35 at 224, ${batches} Train_DA batches of 32 per measurement, median of ${values.repeats}`,
 );
-console.log("| path | images/s |\n|---|---|");
-console.log(`| main thread (augmentation prefetched in a worker) | ${median(single).toFixed(1)} |`);
+console.log("| cores split as | images/s |\n|---|---|");
 console.log(
-  `| ${workers} trunk workers (augmentation inside each) | ${median(parallel).toFixed(1)} |`,
+  `| main thread on ${choice.threads} wasm thread(s), augmentation prefetched in a worker | ${
+    median(single).toFixed(1)
+  } |`,
 );
-console.log(`workers / main thread: ${(median(parallel) / median(single)).toFixed(2)}x`);
+for (const split of splits) {
+  console.log(
+    `| ${split.workers} trunk worker(s) x ${split.threads} thread(s), augmentation inside each | ${
+      median(split.rates).toFixed(1)
+    } |`,
+  );
+}

@@ -3,11 +3,17 @@
  * and says so in one line: native TensorFlow (`tfjs-node-gpu`, then `tfjs-node`) where the user
  * installed it, WebGPU where Deno offers a hardware adapter, else WebAssembly, else pure JS.
  * `TFJS_BACKEND=node-gpu|node|webgpu|wasm|cpu` forces a choice (and fails loudly if it can't).
+ *
+ * WebAssembly runs multi-threaded (`lib/wasm_threads.ts`): `TFJS_THREADS=N` sets the thread count
+ * (default: every core; 1 = tfjs' own single-threaded path). If threads cannot start, it runs on
+ * one thread and the notice says why.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "./wasm_gradients.ts";
+import "./wasm_fast_paths.ts";
 import "./gradients.ts";
+import { startThreadedWasm } from "./wasm_threads.ts";
 import util from "node:util";
 
 export { tf };
@@ -29,6 +35,11 @@ export interface BackendChoice {
   backend: string;
   /** Which candidate provided it (`node-gpu`, `node`, `webgpu`, `wasm`, `cpu`). */
   via: Exclude<BackendRequest, "auto">;
+  /** wasm: threads XNNPACK computes on, the calling thread included (1 for the other backends,
+   * which manage their own). */
+  threads: number;
+  /** Why wasm runs on fewer threads than asked, if it does. */
+  threadsNote?: string;
   /** Candidates tried before it, with why each was not used. */
   skipped: { candidate: string; reason: string }[];
   /** The one-line notice printed at start-up. */
@@ -45,8 +56,9 @@ let current: Promise<BackendChoice> | undefined;
  * `quiet` suppresses the notice line, e.g. in tests that print their own.
  */
 export function initBackend(
-  options: { request?: BackendRequest; quiet?: boolean } = {},
+  options: { request?: BackendRequest; quiet?: boolean; threads?: number } = {},
 ): Promise<BackendChoice> {
+  wasmThreads = options.threads ?? threadsFromEnv();
   current ??= select(options.request ?? requestFromEnv()).then((choice) => {
     if (!options.quiet) console.error(choice.message);
     return choice;
@@ -62,6 +74,20 @@ function requestFromEnv(): BackendRequest {
   return value;
 }
 
+/** The wasm thread count asked for: `TFJS_THREADS`, else every core. */
+export function threadsFromEnv(): number {
+  const raw = Deno.env.get("TFJS_THREADS");
+  if (raw === undefined || raw === "") return navigator.hardwareConcurrency || 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`TFJS_THREADS='${raw}' is not a whole number >= 1`);
+  }
+  return n;
+}
+
+let wasmThreads = 1;
+let threadsNote: string | undefined;
+
 async function select(requested: BackendRequest): Promise<BackendChoice> {
   // tfjs would print a multi-line "install tfjs-node" banner under Node/Deno; our notice says it.
   tf.env().set("PROD", true);
@@ -71,7 +97,17 @@ async function select(requested: BackendRequest): Promise<BackendChoice> {
     const reason = await TRY[candidate]();
     if (reason === undefined) {
       const backend = tf.getBackend();
-      return { requested, backend, via: candidate, skipped, message: notice(candidate, skipped) };
+      const threads = candidate === "wasm" ? wasmThreadsNow() : 1;
+      const note = candidate === "wasm" ? threadsNote : undefined;
+      return {
+        requested,
+        backend,
+        via: candidate,
+        threads,
+        threadsNote: note,
+        skipped,
+        message: notice(candidate, skipped, threads, note),
+      };
     }
     skipped.push({ candidate, reason });
   }
@@ -79,7 +115,17 @@ async function select(requested: BackendRequest): Promise<BackendChoice> {
   throw new Error(`no TensorFlow.js backend could start (${why})`);
 }
 
-function notice(via: Candidate, skipped: { candidate: string; reason: string }[]): string {
+function wasmThreadsNow(): number {
+  const wasm = tf.backend() as unknown as { wasm?: { tfjs?: { getThreadsCount(): number } } };
+  return wasm.wasm?.tfjs?.getThreadsCount() ?? 1;
+}
+
+function notice(
+  via: Candidate,
+  skipped: { candidate: string; reason: string }[],
+  threads: number,
+  note: string | undefined,
+): string {
   const label: Record<Candidate, string> = {
     "node-gpu": "native TensorFlow with CUDA (tfjs-node-gpu)",
     node: "native TensorFlow on the CPU (tfjs-node)",
@@ -90,14 +136,17 @@ function notice(via: Candidate, skipped: { candidate: string; reason: string }[]
   const others = skipped.length
     ? ` — not ${skipped.map((s) => `${s.candidate} (${s.reason})`).join(", ")}`
     : "";
-  return `[tfjs] backend: ${label[via]}${others}`;
+  const count = via === "wasm"
+    ? `, ${threads} thread${threads === 1 ? "" : "s"}${note ? ` (${note})` : ""}`
+    : "";
+  return `[tfjs] backend: ${label[via]}${count}${others}`;
 }
 
 const TRY: Record<Candidate, () => Promise<string | undefined>> = {
   "node-gpu": () => tryNative("@tensorflow/tfjs-node-gpu", "setup:gpu"),
   node: () => tryNative("@tensorflow/tfjs-node", "setup:native"),
   webgpu: tryWebGpu,
-  wasm: () => trySet("wasm"),
+  wasm: tryWasm,
   cpu: () => trySet("cpu"),
 };
 
@@ -138,6 +187,21 @@ async function tryWebGpu(): Promise<string | undefined> {
     return `cannot load tfjs-backend-webgpu: ${(error as Error).message.split("\n")[0]}`;
   }
   return trySet("webgpu");
+}
+
+/** The threaded build when more than one thread is asked for; one thread if it cannot start. */
+async function tryWasm(): Promise<string | undefined> {
+  threadsNote = undefined;
+  if (wasmThreads > 1) {
+    try {
+      const { threads } = await startThreadedWasm(wasmThreads);
+      if (threads < wasmThreads) threadsNote = `${wasmThreads} asked, at most ${threads} start`;
+      return undefined;
+    } catch (error) {
+      threadsNote = `threads unavailable: ${(error as Error).message.split("\n")[0]}`;
+    }
+  }
+  return trySet("wasm");
 }
 
 async function trySet(name: string): Promise<string | undefined> {

@@ -1,13 +1,25 @@
 /**
- * A frozen part of a network compiled for inference: every BatchNormalization that follows a
- * convolution is folded into the convolution's weights and bias, and a ReLU/ReLU6 after it becomes
- * the convolution's fused activation. A conv-BN-ReLU6 triple in Keras is three kernels, two of
- * them full passes over large activation maps; folded it is one `fused.conv2d`, which the wasm
- * backend (XNNPACK) runs with bias and clamp in its output loop.
+ * A part of a network compiled for speed: every BatchNormalization that follows a convolution is
+ * folded into the convolution's weights and bias, and a ReLU/ReLU6 after it becomes the
+ * convolution's fused activation. A conv-BN-ReLU6 triple in Keras is three kernels, two of them
+ * full passes over large activation maps; folded it is one `fused.conv2d`, which the wasm backend
+ * (XNNPACK) runs with bias and clamp in its output loop. A ZeroPadding2D before a 'valid'
+ * convolution (Keras' stride-2 blocks) becomes the convolution's explicit padding: wasm's PadV2 is
+ * a full copy, and XNNPACK pads inside the convolution for free.
+ *
+ * Two modes:
+ * - `foldModel(model)`, for parts that stay frozen (the trunk, prediction): the folded weights are
+ *   computed once; dispose() frees them.
+ * - `foldModel(model, { trainable: true })`, for the unfrozen top: BatchNorm statistics are frozen
+ *   (inference mode, as the project trains), so BatchNorm is still an affine map per channel and
+ *   folds the same way, but the folded weights are recomputed from the live variables on every
+ *   call, inside the gradient tape: `W' = W * s(gamma)`, `b' = (b - mean) * s + beta`. Gradients
+ *   reach W, gamma and beta through those small weight-sized ops instead of through two extra
+ *   passes over the activations. ReLU6 stays a separate op there (tfjs has no gradient for a fused
+ *   ReLU6).
  *
  * Works on any functional LayersModel by walking its symbolic graph; layers it does not know run
- * as themselves. The weights are copied at compile time, so this is for parts that stay frozen
- * (the trunk); dispose() frees the copies.
+ * as themselves.
  */
 import { tf } from "../tf.ts";
 import { type InferenceModel, outputShapeOf } from "./inference.ts";
@@ -15,19 +27,26 @@ import { type InferenceModel, outputShapeOf } from "./inference.ts";
 type SymbolicTensor = ReturnType<typeof tf.input>;
 type Layer = tf.layers.Layer;
 type Activation = "linear" | "relu" | "relu6";
+type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
+type ConvKind = "conv" | "depthwise" | "separable";
+
+interface ConvWeights {
+  filter: tf.Tensor4D;
+  pointwise?: tf.Tensor4D;
+  bias?: tf.Tensor1D;
+}
 
 /** What a compiled model runs, step by step, on concrete tensors. */
 type Op =
   | { kind: "input"; out: number }
   | {
-    kind: "conv" | "depthwise" | "separable";
+    kind: ConvKind;
     out: number;
     input: number;
-    filter: tf.Tensor4D;
-    pointwise?: tf.Tensor4D;
-    bias?: tf.Tensor1D;
+    /** The folded weights: fixed tensors (frozen) or recomputed per call (trainable). */
+    weights: () => ConvWeights;
     strides: [number, number];
-    pad: "same" | "valid";
+    pad: "same" | "valid" | ExplicitPadding;
     dilations: [number, number];
     activation: Activation;
   }
@@ -36,6 +55,8 @@ type Op =
 export interface FoldedModel extends InferenceModel {
   /** How many BatchNormalization layers were folded away (for reporting and tests). */
   folded: number;
+  /** How many ZeroPadding2D layers became a convolution's own padding. */
+  paddings: number;
   dispose(): void;
 }
 
@@ -43,6 +64,11 @@ const className = (layer: Layer) => layer.getClassName();
 const config = (layer: Layer) => layer.getConfig() as Record<string, unknown>;
 const pair = (v: unknown): [number, number] =>
   Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number];
+const CONVOLUTIONS: Record<string, ConvKind> = {
+  Conv2D: "conv",
+  DepthwiseConv2D: "depthwise",
+  SeparableConv2D: "separable",
+};
 
 /** The activation a layer applies on its own, if it is nothing but an activation. */
 function activationOf(layer: Layer): Activation | undefined {
@@ -56,6 +82,14 @@ function activationOf(layer: Layer): Activation | undefined {
   return undefined;
 }
 
+/** A channels-last convolution with no activation of its own: what folding handles. */
+function foldableConv(layer: Layer): boolean {
+  const c = config(layer);
+  return className(layer) in CONVOLUTIONS && (c.activation ?? "linear") === "linear" &&
+    c.dataFormat !== "channelsFirst";
+}
+
+/** The current value of a layer's variable (inside a tape, a differentiable read). */
 function variable(layer: Layer, suffix: string): tf.Tensor | undefined {
   const v = layer.weights.find((w) => (w.originalName ?? w.name).endsWith(suffix));
   return v?.read();
@@ -70,23 +104,37 @@ function bnAffine(layer: Layer): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
   ) {
     throw new Error(`fold: ${layer.name} normalizes axis ${axis}, only channels-last is folded`);
   }
-  return tf.tidy(() => {
-    const mean = variable(layer, "moving_mean")!;
-    const variance = variable(layer, "moving_variance")!;
-    const gamma = variable(layer, "gamma") ?? tf.onesLike(mean);
-    const beta = variable(layer, "beta") ?? tf.zerosLike(mean);
-    const scale = gamma.div(variance.add(c.epsilon as number).sqrt()) as tf.Tensor1D;
-    return { scale, shift: beta.sub(mean.mul(scale)) as tf.Tensor1D };
-  });
+  const mean = variable(layer, "moving_mean")!;
+  const variance = variable(layer, "moving_variance")!;
+  const gamma = variable(layer, "gamma") ?? tf.onesLike(mean);
+  const beta = variable(layer, "beta") ?? tf.zerosLike(mean);
+  const scale = gamma.div(variance.add(c.epsilon as number).sqrt()) as tf.Tensor1D;
+  return { scale, shift: beta.sub(mean.mul(scale)) as tf.Tensor1D };
 }
 
-/** Compiles `model` (channels-last, one input, one output) for inference. */
-export function foldModel(model: tf.LayersModel): FoldedModel {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new Error(`fold: ${model.name} must have one input and one output`);
+/** The convolution's weights with the BatchNorm after it (if any) folded in. */
+function foldedWeights(layer: Layer, bn: Layer | undefined): ConvWeights {
+  const kind = CONVOLUTIONS[className(layer)];
+  let filter = variable(layer, kind === "separable" ? "depthwise_kernel" : "kernel") as tf.Tensor4D;
+  let pointwise = kind === "separable"
+    ? variable(layer, "pointwise_kernel") as tf.Tensor4D
+    : undefined;
+  let bias = variable(layer, "bias") as tf.Tensor1D | undefined;
+  if (bn) {
+    const { scale, shift } = bnAffine(bn);
+    // The output channel is the last axis of a conv/pointwise kernel; a depthwise kernel
+    // [h, w, in, multiplier] outputs channel in * multiplier + m.
+    if (pointwise) pointwise = pointwise.mul(scale);
+    else if (kind === "depthwise") {
+      filter = filter.mul(scale.reshape([filter.shape[2], filter.shape[3]]));
+    } else filter = filter.mul(scale);
+    bias = (bias ? bias.mul(scale).add(shift) : shift) as tf.Tensor1D;
   }
-  // Graph nodes: one per symbolic tensor reachable from the output, in topological order, and
-  // who consumes each.
+  return { filter, pointwise, bias };
+}
+
+/** The symbolic graph in topological order, and the one consumer of a tensor if it has one. */
+function graphOf(model: tf.LayersModel) {
   const order: SymbolicTensor[] = [];
   const consumers = new Map<number, SymbolicTensor[]>();
   const visit = (t: SymbolicTensor) => {
@@ -99,86 +147,152 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
     order.push(t);
   };
   visit(model.outputs[0]);
-  /** The one consumer of t, if it has exactly one. */
   const next = (t: SymbolicTensor) => {
     const users = consumers.get(t.id)!;
     return users.length === 1 ? users[0] : undefined;
   };
+  return { order, next };
+}
+
+type Next = (t: SymbolicTensor) => SymbolicTensor | undefined;
+
+/** The input and NHWC padding of a channels-last ZeroPadding2D read only by its consumer. */
+function zeroPadding(
+  t: SymbolicTensor,
+  next: Next,
+): { input: SymbolicTensor; pad: ExplicitPadding } | undefined {
+  const layer = t.sourceLayer;
+  if (className(layer) !== "ZeroPadding2D" || !next(t) || t.inputs.length !== 1) return undefined;
+  const c = config(layer);
+  if (c.dataFormat === "channelsFirst") return undefined;
+  const p = c.padding as number | [number, number] | [[number, number], [number, number]];
+  const [[top, bottom], [left, right]] = typeof p === "number"
+    ? [[p, p], [p, p]]
+    : typeof p[0] === "number"
+    ? [[p[0], p[0]], [p[1] as number, p[1] as number]]
+    : p as [[number, number], [number, number]];
+  return { input: t.inputs[0], pad: [[0, 0], [top, bottom], [left, right], [0, 0]] };
+}
+
+/** The chain conv -> [BN] -> [activation], followed while each link has a single consumer. */
+function convChain(t: SymbolicTensor, next: Next) {
+  let last = t;
+  let bn: Layer | undefined;
+  let activation: Activation = "linear";
+  const absorbed: number[] = [];
+  const norm = next(last);
+  if (norm && className(norm.sourceLayer) === "BatchNormalization") {
+    bn = norm.sourceLayer;
+    absorbed.push(norm.id);
+    last = norm;
+  }
+  const after = next(last);
+  const act = after && activationOf(after.sourceLayer);
+  if (after && act) {
+    activation = act;
+    absorbed.push(after.id);
+    last = after;
+  }
+  return { last, bn, activation, absorbed };
+}
+
+/** Runs one folded convolution. */
+function runConv(op: Extract<Op, { kind: ConvKind }>, input: tf.Tensor4D, trainable: boolean) {
+  const { filter, pointwise, bias } = op.weights();
+  // tfjs has no gradient for a fused ReLU6: in trainable mode it is applied after.
+  const split = trainable && op.activation === "relu6";
+  const activation = split ? "linear" : op.activation;
+  const common = { strides: op.strides, dilations: op.dilations };
+  let y: tf.Tensor4D;
+  if (op.kind === "conv") {
+    y = tf.fused.conv2d({ x: input, filter, bias, activation, ...common, pad: op.pad });
+  } else if (op.kind === "depthwise") {
+    // Explicit padding works as for conv2d (computeConv2DInfo); only the type omits it.
+    y = tf.fused.depthwiseConv2d({
+      x: input,
+      filter,
+      bias,
+      activation,
+      ...common,
+      pad: op.pad as "valid",
+    });
+  } else {
+    const depth = tf.depthwiseConv2d(input, filter, op.strides, op.pad, "NHWC", op.dilations);
+    y = tf.fused.conv2d({
+      x: depth,
+      filter: pointwise!,
+      bias,
+      activation,
+      strides: 1,
+      pad: "valid",
+    });
+  }
+  return split ? tf.clipByValue(y, 0, 6) : y;
+}
+
+/** Compiles `model` (channels-last, one input, one output); see the module comment for modes. */
+export function foldModel(
+  model: tf.LayersModel,
+  options: { trainable?: boolean } = {},
+): FoldedModel {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new Error(`fold: ${model.name} must have one input and one output`);
+  }
+  const trainable = options.trainable ?? false;
+  const { order, next } = graphOf(model);
+  const absorbed = new Set<number>();
+  const paddingOf = new Map<number, { input: SymbolicTensor; pad: ExplicitPadding }>();
+  for (const t of order) {
+    const padding = t.inputs.length === 1 ? zeroPadding(t.inputs[0], next) : undefined;
+    if (padding && foldableConv(t.sourceLayer) && config(t.sourceLayer).padding === "valid") {
+      absorbed.add(t.inputs[0].id);
+      paddingOf.set(t.id, padding);
+    }
+  }
 
   const ops: Op[] = [];
+  const kept: tf.Tensor[] = [];
   const slot = new Map<number, number>(); // symbolic tensor id -> slot holding its value
   let folded = 0;
-  const absorbed = new Set<number>();
   for (const t of order) {
     if (absorbed.has(t.id)) continue;
     const layer = t.sourceLayer;
-    const kind = className(layer);
     const out = slot.size;
     if (t.inputs.length === 0) {
       slot.set(t.id, out);
       ops.push({ kind: "input", out });
       continue;
     }
-    const conv = { Conv2D: "conv", DepthwiseConv2D: "depthwise", SeparableConv2D: "separable" }[
-      kind
-    ] as "conv" | "depthwise" | "separable" | undefined;
-    const c = config(layer);
-    if (conv && (c.activation ?? "linear") === "linear" && c.dataFormat !== "channelsFirst") {
-      // Follow the chain conv -> [BN] -> [activation] while each link has a single consumer.
-      let last = t;
-      let bn: Layer | undefined;
-      let activation: Activation = "linear";
-      const norm = next(last);
-      if (norm && className(norm.sourceLayer) === "BatchNormalization") {
-        bn = norm.sourceLayer;
-        absorbed.add(norm.id);
-        last = norm;
-      }
-      const after = next(last);
-      const act = after && activationOf(after.sourceLayer);
-      if (after && act) {
-        activation = act;
-        absorbed.add(after.id);
-        last = after;
-      }
-      const weights = tf.tidy(() => {
-        const kernel = variable(layer, kind === "SeparableConv2D" ? "depthwise_kernel" : "kernel")!;
-        const pointwise = kind === "SeparableConv2D" ? variable(layer, "pointwise_kernel")! : null;
-        let bias = variable(layer, "bias") as tf.Tensor1D | undefined;
-        let filter = kernel as tf.Tensor4D;
-        let pw = pointwise as tf.Tensor4D | null;
-        if (bn) {
-          const { scale, shift } = bnAffine(bn);
-          // The output channel is the last axis of a conv/pointwise kernel; a depthwise kernel
-          // [h, w, in, multiplier] outputs channel in * multiplier + m.
-          if (pw) pw = pw.mul(scale);
-          else if (kind === "DepthwiseConv2D") {
-            filter = filter.mul(scale.reshape([filter.shape[2], filter.shape[3]]));
-          } else filter = filter.mul(scale);
-          bias = (bias ? bias.mul(scale).add(shift) : shift) as tf.Tensor1D;
-        }
-        return {
-          filter: tf.keep(filter.clone()),
-          pointwise: pw ? tf.keep(pw.clone()) : undefined,
-          bias: bias ? tf.keep(bias.clone()) : undefined,
-        };
-      });
-      if (bn) folded++;
-      ops.push({
-        kind: conv,
-        out,
-        input: slot.get(t.inputs[0].id)!,
-        ...weights,
-        strides: pair(c.strides),
-        pad: c.padding as "same" | "valid",
-        dilations: pair(c.dilationRate ?? 1),
-        activation,
-      });
-      slot.set(last.id, out);
+    if (!foldableConv(layer)) {
+      ops.push({ kind: "layer", out, inputs: t.inputs.map((i) => slot.get(i.id)!), layer });
+      slot.set(t.id, out);
       continue;
     }
-    ops.push({ kind: "layer", out, inputs: t.inputs.map((i) => slot.get(i.id)!), layer });
-    slot.set(t.id, out);
+    const { last, bn, activation, absorbed: chain } = convChain(t, next);
+    chain.forEach((id) => absorbed.add(id));
+    if (bn) folded++;
+    let weights = () => foldedWeights(layer, bn);
+    if (!trainable) {
+      const fixed = tf.tidy(() => {
+        const w = foldedWeights(layer, bn);
+        return { filter: w.filter.clone(), pointwise: w.pointwise?.clone(), bias: w.bias?.clone() };
+      });
+      kept.push(...[fixed.filter, fixed.pointwise, fixed.bias].filter((w) => w !== undefined));
+      weights = () => fixed;
+    }
+    const c = config(layer);
+    const padding = paddingOf.get(t.id);
+    ops.push({
+      kind: CONVOLUTIONS[className(layer)],
+      out,
+      input: slot.get((padding?.input ?? t.inputs[0]).id)!,
+      weights,
+      strides: pair(c.strides),
+      pad: padding?.pad ?? c.padding as "same" | "valid",
+      dilations: pair(c.dilationRate ?? 1),
+      activation,
+    });
+    slot.set(last.id, out);
   }
   const outSlot = slot.get(model.outputs[0].id)!;
   const slots = slot.size;
@@ -186,6 +300,7 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
   return {
     outputShape: outputShapeOf(model),
     folded,
+    paddings: paddingOf.size,
     predict(x: tf.Tensor): tf.Tensor {
       return tf.tidy(() => {
         const values: tf.Tensor[] = new Array(slots);
@@ -196,56 +311,13 @@ export function foldModel(model: tf.LayersModel): FoldedModel {
             values[op.out] = op.layer.apply(inputs.length === 1 ? inputs[0] : inputs, {
               training: false,
             }) as tf.Tensor;
-          } else {
-            const input = values[op.input] as tf.Tensor4D;
-            const common = { strides: op.strides, pad: op.pad, dilations: op.dilations };
-            if (op.kind === "conv") {
-              values[op.out] = tf.fused.conv2d({
-                x: input,
-                filter: op.filter,
-                bias: op.bias,
-                activation: op.activation,
-                ...common,
-              });
-            } else if (op.kind === "depthwise") {
-              values[op.out] = tf.fused.depthwiseConv2d({
-                x: input,
-                filter: op.filter,
-                bias: op.bias,
-                activation: op.activation,
-                ...common,
-              });
-            } else {
-              const depth = tf.depthwiseConv2d(
-                input,
-                op.filter,
-                op.strides,
-                op.pad,
-                "NHWC",
-                op.dilations,
-              );
-              values[op.out] = tf.fused.conv2d({
-                x: depth,
-                filter: op.pointwise!,
-                bias: op.bias,
-                activation: op.activation,
-                strides: 1,
-                pad: "valid",
-              });
-            }
-          }
+          } else values[op.out] = runConv(op, values[op.input] as tf.Tensor4D, trainable);
         }
         return values[outSlot];
       });
     },
     dispose() {
-      for (const op of ops) {
-        if (op.kind === "conv" || op.kind === "depthwise" || op.kind === "separable") {
-          op.filter.dispose();
-          op.pointwise?.dispose();
-          op.bias?.dispose();
-        }
-      }
+      tf.dispose(kept);
     },
   };
 }

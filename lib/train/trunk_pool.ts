@@ -1,6 +1,7 @@
 /**
  * Runs the frozen trunk on several cores: one worker per core, each with its own tfjs wasm
- * instance (wasm runs one thread per instance, and its own thread pool is disabled under Deno).
+ * instance on `threads` threads (default 1: a worker also makes its augmented batches in JS, so
+ * one single-threaded worker per core keeps every core busy; bench/RESULTS.md compares splits).
  * Batch k goes to worker k mod N; results come back in order, identical to a single thread's.
  */
 import type { CacheMeta } from "../data/cache.ts";
@@ -11,6 +12,8 @@ import type { ActivationSet } from "./features.ts";
 export interface TrunkWorkerInit {
   type: "init";
   backend: BackendRequest;
+  /** wasm threads per worker (1 unless measured better). */
+  threads?: number;
   backbone: { name: string; alpha?: number; size: number };
   weights: string;
   splitStage: string;

@@ -2,7 +2,7 @@
 /**
  * A worker that runs the frozen trunk: it makes augmented batch k itself (the stream is a pure
  * function of (seed, k)) or reads given photos, and returns the trunk's activations. Several of
- * them use several cores: tfjs' wasm backend runs one thread per instance.
+ * them use several cores, each on the wasm thread count its pool gives it.
  */
 import { initBackend, tf } from "../tf.ts";
 import { buildBackbone, splitBackbone } from "../model/index.ts";
@@ -18,7 +18,7 @@ const makers = new Map<string, ReturnType<typeof batchMaker>>();
 let cache: ImageCache | undefined;
 
 async function init(message: TrunkWorkerInit) {
-  await initBackend({ request: message.backend, quiet: true });
+  await initBackend({ request: message.backend, quiet: true, threads: message.threads ?? 1 });
   const backbone = buildBackbone(message.backbone.name, {
     alpha: message.backbone.alpha,
     size: message.backbone.size,

@@ -40,6 +40,9 @@ Deno.test("fold: MobileNetV2 folded matches the Keras layers, every BatchNorm fo
   assert.equal(norms, 52);
   const folded = foldModel(net.model);
   assert.equal(folded.folded, 52);
+  // Every ZeroPadding2D (the stem's Conv1_pad, blocks 1, 3, 6 and 13) became the padding of the
+  // convolution after it.
+  assert.equal(folded.paddings, 5);
   assert.deepEqual(folded.outputShape, [1280]);
   const x = tf.randomUniform([3, 64, 64, 3], -1, 1, "float32", 7);
   const want = net.model.predict(x) as tf.Tensor;
@@ -84,4 +87,37 @@ Deno.test("fold: Xception's separable convolutions, max-pools and residual 1x1s 
   assert.ok(diff < 1e-3 * Math.max(1, scale), `max |difference| ${diff} at scale ${scale}`);
   folded.dispose();
   tf.dispose([x, want, got]);
+});
+
+Deno.test("fold: the trainable top gives the Keras layers' outputs and gradients", () => {
+  const net = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
+  randomizeBatchNorm(net.model, 4);
+  const { top } = splitBackbone(net);
+  top.trainable = true;
+  const variables = top.trainableWeights.map((w) => w.read() as tf.Variable);
+  // Kernels, BatchNorm gamma and beta of block_15, block_16 and Conv_1 (moving statistics stay).
+  assert.equal(variables.length, 3 * 3 + 3 * 3 + 1 + 2);
+  const folded = foldModel(top, { trainable: true });
+  assert.equal(folded.folded, 7);
+  const x = tf.randomUniform([3, 2, 2, 56], -1, 1, "float32", 10);
+  const target = tf.randomNormal([3, 1280], 0, 1, "float32", 11);
+  const loss = (f: () => tf.Tensor) => () => tf.sum(tf.mul(f(), target)) as tf.Scalar;
+  const want = tf.variableGrads(
+    loss(() => top.apply(x, { training: false }) as tf.Tensor),
+    variables,
+  );
+  const before = tf.memory().numTensors;
+  const got = tf.variableGrads(loss(() => folded.predict(x)), variables);
+  assert.equal(tf.memory().numTensors, before + variables.length + 1, "only grads and value kept");
+  assert.ok(Math.abs(want.value.dataSync()[0]) > 1);
+  const { diff: valueDiff } = maxDifference(want.value, got.value);
+  assert.ok(valueDiff < 1e-3 * Math.abs(want.value.dataSync()[0]), `loss differs by ${valueDiff}`);
+  for (const v of variables) {
+    const { diff, scale } = maxDifference(want.grads[v.name], got.grads[v.name]);
+    assert.ok(scale > 0, `${v.name}: no gradient`);
+    assert.ok(diff < 1e-3 * Math.max(1, scale), `${v.name}: max |difference| ${diff} at ${scale}`);
+  }
+  tf.dispose([x, target, want.value, got.value, ...Object.values(want.grads)]);
+  tf.dispose(Object.values(got.grads));
+  folded.dispose();
 });
