@@ -8,7 +8,10 @@
  *   broadcasts a per-channel factor and does full-size work only for the gradients asked for.
  * - ClipByValue (Keras' ReLU6 is relu then clip): tfjs builds the mask from greaterEqual,
  *   lessEqual, logicalAnd and select, ~10 ms per activation map of a batch on wasm; the same
- *   inclusive mask from `step` and scalar arithmetic costs a fraction of that.
+ *   inclusive mask from `step` and scalar arithmetic costs a fraction of that. One difference, on
+ *   purpose: a NaN input gives a NaN gradient where tfjs' own gives 0 (`step` keeps NaN). A NaN
+ *   activation means training has diverged; a NaN gradient shows it instead of hiding it, and
+ *   making it 0 would cost two more passes over every activation map.
  */
 import * as tf from "@tensorflow/tfjs";
 

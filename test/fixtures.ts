@@ -80,3 +80,47 @@ export function smallRun(script: string, data: string, out: string, cache: strin
     stderr: "piped",
   });
 }
+
+/**
+ * The Baidu competition layout with numeric type ids: `train.txt` (`image_id label` lines),
+ * `train/<id>.jpg`, and `test/<id>.jpg` unless `test` is 0. Colours as in makeColourDataset.
+ */
+export async function makeCompetitionDataset(
+  root: string,
+  options: { labels?: string[]; perClass?: number; test?: number } = {},
+): Promise<void> {
+  const { labels = ["2", "17", "133"], perClass = 16, test = 7 } = options;
+  const colours = [[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]];
+  const photo = (c: number, i: number, path: string) => {
+    const rgb = colours[c % colours.length];
+    const data = new Uint8Array(48 * 48 * 3).map((_, k) =>
+      Math.max(0, Math.min(255, rgb[k % 3] + ((k * 7919 + i * 104729) % 61) - 30))
+    );
+    return sharp(data, { raw: { width: 48, height: 48, channels: 3 } }).jpeg().toFile(path);
+  };
+  await Deno.mkdir(join(root, "train"), { recursive: true });
+  const lines: string[] = [];
+  for (const [c, label] of labels.entries()) {
+    for (let i = 0; i < perClass; i++) {
+      const id = `t${label}_${i}`;
+      await photo(c, i, join(root, "train", `${id}.jpg`));
+      lines.push(`${id}.jpg ${label} extra-column`);
+    }
+  }
+  await Deno.writeTextFile(join(root, "train.txt"), lines.join("\n") + "\n");
+  if (test > 0) {
+    await Deno.mkdir(join(root, "test"), { recursive: true });
+    for (let i = 0; i < test; i++) {
+      await photo(i % labels.length, 1000 + i, join(root, "test", `q${i}.jpg`));
+    }
+  }
+}
+
+/** A CLI command (`lib/cli/<script>.ts ...args`), output piped. */
+export function cli(script: string, ...args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `lib/cli/${script}.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}

@@ -81,6 +81,9 @@ for (const backend of ["wasm", "cpu"]) {
       });
       assert.deepEqual(got.slice(0, 9), want.slice(0, 9));
       assert.deepEqual(got.slice(0, 9), [0, 0, 3, 4, 5, 6, 7, 0, 0]);
+      // The one documented difference: a NaN input gives a NaN gradient (tfjs' own gives 0).
+      assert.equal(want[9], 0);
+      assert.ok(Number.isNaN(got[9]), `NaN input: got ${got[9]}`);
     } finally {
       await tf.setBackend(previous);
     }

@@ -18,18 +18,48 @@ interface Cell {
   outputs?: { output_type: string; data?: Record<string, unknown>; ename?: string }[];
 }
 
-async function kernels(): Promise<Set<string>> {
-  const out = await new Deno.Command("pgrep", {
-    args: ["-f", "deno jupyter --kernel"],
-    stdout: "piped",
-  }).output();
-  return new Set(new TextDecoder().decode(out.stdout).split("\n").filter(Boolean));
+/**
+ * Ends the kernels whose connection files live in `runtimeDir` (a kernel can outlive nbconvert),
+ * and no others: a user's own notebook kernels on the same machine stay alive.
+ */
+export async function endKernelsOf(runtimeDir: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", { args: ["-f", runtimeDir], stdout: "piped" })
+    .output();
+  const pids = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number)
+    .filter((pid) => pid !== Deno.pid);
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  return pids;
 }
+
+Deno.test("notebook tests end only their own kernels", async () => {
+  const runtime = await Deno.makeTempDir({ prefix: "nb-runtime-" });
+  const fake = (conn: string) =>
+    new Deno.Command("bash", {
+      args: ["-c", `exec -a "deno jupyter --kernel --conn ${conn}" sleep 60`],
+    }).spawn();
+  const users = fake("/root/.local/share/jupyter/runtime/kernel-user.json");
+  const ours = fake(join(runtime, "kernel-test.json"));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(await endKernelsOf(runtime), [ours.pid]);
+  assert.equal((await ours.status).signal, "SIGKILL");
+  assert.ok(await Deno.stat(`/proc/${users.pid}`).then(() => true, () => false), "user's kernel");
+  users.kill("SIGKILL");
+  await users.status;
+  await Deno.remove(runtime, { recursive: true });
+});
 
 for (const name of notebooks) {
   Deno.test(`notebook ${name} executes headless with its figures`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "nb-" });
-    const before = await kernels();
+    // Its own Jupyter runtime folder: the kernel's connection file, and so its command line,
+    // names it, which is how the cleanup below finds this test's kernel and no one else's.
+    const runtime = join(dir, "runtime");
     try {
       const run = await new Deno.Command("jupyter", {
         args: [
@@ -41,7 +71,7 @@ for (const name of notebooks) {
           `--output-dir=${dir}`,
           join("notebooks", name),
         ],
-        env: { DOGS_SMALL: "1" },
+        env: { DOGS_SMALL: "1", JUPYTER_RUNTIME_DIR: runtime },
         stdout: "piped",
         stderr: "piped",
       }).output();
@@ -64,8 +94,7 @@ for (const name of notebooks) {
         );
       }
     } finally {
-      // The kernel can outlive nbconvert; end any this test started.
-      for (const pid of await kernels()) if (!before.has(pid)) Deno.kill(Number(pid), "SIGKILL");
+      await endKernelsOf(runtime);
       await Deno.remove(dir, { recursive: true });
     }
   });

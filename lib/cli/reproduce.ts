@@ -4,10 +4,10 @@
  * resumable (run the same command again after an interruption), with a summary at the end.
  */
 import { initBackend } from "../tf.ts";
-import { fromRoot } from "../paths.ts";
-import { parseRunArgs, runInputs } from "./run_args.ts";
+import { defaultRunFolder, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
+import { runMain } from "./main.ts";
 import { progressCallback } from "../train/callbacks.ts";
-import { reproduce } from "../pipeline/reproduce.ts";
+import { reproduce, type ReproduceSummary } from "../pipeline/reproduce.ts";
 import { formatTime } from "../progress.ts";
 
 const HELP = `Usage: deno task reproduce [options]
@@ -19,8 +19,10 @@ const HELP = `Usage: deno task reproduce [options]
   --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
                       file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
   --preset NAME       cpu (default) | seed
-  --out DIR           run folder (default data/runs/reproduce-<preset>-seed<seed>)
-  --seed N            seed of every random choice (default 0)
+  --out DIR           run folder (default data/runs/reproduce-<preset>-seed<seed>-<dataset>); a
+                      folder holds one run: other data or settings are refused, a second
+                      process on it too; the same command resumes an interrupted run
+  --seed N            seed of every random choice, a whole number (default 0)
   --flip              flip test-time augmentation for the submissions (beyond the seed)
   --threshold P       keep pseudo-labels with blended probability >= P (default 0: all, as the seed)
   --no-transfer       stop after the first submissions
@@ -29,46 +31,60 @@ const HELP = `Usage: deno task reproduce [options]
   --small             a few steps per stage (smoke test)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
-const values = parseRunArgs(HELP, {
-  flip: { type: "boolean", default: false },
-  threshold: { type: "string", default: "0" },
-  "no-transfer": { type: "boolean", default: false },
-  "val-fraction": { type: "string", default: "0.1" },
-  "test-fraction": { type: "string", default: "0.1" },
-});
-const inputs = await runInputs(values);
-const out = values.out ??
-  fromRoot("data", "runs", `reproduce-${inputs.preset.name}-seed${inputs.seed}`);
-await initBackend();
-const s = await reproduce({
-  ...inputs,
-  out,
-  flip: values.flip,
-  threshold: Number(values.threshold),
-  transfer: !values["no-transfer"],
-  valFraction: Number(values["val-fraction"]),
-  testFraction: Number(values["test-fraction"]),
-  callbacks: [progressCallback()],
+await runMain(async () => {
+  const values = parseRunArgs(HELP, {
+    flip: { type: "boolean", default: false },
+    threshold: { type: "string", default: "0" },
+    "no-transfer": { type: "boolean", default: false },
+    "val-fraction": { type: "string", default: "0.1" },
+    "test-fraction": { type: "string", default: "0.1" },
+  });
+  const inputs = await runInputs(values);
+  const threshold = numberOption("threshold", values.threshold, { min: 0, max: 1 });
+  const valFraction = numberOption("val-fraction", values["val-fraction"], {
+    min: 0,
+    max: 1,
+    open: true,
+  });
+  const testFraction = numberOption("test-fraction", values["test-fraction"], {
+    min: 0,
+    max: 0.99,
+  });
+  const out = values.out ?? defaultRunFolder("reproduce", inputs);
+  await initBackend();
+  const s = await reproduce({
+    ...inputs,
+    out,
+    flip: values.flip,
+    threshold,
+    transfer: !values["no-transfer"],
+    valFraction,
+    testFraction,
+    callbacks: [progressCallback()],
+  });
+  printSummary(out, s);
 });
 
-const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-console.log(`\n== summary (${out})`);
-console.log(
-  `validation (best checkpoint): main ${pct(s.validation.main)}, aux ${pct(s.validation.aux)}, ` +
-    `blend ${pct(s.validation.blend)} at alpha ${s.alpha.toFixed(2)}`,
-);
-if (s.scores) {
-  const line = (x: { main: number; aux: number; blend: number }) =>
-    `main ${pct(x.main)}, aux ${pct(x.aux)}, blend ${pct(x.blend)}`;
-  console.log(`test part, before transfer: ${line(s.scores.before)}`);
-  if (s.scores.after) {
-    console.log(
-      `test part, after transfer:  ${line(s.scores.after)} (${s.pseudoLabels} pseudo-labels)`,
-    );
+function printSummary(out: string, s: ReproduceSummary): void {
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  console.log(`\n== summary (${out})`);
+  console.log(
+    `validation (best checkpoint): main ${pct(s.validation.main)}, aux ${pct(s.validation.aux)}, ` +
+      `blend ${pct(s.validation.blend)} at alpha ${s.alpha.toFixed(2)}`,
+  );
+  if (s.scores) {
+    const line = (x: { main: number; aux: number; blend: number }) =>
+      `main ${pct(x.main)}, aux ${pct(x.aux)}, blend ${pct(x.blend)}`;
+    console.log(`test part, before transfer: ${line(s.scores.before)}`);
+    if (s.scores.after) {
+      console.log(
+        `test part, after transfer:  ${line(s.scores.after)} (${s.pseudoLabels} pseudo-labels)`,
+      );
+    }
   }
+  const files = s.after ?? s.before;
+  console.log(
+    `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
+  );
+  console.log(`wall time ${formatTime(s.seconds)}`);
 }
-const files = s.after ?? s.before;
-console.log(
-  `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
-);
-console.log(`wall time ${formatTime(s.seconds)}`);

@@ -1,10 +1,13 @@
 /**
  * The command-line options `deno task train` and `deno task reproduce` share, parsed once: data,
- * weights, preset, run folder, seed, smoke-test size, cache folder, help.
+ * weights, preset, run folder, seed, smoke-test size, cache folder, help. Every value is checked
+ * here, so a typo is one line naming the option instead of a run with seed NaN.
  */
+import { basename, dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
-import { defaultDataset, defaultWeights } from "../paths.ts";
+import { UsageError } from "../data/errors.ts";
+import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { type Preset, resolvePreset } from "../train/presets.ts";
 
 const RUN_OPTIONS = {
@@ -20,14 +23,65 @@ const RUN_OPTIONS = {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Deno.args parsed with the shared options plus `extra`; prints `help` and exits on -h. */
-export function parseRunArgs<const T extends Options>(help: string, extra: T) {
-  const { values } = parseArgs({ args: Deno.args, options: { ...RUN_OPTIONS, ...extra } });
+/** Deno.args parsed with `options`; prints `help` and exits on -h; a bad option is a UsageError. */
+export function parseCliArgs<const T extends Options>(help: string, options: T, args = Deno.args) {
+  const withHelp = { help: { type: "boolean", short: "h" }, ...options } as const;
+  let values;
+  try {
+    ({ values } = parseArgs({ args: joinNegativeValues(args, withHelp), options: withHelp }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
   if ((values as { help?: boolean }).help) {
     console.log(help);
     Deno.exit(0);
   }
   return values;
+}
+
+/** Deno.args parsed with the shared run options plus `extra`. */
+export function parseRunArgs<const T extends Options>(help: string, extra: T, args = Deno.args) {
+  return parseCliArgs(help, { ...RUN_OPTIONS, ...extra }, args);
+}
+
+/** `--seed -1` as `--seed=-1`: parseArgs would take "-1" for an option. */
+function joinNegativeValues(args: readonly string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    const next = args[i + 1];
+    if (name && options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/** A whole number (negative allowed), or a UsageError naming the option. */
+export function integerOption(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isSafeInteger(n)) {
+    throw new UsageError(`--${name} '${value}': expected a whole number`);
+  }
+  return n;
+}
+
+/** A number in [min, max] (or (min, max) with `open`), or a UsageError naming the option. */
+export function numberOption(
+  name: string,
+  value: string,
+  range: { min: number; max: number; open?: boolean },
+): number {
+  const n = Number(value);
+  const inside = range.open ? n > range.min && n < range.max : n >= range.min && n <= range.max;
+  if (value.trim() === "" || !Number.isFinite(n) || !inside) {
+    const [l, r] = range.open ? ["(", ")"] : ["[", "]"];
+    throw new UsageError(
+      `--${name} '${value}': expected a number in ${l}${range.min}, ${range.max}${r}`,
+    );
+  }
+  return n;
 }
 
 export interface RunInputs {
@@ -48,11 +102,30 @@ export async function runInputs(values: {
   small: boolean;
   "cache-dir"?: string;
 }): Promise<RunInputs> {
+  let preset: Preset;
+  try {
+    preset = resolvePreset(values.preset, values.small);
+  } catch (error) {
+    throw new UsageError(`--preset: ${(error as Error).message}`);
+  }
   return {
-    preset: resolvePreset(values.preset, values.small),
-    seed: Number(values.seed),
+    preset,
+    seed: integerOption("seed", values.seed),
     data: await resolveDataset(values.data ?? defaultDataset()),
     weights: values.weights ?? defaultWeights(),
     cacheDir: values["cache-dir"],
   };
+}
+
+/**
+ * The default run folder: `data/runs/<kind>-<preset>-seed<seed>-<dataset>`, the dataset named by
+ * the last two parts of its path (`imagewoof-train`), so runs on different data never share one.
+ */
+export function defaultRunFolder(kind: string, inputs: RunInputs): string {
+  const root = resolve(inputs.data);
+  const name = [basename(dirname(root)), basename(root)]
+    .map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_")).filter((p) => p && p !== ".")
+    .join("-");
+  const prefix = kind ? `${kind}-` : "";
+  return fromRoot("data", "runs", `${prefix}${inputs.preset.name}-seed${inputs.seed}-${name}`);
 }

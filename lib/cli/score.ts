@@ -1,25 +1,38 @@
 /** `deno task score --submission FILE --answers FILE`: accuracy of a submission, per class too. */
-import { parseArgs } from "node:util";
 import { scoreSubmission } from "../predict/submission.ts";
 import { displayName } from "../data/breeds.ts";
+import { UsageError } from "../data/errors.ts";
+import { parseCliArgs } from "./run_args.ts";
+import { runMain } from "./main.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { submission: { type: "string" }, answers: { type: "string" } },
+const HELP = `Usage: deno task score --submission FILE --answers FILE
+
+  --submission FILE   a submission file: 'label<TAB>image_id' lines (what reproduce writes)
+  --answers FILE      the answer key: a table with id and label columns (a run's
+                      train/test_answers.tsv), or 'label<TAB>image_id' lines as a competition
+                      hands them out
+
+Prints the accuracy, then the accuracy of every class. Every answer id needs a prediction.`;
+
+await runMain(async () => {
+  const values = parseCliArgs(HELP, {
+    submission: { type: "string" },
+    answers: { type: "string" },
+  });
+  if (!values.submission || !values.answers) {
+    throw new UsageError("--submission and --answers are both needed (see --help)");
+  }
+  const score = await scoreSubmission(values.submission, values.answers);
+  console.log(`accuracy ${(100 * score.accuracy).toFixed(2)}% (${score.correct}/${score.total})`);
+  const rows = score.perClass.map((c) => [
+    c.label,
+    displayName(c.label),
+    c.accuracy.toFixed(3),
+    String(c.total),
+  ]);
+  const header = ["label", "breed", "accuracy", "photos"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) {
+    console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+  }
 });
-if (!values.submission || !values.answers) {
-  console.log(
-    "Usage: deno task score --submission submission_blend.txt --answers test_answers.tsv",
-  );
-  Deno.exit(2);
-}
-const score = await scoreSubmission(values.submission, values.answers);
-console.log(`accuracy ${(100 * score.accuracy).toFixed(2)}% (${score.correct}/${score.total})`);
-console.table(
-  score.perClass.map((c) => ({
-    label: c.label,
-    breed: displayName(c.label),
-    accuracy: c.accuracy.toFixed(3),
-    photos: c.total,
-  })),
-);

@@ -3,8 +3,8 @@
  * Resumes by itself after an interruption (run the same command again).
  */
 import { initBackend } from "../tf.ts";
-import { fromRoot } from "../paths.ts";
-import { parseRunArgs, runInputs } from "./run_args.ts";
+import { defaultRunFolder, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
+import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { formatTime } from "../progress.ts";
@@ -16,37 +16,44 @@ const HELP = `Usage: deno task train [options]
   --weights PATH      pretrained backbone: model.json / .h5 / folder, or "imagenet" to download
                       the official Keras file (default ../shared/weights/mobilenet_v2_0.35_224)
   --preset NAME       cpu (MobileNetV2-0.35, cached trunk, minutes) | seed (Xception 299, GPU)
-  --out DIR           run folder (default data/runs/<preset>-seed<seed>)
-  --seed N            seed of every random choice (default 0)
+  --out DIR           run folder (default data/runs/<preset>-seed<seed>-<dataset>); a folder
+                      holds one run: another dataset, preset, seed or weights is refused
+  --seed N            seed of every random choice, a whole number (default 0)
   --small             a few steps per stage (smoke test, CI)
   --center-weight W   center loss weight (default 0.25; 0 disables)
   --aux-weight W      auxiliary head weight (default 0.25; 0 disables)
   --no-glu            main softmax straight on pooled features (ablation)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
-const values = parseRunArgs(HELP, {
-  "center-weight": { type: "string", default: "0.25" },
-  "aux-weight": { type: "string", default: "0.25" },
-  "no-glu": { type: "boolean", default: false },
-});
-const inputs = await runInputs(values);
-await initBackend();
-const result = await train({
-  ...inputs,
-  out: values.out ?? fromRoot("data", "runs", `${inputs.preset.name}-seed${inputs.seed}`),
-  lossWeights: { center: Number(values["center-weight"]), aux: Number(values["aux-weight"]) },
-  glu: !values["no-glu"],
-  callbacks: [progressCallback()],
-});
-const last = result.history.at(-1);
-console.log(
-  `\ntrained ${result.history.length} rounds in ${formatTime(result.seconds)}` +
-    (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ""),
-);
-if (last) {
+await runMain(async () => {
+  const values = parseRunArgs(HELP, {
+    "center-weight": { type: "string", default: "0.25" },
+    "aux-weight": { type: "string", default: "0.25" },
+    "no-glu": { type: "boolean", default: false },
+  });
+  const inputs = await runInputs(values);
+  const lossWeights = {
+    center: numberOption("center-weight", values["center-weight"], { min: 0, max: 100 }),
+    aux: numberOption("aux-weight", values["aux-weight"], { min: 0, max: 100 }),
+  };
+  await initBackend();
+  const result = await train({
+    ...inputs,
+    out: values.out ?? defaultRunFolder("", inputs),
+    lossWeights,
+    glu: !values["no-glu"],
+    callbacks: [progressCallback()],
+  });
+  const last = result.history.at(-1);
   console.log(
-    `last round: main ${last.metrics.main.toFixed(4)}, aux ${last.metrics.aux.toFixed(4)}, ` +
-      `blend ${last.metrics.blend.toFixed(4)} at alpha ${last.metrics.alpha.toFixed(2)}`,
+    `\ntrained ${result.history.length} rounds in ${formatTime(result.seconds)}` +
+      (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ""),
   );
-}
-if (result.best) console.log(`best checkpoint: ${result.best.path}`);
+  if (last) {
+    console.log(
+      `last round: main ${last.metrics.main.toFixed(4)}, aux ${last.metrics.aux.toFixed(4)}, ` +
+        `blend ${last.metrics.blend.toFixed(4)} at alpha ${last.metrics.alpha.toFixed(2)}`,
+    );
+  }
+  if (result.best) console.log(`best checkpoint: ${result.best.path}`);
+});

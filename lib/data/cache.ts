@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import type { Skipped } from "./errors.ts";
 import { type Interpolation, loadImage, type RgbImage } from "./image.ts";
 import { writeFileAtomic } from "./table.ts";
+import { removeStaleTemporaries } from "../temp_files.ts";
 import { fromRoot } from "../paths.ts";
 
 export interface CacheOptions {
@@ -113,6 +114,7 @@ export async function cacheImages(
 
   // Frames go straight to disk at their input slot; a failed photo leaves a hole that no id uses.
   await Deno.mkdir(dir, { recursive: true });
+  await removeStaleTemporaries(dir, false); // a killed decode's partial file
   const tmp = `${file}.tmp-${Deno.pid}`;
   const fd = fs.openSync(tmp, "w");
   const ok = new Array<boolean>(items.length).fill(false);

@@ -1,16 +1,2 @@
-/**
- * Errors about input data always name the file (and line, where there is one) and the problem,
- * so a user with 18k photos can find the one that broke a run.
- */
-export class DataError extends Error {
-  constructor(readonly file: string, readonly problem: string, readonly line?: number) {
-    super(`${line === undefined ? file : `${file}:${line}`}: ${problem}`);
-    this.name = "DataError";
-  }
-}
-
-/** A photo left out of a run, with the reason; runs report these instead of dying mid-epoch. */
-export interface Skipped {
-  path: string;
-  problem: string;
-}
+/** The input errors live in `lib/errors.ts`, below every layer that raises them. */
+export * from "../errors.ts";

@@ -4,11 +4,11 @@
  * rest 90/10 per class, decode everything once into the cache, and write it all down in the run
  * folder so later steps (and a resumed run) read the same split.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
 import { displayName } from "./breeds.ts";
-import type { LabelledImage, UnlabelledImage } from "./dataset.ts";
-import type { Skipped } from "./errors.ts";
+import type { DatasetListing, LabelledImage, UnlabelledImage } from "./dataset.ts";
+import { DataError, type Skipped } from "./errors.ts";
 import { cacheImages, type ImageCache } from "./cache.ts";
 import type { Interpolation } from "./image.ts";
 import { LabelMap } from "./labels.ts";
@@ -33,6 +33,11 @@ export interface PrepareOptions {
   cacheDir?: string;
   /** Decode into the cache now (the training steps need it; listing alone does not). */
   cache?: boolean;
+  /** The dataset's listing, when the caller has read it already. */
+  listing?: DatasetListing;
+  /** Read the split the run folder holds instead of making one (a resumed run never re-splits);
+   * nothing is written. */
+  resume?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -40,7 +45,11 @@ export interface PreparedData {
   labels: LabelMap;
   train: LabelledImage[];
   val: LabelledImage[];
+  /** Test photos that decoded; predictions are made for these. */
   test: UnlabelledImage[];
+  /** Test photos that did not decode: they still get a line in every submission file (the
+   * fallback: the most frequent training class), and are listed in skipped.tsv. */
+  unreadableTest: UnlabelledImage[];
   /** Ground truth of a carved-off test part; empty for a real competition test set. */
   testAnswers: LabelledImage[];
   perClass: (ClassSplit & { name: string; test: number })[];
@@ -49,14 +58,67 @@ export interface PreparedData {
   layout: "competition" | "imagefolder";
 }
 
+interface SplitLists {
+  labels: LabelMap;
+  train: LabelledImage[];
+  val: LabelledImage[];
+  test: UnlabelledImage[];
+  testAnswers: LabelledImage[];
+}
+
 export async function prepareData(options: PrepareOptions): Promise<PreparedData> {
-  const { data, out, seed = 0, valFraction = 0.1, testFraction = 0.1, size = 224 } = options;
-  const listing = await readDataset(data);
+  const { data, out, size = 224 } = options;
+  const listing = options.listing ?? await readDataset(data);
+  const lists = options.resume ? await readSavedSplit(out) : newSplit(listing, options);
+  let { train, val, test, testAnswers } = lists;
+  let unreadableTest: UnlabelledImage[] = [];
+  let skipped = [...listing.skipped];
+  let cache: ImageCache | undefined;
+  if (options.cache !== false) {
+    cache = await cacheImages([...train, ...val, ...test], {
+      size,
+      interpolation: options.interpolation,
+      dir: options.cacheDir,
+      onProgress: options.onProgress,
+    });
+    // Photos that failed to decode are reported and dropped from training; test photos keep
+    // their place in the submissions.
+    const ok = new Set(cache.ids);
+    train = train.filter((t) => ok.has(t.id));
+    val = val.filter((t) => ok.has(t.id));
+    unreadableTest = test.filter((t) => !ok.has(t.id));
+    test = test.filter((t) => ok.has(t.id));
+    skipped = [...skipped, ...cache.skipped];
+  }
+  const prepared: PreparedData = {
+    labels: lists.labels,
+    train,
+    val,
+    test,
+    unreadableTest,
+    testAnswers,
+    perClass: perClassCounts(lists),
+    skipped,
+    cache,
+    layout: listing.layout,
+  };
+  if (!options.resume) await writePrepared(out, lists, skipped);
+  return prepared;
+}
+
+/** The seed's split of a listing: test carve-off (ImageFolder data), then 90/10 per class. */
+function newSplit(listing: DatasetListing, options: PrepareOptions): SplitLists {
+  const { seed = 0, valFraction = 0.1, testFraction = 0.1 } = options;
+  if (listing.layout === "competition" && listing.test.length === 0) {
+    throw new DataError(
+      join(listing.root, "test"),
+      "no test photos: the competition layout needs test/<image_id>.jpg to predict",
+    );
+  }
   const labels = LabelMap.fromLabels(listing.train.map((t) => t.label));
   let labelled = listing.train;
   let test: UnlabelledImage[] = listing.test;
   let testAnswers: LabelledImage[] = [];
-  const testCount = new Map<number, number>();
   if (listing.layout === "imagefolder" && testFraction > 0) {
     const carved = splitPerClass(labelled, labels, {
       fraction: testFraction,
@@ -65,54 +127,60 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
     labelled = carved.kept;
     testAnswers = carved.heldOut;
     test = testAnswers.map(({ id, path }) => ({ id, path }));
-    for (const c of carved.perClass) testCount.set(c.index, c.heldOut);
   }
   const split = splitPerClass(labelled, labels, {
     fraction: valFraction,
     rng: new Rng(`val-split:${seed}`),
   });
+  return { labels, train: split.kept, val: split.heldOut, test, testAnswers };
+}
 
-  let skipped = [...listing.skipped];
-  let cache: ImageCache | undefined;
-  let { kept: train, heldOut: val } = split;
-  if (options.cache !== false) {
-    cache = await cacheImages([...train, ...val, ...test], {
-      size,
-      interpolation: options.interpolation,
-      dir: options.cacheDir,
-      onProgress: options.onProgress,
-    });
-    // Photos that failed to decode are reported and dropped from every subset.
-    const ok = new Set(cache.ids);
-    train = train.filter((t) => ok.has(t.id));
-    val = val.filter((t) => ok.has(t.id));
-    test = test.filter((t) => ok.has(t.id));
-    testAnswers = testAnswers.filter((t) => ok.has(t.id));
-    skipped = [...skipped, ...cache.skipped];
-  }
-  const perClass = split.perClass.map((c) => ({
-    ...c,
-    name: displayName(c.label),
-    test: testCount.get(c.index) ?? 0,
-  }));
-  const prepared = {
-    labels,
-    train,
-    val,
-    test,
-    testAnswers,
-    perClass,
-    skipped,
-    cache,
-    layout: listing.layout,
+/** Photos per class in each part, in label-map order. */
+function perClassCounts(lists: SplitLists): (ClassSplit & { name: string; test: number })[] {
+  const count = (items: readonly { label: string }[]) => {
+    const counts = new Array<number>(lists.labels.size).fill(0);
+    for (const item of items) counts[lists.labels.toIndex(item.label)]++;
+    return counts;
   };
-  await writePrepared(out, prepared);
-  return prepared;
+  const [kept, heldOut, test] = [lists.train, lists.val, lists.testAnswers].map(count);
+  return lists.labels.labels.map((label, index) => ({
+    label,
+    index,
+    kept: kept[index],
+    heldOut: heldOut[index],
+    name: displayName(label),
+    test: test[index],
+  }));
+}
+
+/** How a dataset differs from the split a run folder saved, in words (undefined: it does not). */
+export async function listingChanges(
+  out: string,
+  listing: DatasetListing,
+): Promise<string | undefined> {
+  const saved = await readSavedSplit(out).catch(() => undefined);
+  if (!saved) return undefined;
+  const now = new Set([...listing.train, ...listing.test].map((p) => resolve(p.path)));
+  const before = [...saved.train, ...saved.val, ...saved.test].map((p) => resolve(p.path));
+  const had = new Set(before);
+  const gone = before.filter((p) => !now.has(p));
+  const added = [...now].filter((p) => !had.has(p));
+  const list = (paths: string[]) =>
+    paths.slice(0, 3).join(", ") + (paths.length > 3 ? ` and ${paths.length - 3} more` : "");
+  if (gone.length) {
+    return `${gone.length} photo(s) of this run are gone from the dataset: ${list(gone)}` +
+      " (a resumed run never re-splits: restore them)";
+  }
+  if (added.length) {
+    return `${added.length} photo(s) were added to the dataset since this run started: ` +
+      `${list(added)} (a resumed run never re-splits)`;
+  }
+  return "the dataset's labels changed since this run started";
 }
 
 /** Files of a run folder: labels.tsv, split.tsv (train/val/test rows), test_answers.tsv,
  * skipped.tsv. */
-async function writePrepared(out: string, p: PreparedData): Promise<void> {
+async function writePrepared(out: string, p: SplitLists, skipped: Skipped[]): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
   await writeTable(
     join(out, "labels.tsv"),
@@ -130,7 +198,7 @@ async function writePrepared(out: string, p: PreparedData): Promise<void> {
   ];
   await writeTable(join(out, "split.tsv"), rows, { columns: ["id", "path", "label", "subset"] });
   await writeTable(join(out, "test_answers.tsv"), p.testAnswers, { columns: ["id", "label"] });
-  await writeTable(join(out, "skipped.tsv"), p.skipped, { columns: ["path", "problem"] });
+  await writeTable(join(out, "skipped.tsv"), skipped, { columns: ["path", "problem"] });
 }
 
 /** Reads back the split a run folder holds (a resumed run must not re-split). */
@@ -151,4 +219,16 @@ export async function readSplit(out: string): Promise<{
     val: pick("val").map(labelled),
     test: pick("test").map((r) => ({ id: r.id, path: r.path })),
   };
+}
+
+async function readSavedSplit(out: string): Promise<SplitLists> {
+  const split = await readSplit(out);
+  const answers = await readTable(join(out, "test_answers.tsv")).catch(() => []);
+  const paths = new Map(split.test.map((t) => [t.id, t.path]));
+  const testAnswers = answers.map((r) => ({
+    id: r.id,
+    path: paths.get(r.id) ?? "",
+    label: r.label,
+  }));
+  return { ...split, testAnswers };
 }

@@ -108,7 +108,11 @@ export async function readCompetition(
   return { root, layout: "competition", train, test, skipped };
 }
 
-/** Every photo in a folder, sorted by name; a missing folder is an empty test set. */
+/**
+ * Every photo in a folder, sorted by name; a missing folder is an empty test set. A test photo
+ * that turns out unreadable (empty, corrupt, a broken link) stays listed: every test id must get
+ * a line in the submissions, so decoding reports it and prediction gives it the fallback.
+ */
 export async function readTestFolder(
   dir: string,
   skipped: Skipped[] = [],
@@ -118,16 +122,18 @@ export async function readTestFolder(
   for (const file of await sortedEntries(dir)) {
     if (file.isDirectory || file.name.startsWith(".")) continue;
     const path = join(dir, file.name);
-    const problem = await fileProblem(path, file.name);
-    if (problem) skipped.push({ path, problem });
-    else test.push({ id: stem(file.name), path });
+    if (isImageName(file.name)) test.push({ id: stem(file.name), path });
+    else skipped.push({ path, problem: "not an image file (unknown extension)" });
   }
   return test;
 }
 
 async function fileProblem(path: string, name: string): Promise<string | undefined> {
   if (!isImageName(name)) return "not an image file (unknown extension)";
-  const info = await Deno.stat(path);
+  const info = await Deno.stat(path).catch((error: Error) => error);
+  if (info instanceof Error) {
+    return `unreadable (${info instanceof Deno.errors.NotFound ? "broken link" : info.message})`;
+  }
   if (info.size === 0) return "empty file (0 bytes)";
   return undefined;
 }

@@ -6,7 +6,8 @@
  * assigned to a model by layer name, with clear errors for missing layers and shape mismatches.
  */
 import h5wasm from "h5wasm/node";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+import { DataError } from "../errors.ts";
 import { tf } from "../tf.ts";
 
 export interface WeightFile {
@@ -20,18 +21,18 @@ export interface WeightFile {
 /** Reads a weight file: a TF.js `model.json` (or its folder) or a Keras `.h5`. */
 export async function readWeightFile(path: string): Promise<WeightFile> {
   const info = await Deno.stat(path).catch(() => undefined);
-  if (!info) throw new Error(`${path}: weights not found`);
+  if (!info) throw new DataError(path, `weights not found`);
   if (info.isDirectory) {
     for (const name of ["model.json", "keras_model.h5", "model.h5"]) {
       if (await Deno.stat(join(path, name)).catch(() => undefined)) {
         return readWeightFile(join(path, name));
       }
     }
-    throw new Error(`${path}: no model.json or .h5 weights in this folder`);
+    throw new DataError(path, `no model.json or .h5 weights in this folder`);
   }
   if (/\.(h5|hdf5|keras)$/i.test(path)) return readKerasH5(path);
   if (path.endsWith(".json")) return readTfjsModel(path);
-  throw new Error(`${path}: unknown weights format (expected model.json or .h5)`);
+  throw new DataError(path, `unknown weights format (expected model.json or .h5)`);
 }
 
 interface Manifest {
@@ -45,16 +46,29 @@ export async function readTfjsModel(modelJson: string): Promise<WeightFile> {
   try {
     manifest = JSON.parse(await Deno.readTextFile(modelJson)).weightsManifest;
   } catch (error) {
-    throw new Error(`${modelJson}: not a TF.js model.json (${(error as Error).message})`);
+    throw new DataError(modelJson, `not a TF.js model.json (${(error as Error).message})`);
   }
-  if (!Array.isArray(manifest)) throw new Error(`${modelJson}: no weightsManifest`);
+  if (!Array.isArray(manifest)) throw new DataError(modelJson, `no weightsManifest`);
   const tensors = new Map<string, tf.Tensor>();
   const layers = new Map<string, string[]>();
   for (const group of manifest) {
-    const shards = await Promise.all(
-      group.paths.map((p) => Deno.readFile(join(dirname(modelJson), p))),
-    );
+    const shardPaths = group.paths.map((p) => join(dirname(modelJson), p));
+    const shards = await Promise.all(shardPaths.map((p) =>
+      Deno.readFile(p).catch((error) => {
+        throw new DataError(p, `cannot read weights shard (${(error as Error).message})`);
+      })
+    ));
     const bytes = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
+    const expected = group.weights.reduce(
+      (n, w) => n + w.shape.reduce((a, b) => a * b, 1) * (BYTES[w.dtype] ?? 4),
+      0,
+    );
+    if (bytes.length < expected) {
+      throw new DataError(
+        shardPaths.at(-1) ?? modelJson,
+        `truncated: ${bytes.length} bytes, ${basename(modelJson)} lists ${expected}`,
+      );
+    }
     let at = 0;
     for (const shard of shards) {
       bytes.set(shard, at);
@@ -78,6 +92,33 @@ export async function readTfjsModel(modelJson: string): Promise<WeightFile> {
   };
 }
 
+const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2 };
+
+/** The end-of-file address an HDF5 superblock records, against the file's real size. */
+async function hdf5Truncation(path: string): Promise<{ size: number; end: number } | undefined> {
+  const head = new Uint8Array(64);
+  const file = await Deno.open(path);
+  try {
+    await file.read(head);
+  } finally {
+    file.close();
+  }
+  const version = head[8];
+  // Superblock v0/v1: offsets' size at byte 13, addresses from byte 24 (v1: 28); v2/v3: size at
+  // byte 9, addresses from byte 12. The addresses: base, (free-space or extension), end of file.
+  const width = version <= 1 ? head[13] : head[9];
+  const start = version === 0 ? 24 : version === 1 ? 28 : 12;
+  if (!(width === 4 || width === 8) || version > 3) return undefined;
+  const address = (at: number) => {
+    let value = 0;
+    for (let i = width - 1; i >= 0; i--) value = value * 256 + head[at + i];
+    return value;
+  };
+  const end = address(start) + address(start + 2 * width);
+  const size = (await Deno.stat(path)).size;
+  return size < end ? { size, end } : undefined;
+}
+
 /** Keras HDF5: walks `layer_names` / `weight_names` attributes, into nested models too. */
 export async function readKerasH5(path: string): Promise<WeightFile> {
   await h5wasm.ready;
@@ -88,20 +129,28 @@ export async function readKerasH5(path: string): Promise<WeightFile> {
   fd.close();
   const signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]; // "\x89HDF\r\n\x1a\n"
   if (!signature.every((byte, i) => head[i] === byte)) {
-    throw new Error(`${path}: not a readable HDF5 file (no HDF5 signature)`);
+    throw new DataError(path, `not a readable HDF5 file (no HDF5 signature)`);
+  }
+  // A cut-off file makes HDF5 print pages of diagnostics: compare sizes before opening it.
+  const truncated = await hdf5Truncation(path);
+  if (truncated) {
+    throw new DataError(
+      path,
+      `truncated: ${truncated.size} bytes, its HDF5 superblock says ${truncated.end}`,
+    );
   }
   let file: InstanceType<typeof h5wasm.File>;
   try {
     file = new h5wasm.File(resolve(path), "r");
   } catch (error) {
-    throw new Error(`${path}: not a readable HDF5 file (${(error as Error).message})`);
+    throw new DataError(path, `not a readable HDF5 file (${(error as Error).message})`);
   }
   try {
     // Asking h5wasm for a missing path prints HDF5 diagnostics: look before getting.
     const root =
       (file.keys().includes("model_weights") ? file.get("model_weights") : file) as H5Group;
     if (!root.attrs?.["layer_names"]) {
-      throw new Error(`${path}: no 'layer_names' attribute: not Keras weights`);
+      throw new DataError(path, `no 'layer_names' attribute: not Keras weights`);
     }
     const tensors = new Map<string, tf.Tensor>();
     const layers: { name: string; keys: string[] }[] = [];
@@ -113,7 +162,7 @@ export async function readKerasH5(path: string): Promise<WeightFile> {
         for (const name of names) {
           const dataset = layer.get(name) as H5Dataset | null;
           if (!dataset) {
-            throw new Error(`${path}: layer '${layerName}' lists missing weight '${name}'`);
+            throw new DataError(path, `layer '${layerName}' lists missing weight '${name}'`);
           }
           const key = weightKey(name);
           tensors.set(key, tf.tensor(dataset.value as Float32Array, dataset.shape, "float32"));
@@ -191,8 +240,9 @@ export function assignWeights(model: tf.LayersModel, file: WeightFile): LoadRepo
     )!;
     // Keras' by-order rule applies only to a file with exactly the model's weight-bearing layers.
     if (fileLayers.length !== targets.length) {
-      throw new Error(
-        `${file.source}: no weights for layer '${missing.name}' ` +
+      throw new DataError(
+        file.source,
+        `no weights for layer '${missing.name}' ` +
           `(expects ${
             missing.weights.map((w) => `${param(w.originalName)} [${w.shape}]`).join(", ")
           })`,
@@ -205,8 +255,9 @@ export function assignWeights(model: tf.LayersModel, file: WeightFile): LoadRepo
   const assignments: [tf.LayerVariable, tf.Tensor, string][] = [];
   for (const { layer, keys } of pairs) {
     if (keys.length !== layer.weights.length) {
-      throw new Error(
-        `${file.source}: layer '${layer.name}' has ${layer.weights.length} weights, file has ${keys.length} (${
+      throw new DataError(
+        file.source,
+        `layer '${layer.name}' has ${layer.weights.length} weights, file has ${keys.length} (${
           keys.join(", ")
         })`,
       );
@@ -214,8 +265,9 @@ export function assignWeights(model: tf.LayersModel, file: WeightFile): LoadRepo
     layer.weights.forEach((w, i) => {
       const tensor = file.tensors.get(keys[i])!;
       if (!tf.util.arraysEqual(tensor.shape, w.shape as number[])) {
-        throw new Error(
-          `${file.source}: layer '${layer.name}' weight '${param(w.originalName)}': ` +
+        throw new DataError(
+          file.source,
+          `layer '${layer.name}' weight '${param(w.originalName)}': ` +
             `file has shape [${tensor.shape}], model expects [${w.shape}]`,
         );
       }

@@ -14,6 +14,11 @@ import { argmaxRow, blend } from "../train/blend.ts";
 import type { Preset } from "../train/presets.ts";
 import { train } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
+import { DataError, UsageError } from "../data/errors.ts";
+import { readTestFolder } from "../data/readers.ts";
+import { writeFileAtomic } from "../data/table.ts";
+import { lockRunFolder } from "../train/run_folder.ts";
+import { removeStaleTemporaries } from "../temp_files.ts";
 
 export interface ReproduceOptions {
   data: string;
@@ -55,6 +60,70 @@ export interface ReproduceSummary {
 
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
   const started = performance.now();
+  const { out, flip = false, threshold = 0 } = options;
+  // Nothing to predict is an error before anything runs.
+  if (await hasCompetitionLabels(options.data)) {
+    const testDir = join(options.data, "test");
+    if (!(await readTestFolder(testDir)).length) {
+      throw new DataError(
+        testDir,
+        "no test photos: the competition layout needs test/<image_id>.jpg to predict",
+      );
+    }
+  } else if (options.testFraction === 0) {
+    throw new UsageError(
+      "--test-fraction 0 leaves an ImageFolder dataset without test photos: nothing to predict",
+    );
+  }
+  await checkSettings(out, { flip, threshold, transfer: options.transfer !== false });
+  const lock = await lockRunFolder(out);
+  try {
+    await removeStaleTemporaries(out, false);
+    await removeStaleTemporaries(join(out, "submissions"));
+    return await reproduceLocked(options, started);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The options that change a reproduce folder's files beyond its training runs (reproduce.json):
+ * refused when they differ from what the folder was made with. */
+async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
+  const file = join(out, "reproduce.json");
+  const saved = await Deno.readTextFile(file).then(JSON.parse, () => undefined);
+  if (saved) {
+    for (const [key, value] of Object.entries(settings)) {
+      if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
+        throw new DataError(
+          file,
+          `${key}: this run folder was made with ${JSON.stringify(saved[key])}, the command ` +
+            `asks ${JSON.stringify(value)}; start it in another folder (--out)`,
+        );
+      }
+    }
+    return;
+  }
+  await Deno.mkdir(out, { recursive: true });
+  // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
+  const foreign = (await Array.fromAsync(Deno.readDir(out)))
+    .filter((e) => !e.name.startsWith(".") && e.name !== "train");
+  if (foreign.length) {
+    throw new DataError(
+      out,
+      "not empty and not a reproduce run folder; start it in another folder (--out)",
+    );
+  }
+  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(settings, null, 1)));
+}
+
+async function hasCompetitionLabels(data: string): Promise<boolean> {
+  return await Deno.stat(join(data, "train.txt")).then(() => true, () => false);
+}
+
+async function reproduceLocked(
+  options: ReproduceOptions,
+  started: number,
+): Promise<ReproduceSummary> {
   const { out, preset, seed = 0, flip = false, threshold = 0 } = options;
   const log = options.log ?? ((line: string) => console.error(line));
   const common = {
@@ -73,6 +142,20 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
   const base = await train({ ...common, out: join(out, "train") });
   const answers = base.data.testAnswers.length ? join(out, "train", "test_answers.tsv") : undefined;
   const testIds = base.data.test.map((t) => t.id);
+  // Every test id gets a line: photos that did not decode get the fallback prediction.
+  const unreadable = base.data.unreadableTest.map((t) => t.id);
+  if (unreadable.length) {
+    log(
+      `${unreadable.length} test photo(s) could not be read (listed in ${
+        join(out, "train", "skipped.tsv")
+      }); their submission lines are the most frequent training class`,
+    );
+  }
+  const prior = classPrior(
+    base.data.train.map((t) => base.data.labels.toIndex(t.label)),
+    base.data.labels.size,
+  );
+  const answerAll = (probs: Probabilities) => withFallback(testIds, probs, unreadable, prior);
   const cache = await cacheImages(base.data.test, {
     size: preset.backbone.size,
     dir: options.cacheDir,
@@ -84,8 +167,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
     const probs = predictPhotos(run.model, cache, testIds, { flip });
     const before = await writeSubmissions(
       join(out, "submissions", "before-transfer"),
-      testIds,
-      probs,
+      ...answerAll(probs),
       alpha,
       run.labels,
     );
@@ -125,8 +207,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
       const tuned = await loadRun(join(out, "transfer"), "latest");
       const after = await writeSubmissions(
         join(out, "submissions"),
-        testIds,
-        predictPhotos(tuned.model, cache, testIds, { flip }),
+        ...answerAll(predictPhotos(tuned.model, cache, testIds, { flip })),
         alpha,
         tuned.labels,
       );
@@ -139,6 +220,33 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
   } finally {
     cache.close();
   }
+}
+
+/** Training-class frequencies: the fallback prediction for a test photo that cannot be read. */
+export function classPrior(labels: readonly number[], classes: number): Float32Array {
+  const prior = new Float32Array(classes);
+  for (const label of labels) prior[label] += 1 / labels.length;
+  return prior;
+}
+
+/** Predictions for `ids` plus `missing` ids answered with `prior` (both heads), sorted by id. */
+export function withFallback(
+  ids: readonly string[],
+  probs: Probabilities,
+  missing: readonly string[],
+  prior: Float32Array,
+): [string[], Probabilities] {
+  if (!missing.length) return [[...ids], probs];
+  const all = [...ids.map((id, row) => ({ id, row })), ...missing.map((id) => ({ id, row: -1 }))]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const k = probs.classes;
+  const main = new Float32Array(all.length * k);
+  const aux = new Float32Array(all.length * k);
+  all.forEach(({ row }, i) => {
+    main.set(row < 0 ? prior : probs.main.subarray(row * k, (row + 1) * k), i * k);
+    aux.set(row < 0 ? prior : probs.aux.subarray(row * k, (row + 1) * k), i * k);
+  });
+  return [all.map((a) => a.id), { main, aux, classes: k }];
 }
 
 /** Test photos labelled with the blend's prediction, optionally only the confident ones. */

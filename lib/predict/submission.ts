@@ -60,9 +60,43 @@ export interface Score {
   perClass: { label: string; accuracy: number; total: number }[];
 }
 
-/** Scores a submission (`label<TAB>image_id`) against an answers table (`id`, `label` columns). */
+/**
+ * The answer key: a table with `id` and `label` columns (what a run writes as test_answers.tsv),
+ * or the competition's own form, submission-like `label<TAB>image_id` lines without a header.
+ */
+export async function readAnswers(answers: string): Promise<Map<string, string>> {
+  const rows = await readRows(answers, { delimiter: "\t" });
+  const header = rows[0]?.map((h) => h.toLowerCase()) ?? [];
+  const truth = new Map<string, string>();
+  if (header.includes("id") && header.includes("label")) {
+    for (const r of await readTable(answers, { delimiter: "\t" })) truth.set(r.id, r.label);
+  } else {
+    rows.forEach(([label, id], i) => {
+      if (id === undefined) {
+        throw new DataError(
+          answers,
+          "expected an 'id, label' table or 'label<TAB>image_id'",
+          i + 1,
+        );
+      }
+      if (truth.has(id)) throw new DataError(answers, `image id '${id}' appears twice`, i + 1);
+      truth.set(id, label);
+    });
+  }
+  if (truth.size === 0) throw new DataError(answers, "no answers in this file");
+  return truth;
+}
+
+/** Labels in a readable order: numerically when they all are numbers (Baidu's type ids). */
+export function compareLabels(a: string, b: string): number {
+  const [x, y] = [Number(a), Number(b)];
+  if (a.trim() !== "" && b.trim() !== "" && Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Scores a submission (`label<TAB>image_id`) against an answer key (see readAnswers). */
 export async function scoreSubmission(submission: string, answers: string): Promise<Score> {
-  const truth = new Map((await readTable(answers)).map((r) => [r.id, r.label]));
+  const truth = await readAnswers(answers);
   const rows = await readRows(submission, { delimiter: "\t" });
   const seen = new Set<string>();
   const perClass = new Map<string, { correct: number; total: number }>();
@@ -84,16 +118,19 @@ export async function scoreSubmission(submission: string, answers: string): Prom
     perClass.set(expected, c);
   });
   if (seen.size !== truth.size) {
+    const missing = [...truth.keys()].filter((id) => !seen.has(id));
+    const first = missing.slice(0, 3).map((id) => `'${id}'`).join(", ");
     throw new DataError(
       submission,
-      `${truth.size - seen.size} of ${truth.size} answer ids have no prediction`,
+      `${missing.length} of ${truth.size} answer ids have no prediction (first: ${first}` +
+        `${missing.length > 3 ? ", ..." : ""})`,
     );
   }
   return {
-    accuracy: correct / rows.length,
+    accuracy: correct / truth.size,
     correct,
-    total: rows.length,
-    perClass: [...perClass].sort(([a], [b]) => (a < b ? -1 : 1))
+    total: truth.size,
+    perClass: [...perClass].sort(([a], [b]) => compareLabels(a, b))
       .map(([label, c]) => ({ label, accuracy: c.correct / c.total, total: c.total })),
   };
 }

@@ -5,10 +5,23 @@
  * resumes after the last complete checkpoint: batches are a pure function of (seed, step), the
  * optimizer state is in the checkpoint, so the resumed run continues the very same stream.
  */
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { type BackendRequest, tf } from "../tf.ts";
 import { TrunkPool } from "./trunk_pool.ts";
-import { prepareData, type PreparedData } from "../data/prepare.ts";
+import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
+import { readDataset } from "../data/readers.ts";
+import type { DatasetListing } from "../data/dataset.ts";
+import type { Skipped } from "../data/errors.ts";
+import { writeFileAtomic } from "../data/table.ts";
+import {
+  checkIdentity,
+  listingFingerprint,
+  lockRunFolder,
+  type RunIdentity,
+  sha256,
+  weightsFingerprint,
+} from "./run_folder.ts";
+import { removeStaleTemporaries } from "../temp_files.ts";
 import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
@@ -48,6 +61,9 @@ import {
   runRound,
 } from "./trainer.ts";
 
+const writeTextAtomic = (path: string, text: string) =>
+  writeFileAtomic(path, new TextEncoder().encode(text));
+
 export interface TrainOptions {
   data: string;
   weights: string;
@@ -86,6 +102,8 @@ export interface RunConfig {
   seed: number;
   glu: boolean;
   lossWeights: LossWeights;
+  /** What the run folder is bound to (see run_folder.ts). */
+  identity: RunIdentity;
 }
 
 export interface TrainResult {
@@ -99,10 +117,76 @@ export interface TrainResult {
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
-  const { preset, seed = 0, out } = options;
+  const { out } = options;
   const log = options.log ?? ((line: string) => console.error(line));
+  // The run folder's contract first, before anything is written: same run, one process.
+  const listing = await readDataset(options.data);
+  const identity = await runIdentity(options, listing);
+  const state = await checkIdentity(out, identity, () => listingChanges(out, listing));
+  const lock = await lockRunFolder(out);
+  try {
+    return await trainLocked(options, listing, identity, state, log, started);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** What makes a run this run (see run_folder.ts). */
+async function runIdentity(options: TrainOptions, listing: DatasetListing): Promise<RunIdentity> {
+  const { preset, seed = 0 } = options;
+  return {
+    dataset: {
+      root: resolve(options.data),
+      photos: listing.train.length + listing.test.length,
+      listing: await listingFingerprint(listing),
+    },
+    preset: preset.name,
+    seed,
+    weights: await weightsFingerprint(options.weights),
+    settings: {
+      recipe: await sha256(JSON.stringify(preset)),
+      valFraction: options.valFraction ?? 0.1,
+      testFraction: options.testFraction ?? 0.1,
+      glu: options.glu ?? true,
+      lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
+      without: options.without ?? [],
+      stages: options.stages ? await sha256(JSON.stringify(options.stages)) : "preset",
+      init: options.init ? basename(options.init) : null,
+      pseudoLabels: options.pseudo
+        ? await sha256(options.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"))
+        : null,
+      trainOnVal: options.trainOnVal ?? false,
+    },
+  };
+}
+
+async function trainLocked(
+  options: TrainOptions,
+  listing: DatasetListing,
+  identity: RunIdentity,
+  state: "new" | "resume",
+  log: (line: string) => void,
+  started: number,
+): Promise<TrainResult> {
+  const { preset, seed = 0, out } = options;
   const checkpoints = join(out, "checkpoints");
+  const leftovers = await removeStaleTemporaries(out);
+  if (leftovers.length) log(`removed ${leftovers.length} temporary file(s) of an interrupted run`);
   await Deno.mkdir(checkpoints, { recursive: true });
+  const config: RunConfig = {
+    data: options.data,
+    weights: options.weights,
+    preset,
+    seed,
+    glu: options.glu ?? true,
+    lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
+    identity,
+  };
+  // run.json first: whatever else lands in the folder is then known to belong to this run.
+  if (state === "new") {
+    await writeTextAtomic(join(out, "run.json"), JSON.stringify(config, null, 1));
+  }
+  const savedSplit = await Deno.stat(join(out, "split.tsv")).then(() => true, () => false);
 
   const data = await prepareData({
     data: options.data,
@@ -112,8 +196,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,
     testFraction: options.testFraction,
+    listing,
+    resume: state === "resume" && savedSplit,
     onProgress: progressReporter("decode"),
   });
+  reportSkipped(data.skipped, out, log);
   const cache = data.cache!;
   const backbone = buildBackbone(preset.backbone.name, {
     alpha: preset.backbone.alpha,
@@ -122,15 +209,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const loaded = await loadPretrained(backbone, options.weights);
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
   const model = buildSeedModel(backbone, { classes: data.labels.size, seed, glu: options.glu });
-  const config: RunConfig = {
-    data: options.data,
-    weights: options.weights,
-    preset,
-    seed,
-    glu: options.glu ?? true,
-    lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
-  };
-  await Deno.writeTextFile(join(out, "run.json"), JSON.stringify(config, null, 1));
 
   // Resume after the last complete checkpoint.
   const previous = (await listCheckpoints(checkpoints)).at(-1);
@@ -310,6 +388,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     seconds: (performance.now() - started) / 1000,
     resumedFrom: previous?.meta.round,
   };
+}
+
+/** Unreadable photos on the console: how many, the first few, and where the full list is. */
+function reportSkipped(skipped: readonly Skipped[], out: string, log: (line: string) => void) {
+  if (!skipped.length) return;
+  const first = skipped.slice(0, 3).map((s) => `  ${s.path}: ${s.problem}`);
+  const more = skipped.length > 3 ? [`  ... and ${skipped.length - 3} more`] : [];
+  log(
+    [
+      `skipped ${skipped.length} unusable photo(s) (full list: ${join(out, "skipped.tsv")}):`,
+      ...first,
+      ...more,
+    ].join("\n"),
+  );
 }
 
 function progressReporter(label: string) {

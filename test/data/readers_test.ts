@@ -99,3 +99,16 @@ Deno.test("ImageWoof slice from ../shared reads as 10 breeds of real photos", as
   assert.ok(labels.has("n02086240"));
   assert.equal(listing.skipped.length, 0);
 });
+
+Deno.test("ImageFolder: a broken symlink is skipped and reported, the rest still listed", async () => {
+  const root = await tempDir();
+  await makeImageFolder(root, { a: 2 });
+  await Deno.symlink(join(root, "gone.jpg"), join(root, "a", "link.jpg"));
+  const listing = await readImageFolder(root);
+  assert.deepEqual(listing.train.map((t) => t.id), ["a_0", "a_1"]);
+  assert.deepEqual(
+    listing.skipped.map((s) => [s.path.slice(root.length + 1), s.problem]),
+    [["a/link.jpg", "unreadable (broken link)"]],
+  );
+  await Deno.remove(root, { recursive: true });
+});

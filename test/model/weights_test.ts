@@ -6,6 +6,7 @@ import { loadImage } from "@/data/image.ts";
 import { scaleInto } from "@/augment/batch.ts";
 import { SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 import { writeKerasH5 } from "./h5_writer.ts";
+import { DataError } from "@/data/errors.ts";
 
 await initBackend({ quiet: true });
 
@@ -116,5 +117,33 @@ Deno.test("Xception weights written in the Keras HDF5 layouts round-trip through
     after.dispose();
   }
   tf.dispose([x, expected]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("truncated weights are an error naming the file, before any HDF5 diagnostics", async () => {
+  const dir = await tempDir();
+  // TF.js: model.json beside a weights.bin cut short.
+  await Deno.copyFile(join(SHARED_MOBILENET, "model.json"), join(dir, "model.json"));
+  const bin = await Deno.readFile(join(SHARED_MOBILENET, "weights.bin"));
+  await Deno.writeFile(join(dir, "weights.bin"), bin.slice(0, 100_000));
+  await assert.rejects(readWeightFile(join(dir, "model.json")), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.equal(
+      e.message,
+      `${join(dir, "weights.bin")}: truncated: 100000 bytes, model.json lists ${bin.length}`,
+    );
+    return true;
+  });
+  // Keras HDF5 cut short: its superblock still says how long it was.
+  const h5 = await Deno.readFile(join(SHARED_MOBILENET, "keras_model.h5"));
+  await Deno.writeFile(join(dir, "cut.h5"), h5.slice(0, 500_000));
+  await assert.rejects(readWeightFile(join(dir, "cut.h5")), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.equal(
+      e.message,
+      `${join(dir, "cut.h5")}: truncated: 500000 bytes, its HDF5 superblock says ${h5.length}`,
+    );
+    return true;
+  });
   await Deno.remove(dir, { recursive: true });
 });

@@ -1,0 +1,171 @@
+/**
+ * A run folder is a contract: what it holds belongs to one dataset, preset, seed and set of
+ * weights, whatever a user does with the CLI. This module keeps it:
+ *
+ * - identity: `run.json` records the dataset (root and a fingerprint of its listing), the preset,
+ *   the seed, the weights (path and SHA-256) and every setting that changes the result. A command
+ *   whose identity differs is refused before anything is written, with one line naming the field.
+ * - a lock: one process at a time (`.lock` holds pid, host and start time; a lock whose process is
+ *   gone is stale and taken over).
+ * - leftovers: temporary files of killed runs are removed at start (`lib/temp_files.ts`).
+ */
+import { join, relative, resolve } from "node:path";
+import { hostname } from "node:os";
+import { DataError } from "../data/errors.ts";
+import type { DatasetListing } from "../data/dataset.ts";
+import { processAlive } from "../temp_files.ts";
+
+export interface RunIdentity {
+  dataset: { root: string; photos: number; listing: string };
+  preset: string;
+  seed: number;
+  weights: { path: string; sha256: string };
+  /** Everything else that changes what the run computes (fractions, loss weights, stages...). */
+  settings: Record<string, unknown>;
+}
+
+/** A short SHA-256 of a text. */
+export async function sha256(data: string | Uint8Array, length = 16): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")
+    .slice(0, length);
+}
+
+/** A fingerprint of which photos a dataset lists, under which labels (not of their pixels). */
+export async function listingFingerprint(listing: DatasetListing): Promise<string> {
+  const root = resolve(listing.root);
+  const rows = [
+    ...listing.train.map((p) => `train\t${p.id}\t${p.label}\t${relative(root, resolve(p.path))}`),
+    ...listing.test.map((p) => `test\t${p.id}\t\t${relative(root, resolve(p.path))}`),
+  ].sort();
+  return await sha256(rows.join("\n"));
+}
+
+/** Path and SHA-256 of pretrained weights: a .h5 file, or a model.json with its shards. */
+export async function weightsFingerprint(path: string): Promise<{ path: string; sha256: string }> {
+  if (path === "imagenet") return { path, sha256: "official (pinned by the download)" };
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (!info) throw new DataError(path, "weights not found");
+  let files = [path];
+  if (info.isDirectory) {
+    const names = ["model.json", "keras_model.h5", "model.h5"];
+    const found = [];
+    for (const name of names) {
+      if (await Deno.stat(join(path, name)).catch(() => undefined)) found.push(join(path, name));
+    }
+    if (!found.length) throw new DataError(path, "no model.json or .h5 weights in this folder");
+    files = [found[0]];
+  }
+  if (files[0].endsWith(".json")) {
+    const manifest = JSON.parse(await Deno.readTextFile(files[0])).weightsManifest ?? [];
+    const dir = resolve(files[0], "..");
+    files.push(...manifest.flatMap((g: { paths: string[] }) => g.paths.map((p) => join(dir, p))));
+  }
+  const hashes = [];
+  for (const file of files) {
+    const bytes = await Deno.readFile(file).catch(() => undefined);
+    hashes.push(bytes ? await sha256(bytes, 64) : "missing");
+  }
+  return { path: resolve(path), sha256: await sha256(hashes.join("\n"), 64) };
+}
+
+/** The first field where two identities differ, as "field: this folder has A, asked B". */
+export function identityDifference(saved: RunIdentity, wanted: RunIdentity): string | undefined {
+  const fields: [string, unknown, unknown][] = [
+    ["dataset root", saved.dataset.root, wanted.dataset.root],
+    ["preset", saved.preset, wanted.preset],
+    ["seed", saved.seed, wanted.seed],
+    ["weights", saved.weights.path, wanted.weights.path],
+    ["weights SHA-256", saved.weights.sha256, wanted.weights.sha256],
+    ...[...new Set([...Object.keys(saved.settings), ...Object.keys(wanted.settings)])]
+      .map((key): [string, unknown, unknown] => [key, saved.settings[key], wanted.settings[key]]),
+    ["dataset listing", saved.dataset.listing, wanted.dataset.listing],
+  ];
+  for (const [field, a, b] of fields) {
+    if (JSON.stringify(a) !== JSON.stringify(b)) {
+      return `${field}: this run folder has ${show(a)}, the command asks ${show(b)}`;
+    }
+  }
+  return undefined;
+}
+
+function show(value: unknown): string {
+  const text = value === undefined ? "none" : JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** What a run folder's run.json says about it, if it has one. */
+export async function readIdentity(out: string): Promise<RunIdentity | "none" | "unknown"> {
+  const text = await Deno.readTextFile(join(out, "run.json")).catch(() => undefined);
+  if (text === undefined) return "none";
+  try {
+    return (JSON.parse(text) as { identity?: RunIdentity }).identity ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Refuses a run folder that holds another run (before anything is written). Returns whether the
+ * folder already holds this run (a resume) or is new. `explain` words a listing difference.
+ */
+export async function checkIdentity(
+  out: string,
+  wanted: RunIdentity,
+  explain?: () => Promise<string | undefined>,
+): Promise<"new" | "resume"> {
+  const saved = await readIdentity(out);
+  const file = join(out, "run.json");
+  const advice = "start it in another folder (--out)";
+  if (saved === "unknown") {
+    throw new DataError(file, `not a run of this version (no run identity); ${advice}`);
+  }
+  if (saved === "none") {
+    const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+    const foreign = entries.filter((e) => !e.name.startsWith("."));
+    if (foreign.length) {
+      throw new DataError(out, `not empty and not a run folder (no run.json); ${advice}`);
+    }
+    return "new";
+  }
+  const difference = identityDifference(saved, wanted);
+  if (!difference) return "resume";
+  const detail = difference.startsWith("dataset listing") ? await explain?.() : undefined;
+  throw new DataError(file, `${detail ?? difference}; ${advice}`);
+}
+
+export interface RunLock {
+  release(): Promise<void>;
+}
+
+/** Takes the run folder's lock, or refuses with who holds it. */
+export async function lockRunFolder(out: string): Promise<RunLock> {
+  await Deno.mkdir(out, { recursive: true });
+  const path = join(out, ".lock");
+  const me = { pid: Deno.pid, host: hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await Deno.open(path, { createNew: true, write: true });
+      await file.write(new TextEncoder().encode(JSON.stringify(me)));
+      file.close();
+      return { release: () => Deno.remove(path).catch(() => {}) };
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const holder = await Deno.readTextFile(path).then(JSON.parse).catch(() => undefined) as
+      | typeof me
+      | undefined;
+    const stale = holder && holder.host === me.host && !processAlive(holder.pid);
+    if (!holder || stale) {
+      await Deno.remove(path).catch(() => {}); // a crashed run's lock (or a torn write)
+      continue;
+    }
+    throw new DataError(
+      path,
+      `in use by process ${holder.pid} on ${holder.host} since ${holder.started}; ` +
+        `wait for it to end, or remove this file if that process is gone`,
+    );
+  }
+  throw new DataError(path, "could not take the lock");
+}

@@ -1,0 +1,206 @@
+/**
+ * A run folder is a contract, tried as a user would from the command line: another dataset on
+ * a finished run's folder is refused before anything is written; a photo deleted from the dataset
+ * is named, never re-split; a second process on a folder is refused; a competition-layout run
+ * answers every test photo, unreadable ones included; leftovers of killed runs are cleaned.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readRows } from "@/data/table.ts";
+import {
+  cli,
+  makeColourDataset,
+  makeCompetitionDataset,
+  SHARED_MOBILENET,
+  smallRun,
+  tempDir,
+} from "../fixtures.ts";
+
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** Every file under a folder with its contents: what "nothing was written" compares. */
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) {
+      for (const [p, c] of await snapshot(path)) files.set(p, c);
+    } else files.set(path, await Deno.readTextFile(path).catch(() => "<binary>"));
+  }
+  return files;
+}
+
+/** The error line of a refused command (the backend notice may come first). */
+function errorLine(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((l) => !l.startsWith("[tfjs]"));
+  assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`);
+  assert.ok(!/\bat .*\.ts:\d+/.test(stderr), "no stack trace");
+  return lines[0];
+}
+
+async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  return child.pid;
+}
+
+Deno.test("run folder: other data is refused before anything is written; a lost photo is named", async () => {
+  const dir = await tempDir();
+  const a = join(dir, "A");
+  const cache = join(dir, "cache");
+  await makeColourDataset(a);
+  // A decode killed earlier left its partial cache file behind.
+  await Deno.mkdir(cache, { recursive: true });
+  const leftover = join(cache, `224px-nearest-x.rgb.tmp-${await deadPid()}`);
+  await Deno.writeTextFile(leftover, "partial");
+  const out = join(dir, "run");
+  const first = await smallRun("train", a, out, cache).output();
+  assert.equal(first.code, 0, decode(first.stderr).slice(-2000));
+  assert.equal(await Deno.stat(leftover).catch(() => undefined), undefined, "leftover removed");
+  const finished = await snapshot(out);
+
+  // B: two of A's three classes (its photos are A's); C: three classes, other photos.
+  const b = join(dir, "B");
+  for (const c of ["class0", "class1"]) {
+    await Deno.mkdir(join(b, c), { recursive: true });
+    for await (const f of Deno.readDir(join(a, c))) {
+      await Deno.copyFile(join(a, c, f.name), join(b, c, f.name));
+    }
+  }
+  const c = join(dir, "C");
+  await makeColourDataset(c);
+  await Deno.rename(join(c, "class2"), join(c, "class9"));
+  for (const other of [b, c]) {
+    const refused = await smallRun("train", other, out, cache).output();
+    assert.equal(refused.code, 2);
+    assert.equal(
+      errorLine(decode(refused.stderr)),
+      `error: ${out}/run.json: dataset root: this run folder has "${a}", the command asks ` +
+        `"${other}"; start it in another folder (--out)`,
+    );
+    assert.deepEqual(await snapshot(out), finished, "the finished run is untouched");
+  }
+
+  // A photo of the run deleted from the dataset: named, and no new split.
+  const lost = join(a, "class1", "p1_3.jpg");
+  await Deno.remove(lost);
+  const resumed = await smallRun("train", a, out, cache).output();
+  assert.equal(resumed.code, 2);
+  assert.match(
+    errorLine(decode(resumed.stderr)),
+    new RegExp(`1 photo\\(s\\) of this run are gone from the dataset: ${lost} `),
+  );
+  assert.deepEqual(await snapshot(out), finished);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("run folder: a second process on the same folder is refused while the first runs", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeColourDataset(data);
+  const out = join(dir, "run");
+  const first = smallRun("train", data, out, cache).spawn();
+  const lock = join(out, ".lock");
+  const deadline = Date.now() + 60_000;
+  while (!(await Deno.stat(lock).catch(() => undefined)) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const second = await smallRun("train", data, out, cache).output();
+  const firstDone = await first.output();
+  assert.equal(firstDone.code, 0, decode(firstDone.stderr).slice(-2000));
+  assert.equal(second.code, 2);
+  assert.match(
+    errorLine(decode(second.stderr)),
+    new RegExp(`^error: ${lock}: in use by process ${first.pid} on .* since .*; wait for it`),
+  );
+  assert.equal(await Deno.stat(lock).catch(() => undefined), undefined, "lock released");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("competition layout: every test photo answered, unreadable ones with the fallback", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeCompetitionDataset(data, { labels: ["2", "17", "133"], perClass: 16, test: 7 });
+  // Two of the seven test files cannot be decoded: one empty, one not a JPEG at all.
+  await Deno.writeFile(join(data, "test", "q5.jpg"), new Uint8Array());
+  await Deno.writeTextFile(join(data, "test", "q6.jpg"), "not a photo");
+  // The most frequent class is the fallback: make it "17".
+  for (let i = 0; i < 6; i++) {
+    await Deno.copyFile(join(data, "train", "t17_0.jpg"), join(data, "train", `x17_${i}.jpg`));
+  }
+  await Deno.writeTextFile(
+    join(data, "train.txt"),
+    (await Deno.readTextFile(join(data, "train.txt"))) +
+      Array.from({ length: 6 }, (_, i) => `x17_${i}.jpg 17\n`).join(""),
+  );
+  const out = join(dir, "run");
+  const run = await smallRun("reproduce", data, out, cache).output();
+  const log = decode(run.stderr);
+  assert.equal(run.code, 0, log.slice(-3000));
+  assert.match(log, /skipped 2 unusable photo\(s\) \(full list: .*train\/skipped\.tsv\):/);
+  assert.match(log, /2 test photo\(s\) could not be read/);
+  const skipped = await readRows(join(out, "train", "skipped.tsv"), { delimiter: "\t" });
+  assert.deepEqual(skipped.slice(1).map((r) => r[0].split("/").at(-1)).sort(), [
+    "q5.jpg",
+    "q6.jpg",
+  ]);
+  const ids = Array.from({ length: 7 }, (_, i) => `q${i}`);
+  for (const folder of ["submissions/before-transfer", "submissions"]) {
+    for (const head of ["main", "aux", "blend"]) {
+      const rows = await readRows(join(out, folder, `submission_${head}.txt`), { delimiter: "\t" });
+      assert.deepEqual(rows.map((r) => r[1]), ids, `${folder} ${head}: every test id, in order`);
+      assert.ok(rows.every((r) => ["2", "17", "133"].includes(r[0])), "the dataset's own ids");
+      assert.deepEqual(rows.slice(5).map((r) => r[0]), ["17", "17"], "fallback: most frequent");
+    }
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("competition layout without test photos: refused before training", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  await makeCompetitionDataset(data, { perClass: 3, test: 0 });
+  const out = join(dir, "run");
+  const run = await smallRun("reproduce", data, out, join(dir, "cache")).output();
+  assert.equal(run.code, 2);
+  assert.equal(
+    errorLine(decode(run.stderr)),
+    `error: ${data}/test: no test photos: the competition layout needs test/<image_id>.jpg to predict`,
+  );
+  assert.equal(
+    await Deno.stat(join(out, "train", "checkpoints")).catch(() => undefined),
+    undefined,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("options: bad values are one line naming the option, --help everywhere", async () => {
+  const cases: [string, string[], RegExp][] = [
+    ["train", ["--seed", "abc"], /^error: --seed 'abc': expected a whole number$/],
+    [
+      "reproduce",
+      ["--val-fraction", "2"],
+      /^error: --val-fraction '2': expected a number in \(0, 1\)$/,
+    ],
+    ["reproduce", ["--threshold", "x"], /^error: --threshold 'x': expected a number in \[0, 1\]$/],
+    ["train", ["--preset", "huge"], /^error: --preset: unknown preset 'huge' \(seed, cpu\)$/],
+    ["train", ["--bogus"], /^error: Unknown option '--bogus'.* \(see --help\)$/],
+    ["score", ["--submission", "x.txt"], /^error: --submission and --answers are both needed/],
+  ];
+  for (const [script, args, expected] of cases) {
+    const out = await cli(script, ...args).output();
+    assert.equal(out.code, 2, `${script} ${args.join(" ")}: ${decode(out.stderr)}`);
+    assert.match(errorLine(decode(out.stderr)), expected);
+  }
+  for (const script of ["train", "reproduce", "score"]) {
+    const help = await cli(script, "--help").output();
+    assert.equal(help.code, 0);
+    assert.match(decode(help.stdout), new RegExp(`^Usage: deno task ${script}`));
+  }
+  // A negative seed is a seed (parsed, not taken for an option): it gets past the options.
+  const negative = await cli("train", "--seed", "-1", "--data", "/nonexistent").output();
+  assert.equal(errorLine(decode(negative.stderr)), "error: /nonexistent: directory not found");
+  assert.ok(SHARED_MOBILENET);
+});
