@@ -29,6 +29,12 @@ export function fromRoot(...parts: string[]): string {
   return join(projectRoot(), ...parts);
 }
 
+/** Where notebooks keep their runs: `data/runs`, unless `DOGS_RUNS` names another folder (the
+ * notebook tests give each test run a fresh one). */
+export function runsDir(): string {
+  return Deno.env.get("DOGS_RUNS") ?? fromRoot("data", "runs");
+}
+
 /** The shared ImageWoof photos next to the project, unless `DOGS_DATA` names another dataset. */
 export function defaultDataset(): string {
   return Deno.env.get("DOGS_DATA") ?? fromRoot("..", "shared", "data", "imagewoof", "train");

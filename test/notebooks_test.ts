@@ -11,6 +11,12 @@ const notebooks = (await Array.fromAsync(Deno.readDir("notebooks")))
   .filter((n) => n.endsWith(".ipynb"))
   .sort();
 
+// The notebooks' runs go to a fresh folder per test run (DOGS_RUNS): 03 trains for real every
+// time, and no earlier run on this machine (another version, other settings) is reused or refused.
+// 04 and 05 continue 03's run, so the notebooks run in order within one test run.
+const RUNS = await Deno.makeTempDir({ prefix: "nb-runs-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(RUNS, { recursive: true }));
+
 interface Cell {
   cell_type: string;
   id: string;
@@ -71,7 +77,7 @@ for (const name of notebooks) {
           `--output-dir=${dir}`,
           join("notebooks", name),
         ],
-        env: { DOGS_SMALL: "1", JUPYTER_RUNTIME_DIR: runtime },
+        env: { DOGS_SMALL: "1", DOGS_RUNS: RUNS, JUPYTER_RUNTIME_DIR: runtime },
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -4,7 +4,13 @@
  * resumable (run the same command again after an interruption), with a summary at the end.
  */
 import { initBackend } from "../tf.ts";
-import { defaultRunFolder, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
+import {
+  defaultRunFolder,
+  integerOption,
+  numberOption,
+  parseRunArgs,
+  runInputs,
+} from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { reproduce, type ReproduceSummary } from "../pipeline/reproduce.ts";
@@ -18,11 +24,13 @@ const HELP = `Usage: deno task reproduce [options]
                       "imagewoof" downloads ImageWoof once into data/datasets/
   --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
                       file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
-  --preset NAME       cpu (default) | seed
+  --preset NAME       cpu (default) | seed (Xception 299, GPU) | quick (stage 1 alone, seconds)
   --out DIR           run folder (default data/runs/reproduce-<preset>-seed<seed>-<dataset>); a
                       folder holds one run: other data or settings are refused, a second
                       process on it too; the same command resumes an interrupted run
   --seed N            seed of every random choice, a whole number (default 0)
+  --split-seed N      seed of the data split alone (default: --seed): runs that share it share
+                      their test photos and can be ensembled (deno task ensemble)
   --flip              flip test-time augmentation for the submissions (beyond the seed)
   --threshold P       keep pseudo-labels with blended probability >= P (default 0: all, as the seed)
   --no-transfer       stop after the first submissions
@@ -38,6 +46,7 @@ await runMain(async () => {
     "no-transfer": { type: "boolean", default: false },
     "val-fraction": { type: "string", default: "0.1" },
     "test-fraction": { type: "string", default: "0.1" },
+    "split-seed": { type: "string" },
   });
   const inputs = await runInputs(values);
   const threshold = numberOption("threshold", values.threshold, { min: 0, max: 1 });
@@ -60,6 +69,9 @@ await runMain(async () => {
     transfer: !values["no-transfer"],
     valFraction,
     testFraction,
+    splitSeed: values["split-seed"] === undefined
+      ? undefined
+      : integerOption("split-seed", values["split-seed"]),
     callbacks: [progressCallback()],
   });
   printSummary(out, s);

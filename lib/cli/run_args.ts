@@ -25,18 +25,32 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Deno.args parsed with `options`; prints `help` and exits on -h; a bad option is a UsageError. */
 export function parseCliArgs<const T extends Options>(help: string, options: T, args = Deno.args) {
+  return parseCli(help, options, args, false).values;
+}
+
+/** As parseCliArgs, also returning the arguments that are not options (photos, folders). */
+export function parseCli<const T extends Options>(
+  help: string,
+  options: T,
+  args = Deno.args,
+  allowPositionals = true,
+) {
   const withHelp = { help: { type: "boolean", short: "h" }, ...options } as const;
-  let values;
+  let parsed;
   try {
-    ({ values } = parseArgs({ args: joinNegativeValues(args, withHelp), options: withHelp }));
+    parsed = parseArgs({
+      args: joinNegativeValues(args, withHelp),
+      options: withHelp,
+      allowPositionals,
+    });
   } catch (error) {
     throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
   }
-  if ((values as { help?: boolean }).help) {
+  if ((parsed.values as { help?: boolean }).help) {
     console.log(help);
     Deno.exit(0);
   }
-  return values;
+  return parsed;
 }
 
 /** Deno.args parsed with the shared run options plus `extra`. */

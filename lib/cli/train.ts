@@ -15,7 +15,8 @@ const HELP = `Usage: deno task train [options]
                       "imagewoof" downloads ImageWoof once into data/datasets/
   --weights PATH      pretrained backbone: model.json / .h5 / folder, or "imagenet" to download
                       the official Keras file (default ../shared/weights/mobilenet_v2_0.35_224)
-  --preset NAME       cpu (MobileNetV2-0.35, cached trunk, minutes) | seed (Xception 299, GPU)
+  --preset NAME       cpu (MobileNetV2-0.35, cached trunk, minutes) | seed (Xception 299, GPU) |
+                      quick (stage 1 alone: a model in seconds, to try predict/export/ensemble)
   --out DIR           run folder (default data/runs/<preset>-seed<seed>-<dataset>); a folder
                       holds one run: another dataset, preset, seed or weights is refused
   --seed N            seed of every random choice, a whole number (default 0)

@@ -230,6 +230,41 @@ function runConv(op: Extract<Op, { kind: ConvKind }>, input: tf.Tensor4D, traina
   return split ? tf.clipByValue(y, 0, 6) : y;
 }
 
+/** A convolution and the BatchNorm (and activation) folded into it, by layer. */
+export interface FoldedChain {
+  conv: Layer;
+  bn?: Layer;
+  activation?: Layer;
+  /** The folded weights now: [kernel (or depthwise kernel), (pointwise,) bias]. */
+  weights(): tf.Tensor[];
+}
+
+/** The conv -> BatchNorm (-> activation) chains of a model, for rebuilding it folded as layers
+ * (the TF.js export). Each chain's weights are the same arithmetic as `foldModel`'s. */
+export function foldChains(model: tf.LayersModel): FoldedChain[] {
+  const { order, next } = graphOf(model);
+  const chains: FoldedChain[] = [];
+  for (const t of order) {
+    if (t.inputs.length === 0 || !foldableConv(t.sourceLayer)) continue;
+    const { last, bn } = convChain(t, next);
+    if (!bn) continue;
+    const conv = t.sourceLayer;
+    const activation = last.sourceLayer === bn ? undefined : last.sourceLayer;
+    chains.push({
+      conv,
+      bn,
+      activation,
+      weights: () =>
+        tf.tidy(() => {
+          const w = foldedWeights(conv, bn);
+          return [w.filter, w.pointwise, w.bias!].filter((x) => x !== undefined)
+            .map((x) => tf.keep(x.clone()));
+        }),
+    });
+  }
+  return chains;
+}
+
 /** Compiles `model` (channels-last, one input, one output); see the module comment for modes. */
 export function foldModel(
   model: tf.LayersModel,

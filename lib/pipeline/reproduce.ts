@@ -26,6 +26,8 @@ export interface ReproduceOptions {
   out: string;
   preset: Preset;
   seed?: number;
+  /** Seed of the data split alone (default: `seed`); see TrainOptions. */
+  splitSeed?: number;
   /** Average each test prediction with its mirror image (beyond the seed). */
   flip?: boolean;
   /** Keep only pseudo-labels whose blended probability reaches this (beyond the seed; 0 keeps all,
@@ -131,6 +133,7 @@ async function reproduceLocked(
     weights: options.weights,
     preset,
     seed,
+    splitSeed: options.splitSeed,
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,
     testFraction: options.testFraction,
@@ -181,7 +184,8 @@ async function reproduceLocked(
     };
     if (answers) summary.scores = { before: await scoreAll(before, answers) };
 
-    if (options.transfer !== false) {
+    // A preset without transfer stages (quick) stops after the first submissions.
+    if (options.transfer !== false && preset.transferStages.length > 0) {
       const pseudo = pseudoLabels(
         base.data.test,
         probs,

@@ -16,6 +16,7 @@ import type { LabelMap } from "../data/labels.ts";
 import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
 import { bestOf } from "../train/callbacks.ts";
 import type { RunConfig } from "../train/run.ts";
+import { DataError } from "../data/errors.ts";
 
 export interface Probabilities {
   /** Row-major [n, classes]. */
@@ -102,4 +103,41 @@ export async function loadRun(
   });
   await loadCheckpoint(checkpoint.path, model);
   return { model, config, labels, checkpoint };
+}
+
+/** What predicts for a run folder: the model, its labels, and the blend weight. */
+export interface FinalModel extends LoadedRun {
+  /** The blend weight chosen on validation (the best checkpoint of the training stages). */
+  alpha: number;
+  /** Which checkpoint, in words, for messages. */
+  description: string;
+}
+
+/**
+ * The model a run folder's submissions come from. A training run (`deno task train`, notebook
+ * 03): its best checkpoint and that checkpoint's alpha. A reproduce folder: after transfer, the
+ * transfer's last checkpoint with the alpha of the training stages' best (what the final
+ * submissions use); without transfer, the training stages' best.
+ */
+export async function loadFinalModel(dir: string): Promise<FinalModel> {
+  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+  if (await exists(join(dir, "run.json"))) {
+    const run = await loadRun(dir, "best");
+    const alpha = run.checkpoint.meta.metrics.alpha;
+    return { ...run, alpha, description: `best checkpoint ${run.checkpoint.path}` };
+  }
+  if (!(await exists(join(dir, "train", "run.json")))) {
+    throw new DataError(dir, "not a run folder (no run.json, no train/run.json)");
+  }
+  const best = bestOf(await listCheckpoints(join(dir, "train", "checkpoints")));
+  if (!best) throw new DataError(join(dir, "train"), "no complete checkpoint (train first)");
+  const alpha = best.meta.metrics.alpha;
+  const transferred = await exists(join(dir, "transfer", "run.json")) &&
+    (await listCheckpoints(join(dir, "transfer", "checkpoints"))).length > 0;
+  if (!transferred) {
+    const base = await loadRun(join(dir, "train"), "best");
+    return { ...base, alpha, description: `best checkpoint ${base.checkpoint.path}` };
+  }
+  const tuned = await loadRun(join(dir, "transfer"), "latest");
+  return { ...tuned, alpha, description: `transfer checkpoint ${tuned.checkpoint.path}` };
 }

@@ -92,6 +92,16 @@ export const PRESETS: Record<string, Preset> = {
   },
 };
 
+/** Stage 1 alone (the backbone frozen, the heads on cached pooled features): a usable model in
+ * seconds, for trying prediction, export and ensembling (notebook 06), not for accuracy. */
+PRESETS.quick = {
+  ...PRESETS.cpu,
+  name: "quick",
+  cachedBatches: 8,
+  stages: [stage("frozen", 2, 40, ADAM, "Train_DA", false)],
+  transferStages: [],
+};
+
 /** A preset scaled down for CI and notebooks' small-data switch. */
 export function smallPreset(preset: Preset): Preset {
   return {

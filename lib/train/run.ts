@@ -85,6 +85,9 @@ export interface TrainOptions {
   pseudo?: LabelledImage[];
   /** Train on the validation photos too (the seed's transfer uses all labelled data). */
   trainOnVal?: boolean;
+  /** Seed of the data split alone (default: `seed`). Runs that share it share their validation
+   * and test photos, so they can be ensembled; `seed` still drives everything else. */
+  splitSeed?: number;
   /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
   valFraction?: number;
   testFraction?: number;
@@ -145,6 +148,7 @@ async function runIdentity(options: TrainOptions, listing: DatasetListing): Prom
     weights: await weightsFingerprint(options.weights),
     settings: {
       recipe: await sha256(JSON.stringify(preset)),
+      splitSeed: options.splitSeed ?? seed,
       valFraction: options.valFraction ?? 0.1,
       testFraction: options.testFraction ?? 0.1,
       glu: options.glu ?? true,
@@ -191,7 +195,7 @@ async function trainLocked(
   const data = await prepareData({
     data: options.data,
     out,
-    seed,
+    seed: options.splitSeed ?? seed,
     size: preset.backbone.size,
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,

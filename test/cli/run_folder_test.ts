@@ -185,16 +185,33 @@ Deno.test("options: bad values are one line naming the option, --help everywhere
       /^error: --val-fraction '2': expected a number in \(0, 1\)$/,
     ],
     ["reproduce", ["--threshold", "x"], /^error: --threshold 'x': expected a number in \[0, 1\]$/],
-    ["train", ["--preset", "huge"], /^error: --preset: unknown preset 'huge' \(seed, cpu\)$/],
+    [
+      "train",
+      ["--preset", "huge"],
+      /^error: --preset: unknown preset 'huge' \(seed, cpu, quick\)$/,
+    ],
     ["train", ["--bogus"], /^error: Unknown option '--bogus'.* \(see --help\)$/],
     ["score", ["--submission", "x.txt"], /^error: --submission and --answers are both needed/],
+    ["predict", ["photo.jpg"], /^error: --run DIR is needed \(see --help\)$/],
+    ["predict", ["--run", "/nonexistent", "--top", "0", "x.jpg"], /^error: --top '0': expected/],
+    [
+      "export",
+      ["--run", "/nonexistent", "--out", "/tmp/x"],
+      /^error: \/nonexistent: not a run folder/,
+    ],
+    ["ensemble", ["--runs", "a", "--out", "x"], /^error: --runs needs two run folders or more/],
+    [
+      "ensemble",
+      ["--runs", "/nonexistent", "/nonexistent2", "--out", "x"],
+      /no probabilities\.tsv/,
+    ],
   ];
   for (const [script, args, expected] of cases) {
     const out = await cli(script, ...args).output();
     assert.equal(out.code, 2, `${script} ${args.join(" ")}: ${decode(out.stderr)}`);
     assert.match(errorLine(decode(out.stderr)), expected);
   }
-  for (const script of ["train", "reproduce", "score"]) {
+  for (const script of ["train", "reproduce", "score", "predict", "export", "ensemble"]) {
     const help = await cli(script, "--help").output();
     assert.equal(help.code, 0);
     assert.match(decode(help.stdout), new RegExp(`^Usage: deno task ${script}`));

@@ -1,0 +1,91 @@
+/**
+ * `deno task ensemble --runs A B ... --out DIR`: the average of several reproduce runs of one
+ * split, as three submission files, with the blend weight searched on their shared validation
+ * photos (or --alpha). Scores every run and the ensemble when the runs carved off a test part.
+ */
+import { join } from "node:path";
+import { initBackend } from "../tf.ts";
+import {
+  averageRuns,
+  labelMapOf,
+  readRunProbabilities,
+  searchEnsembleAlpha,
+} from "../predict/ensemble.ts";
+import { scoreSubmission, writeSubmissions } from "../predict/submission.ts";
+import { UsageError } from "../data/errors.ts";
+import { numberOption, parseCli } from "./run_args.ts";
+import { runMain } from "./main.ts";
+
+const HELP = `Usage: deno task ensemble --runs DIR DIR... --out DIR [options]
+
+  --runs DIR...    reproduce run folders of the same split (same dataset, --split-seed and
+                   fractions): their test ids and label maps must match
+  --out DIR        where the three submission files, probabilities.tsv and ensemble.json go
+  --alpha A        blend weight of the averaged main head (default: searched on the runs'
+                   shared validation photos with their best models of the training stages)
+  --cache-dir DIR  decoded-photo cache (default data/cache)`;
+
+await runMain(async () => {
+  const { values, positionals } = parseCli(HELP, {
+    runs: { type: "string", multiple: true },
+    out: { type: "string" },
+    alpha: { type: "string" },
+    "cache-dir": { type: "string" },
+  });
+  const dirs = [...(values.runs ?? []), ...positionals];
+  if (dirs.length < 2) throw new UsageError("--runs needs two run folders or more (see --help)");
+  if (!values.out) throw new UsageError("--out DIR is needed (see --help)");
+  const alphaGiven = values.alpha === undefined
+    ? undefined
+    : numberOption("alpha", values.alpha, { min: 0, max: 1 });
+  const runs = await Promise.all(dirs.map(readRunProbabilities));
+  const average = averageRuns(runs);
+  let alpha = alphaGiven;
+  if (alpha === undefined) {
+    await initBackend();
+    const found = await searchEnsembleAlpha(dirs, {
+      cacheDir: values["cache-dir"],
+      log: (line) => console.error(line),
+    });
+    alpha = found.alpha;
+    console.log(
+      `alpha ${alpha.toFixed(2)}: validation accuracy of the averaged best models ` +
+        `${(100 * found.accuracy).toFixed(2)}%`,
+    );
+  }
+  const files = await writeSubmissions(
+    values.out,
+    average.ids,
+    average.probs,
+    alpha,
+    labelMapOf(average),
+  );
+  const answers = join(dirs[0], "train", "test_answers.tsv");
+  const scores: Record<string, number> = {};
+  if (await sameAnswers(dirs)) {
+    for (const [i, dir] of dirs.entries()) {
+      const blendFile = runs[i].file.replace(/probabilities\.tsv$/, "submission_blend.txt");
+      const score = await scoreSubmission(blendFile, answers);
+      scores[dir] = score.accuracy;
+      console.log(`${dir}: blend ${(100 * score.accuracy).toFixed(2)}% on the test part`);
+    }
+    for (const head of ["main", "aux", "blend"] as const) {
+      const score = await scoreSubmission(files[head], answers);
+      scores[`ensemble ${head}`] = score.accuracy;
+      console.log(`ensemble of ${dirs.length}: ${head} ${(100 * score.accuracy).toFixed(2)}%`);
+    }
+  }
+  await Deno.writeTextFile(
+    join(values.out, "ensemble.json"),
+    JSON.stringify({ runs: dirs, alpha, alphaSearched: alphaGiven === undefined, scores }, null, 1),
+  );
+  console.log(`submission files: ${files.main}, ${files.aux}, ${files.blend}`);
+});
+
+/** Whether every run carved off the same test part with the same answers. */
+async function sameAnswers(dirs: readonly string[]): Promise<boolean> {
+  const texts = await Promise.all(
+    dirs.map((d) => Deno.readTextFile(join(d, "train", "test_answers.tsv")).catch(() => "")),
+  );
+  return texts[0].split("\n").length > 1 && texts.every((t) => t === texts[0]);
+}

@@ -1,0 +1,25 @@
+/** `deno task export --run DIR --out DIR`: the trained model as one TF.js model and a web page. */
+import { initBackend } from "../tf.ts";
+import { loadFinalModel } from "../predict/predict.ts";
+import { exportRun } from "../predict/export.ts";
+import { UsageError } from "../data/errors.ts";
+import { parseCliArgs } from "./run_args.ts";
+import { runMain } from "./main.ts";
+
+const HELP = `Usage: deno task export --run DIR --out DIR
+
+  --run DIR   a run folder: deno task train's (its best checkpoint) or deno task reproduce's (the
+              model of its final submissions)
+  --out DIR   the export: model.json + weights.bin (TF.js layers model, BatchNorm folded, one
+              output: the blended probabilities), labels.json, preprocess.json, index.html (a page
+              that classifies a dropped photo; serve the folder, e.g. python3 -m http.server)`;
+
+await runMain(async () => {
+  const values = parseCliArgs(HELP, { run: { type: "string" }, out: { type: "string" } });
+  if (!values.run || !values.out) throw new UsageError("--run and --out are both needed");
+  await initBackend();
+  const run = await loadFinalModel(values.run);
+  const files = await exportRun(run, values.out);
+  console.log(`exported ${run.description} (alpha ${run.alpha.toFixed(2)}) to ${values.out}`);
+  console.log(`model: ${files.model}; page: ${files.page}`);
+});

@@ -1,0 +1,86 @@
+/**
+ * `deno task predict --run DIR PHOTO|FOLDER...`: a trained model's top breeds for any photos,
+ * with the blend weight its run chose on validation. The same decoding and prediction code as
+ * the submission files.
+ */
+import { initBackend } from "../tf.ts";
+import { loadFinalModel } from "../predict/predict.ts";
+import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
+import { progressBar } from "../progress.ts";
+import { UsageError } from "../data/errors.ts";
+import { integerOption, parseCli } from "./run_args.ts";
+import { runMain } from "./main.ts";
+
+const HELP = `Usage: deno task predict --run DIR [options] PHOTO|FOLDER...
+
+  --run DIR        a run folder: deno task train's (its best checkpoint) or deno task
+                   reproduce's (the model of its final submissions)
+  --top K          breeds to show per photo (default 3)
+  --flip           average each photo with its mirror image
+  --json           one JSON array: [{path, top: [{label, name, probability}]} | {path, error}]
+  --tsv            path, rank, label, name, probability (one row per guess; errors as rank 0)
+  --cache-dir DIR  decoded-photo cache (default data/cache)
+
+Folders are read recursively. An unreadable photo gets a line saying why; the others still get
+their answers.`;
+
+await runMain(async () => {
+  const { values, positionals } = parseCli(HELP, {
+    run: { type: "string" },
+    top: { type: "string", default: "3" },
+    flip: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    tsv: { type: "boolean", default: false },
+    "cache-dir": { type: "string" },
+  });
+  if (!values.run) throw new UsageError("--run DIR is needed (see --help)");
+  if (!positionals.length) throw new UsageError("name at least one photo or folder (see --help)");
+  if (values.json && values.tsv) throw new UsageError("--json and --tsv: choose one");
+  const top = integerOption("top", values.top);
+  if (top < 1) throw new UsageError(`--top '${values.top}': expected a whole number >= 1`);
+  await initBackend();
+  const run = await loadFinalModel(values.run);
+  console.error(`model: ${run.description}, alpha ${run.alpha.toFixed(2)}`);
+  const photos = await listPhotos(positionals);
+  if (!photos.length) throw new UsageError(`no photos in ${positionals.join(", ")}`);
+  const bar = (label: string) => {
+    let progress: ReturnType<typeof progressBar> | undefined;
+    return (done: number, total: number) => {
+      if (total <= 8) return;
+      progress ??= progressBar(label, total);
+      progress.update(done);
+      if (done === total) progress.done();
+    };
+  };
+  const results = await predictFiles(run, photos, {
+    top,
+    flip: values.flip,
+    cacheDir: values["cache-dir"],
+    onDecode: bar("decode"),
+    onPredict: bar("predict"),
+  });
+  console.log(
+    values.json ? JSON.stringify(results, null, 1) : values.tsv ? tsv(results) : text(results),
+  );
+});
+
+function text(results: PhotoPrediction[]): string {
+  return results.map((r) =>
+    r.error
+      ? `${r.path}: cannot read: ${r.error}`
+      : `${r.path}: ${
+        r.top!.map((g) => `${g.name} (${g.label}) ${(100 * g.probability).toFixed(1)}%`).join(", ")
+      }`
+  ).join("\n");
+}
+
+function tsv(results: PhotoPrediction[]): string {
+  const rows = [["path", "rank", "label", "name", "probability"]];
+  for (const r of results) {
+    if (r.error) rows.push([r.path, "0", "", r.error, ""]);
+    else {r.top!.forEach((g, i) =>
+        rows.push([r.path, String(i + 1), g.label, g.name, g.probability.toFixed(6)])
+      );}
+  }
+  return rows.map((row) => row.join("\t")).join("\n");
+}

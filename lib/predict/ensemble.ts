@@ -1,0 +1,142 @@
+/**
+ * Ensembling runs, the step the seed names and skips: average the test probabilities of several
+ * runs of the same split (seeds, presets, backbones), each head on its own, then blend the two
+ * averages. The blend weight is searched, as each run's own was, on the validation photos the
+ * runs share, with each run's best model of the training stages (the transfer stages train on
+ * those photos, so they cannot judge them); or it is stated.
+ */
+import { join } from "node:path";
+import { cacheImages } from "../data/cache.ts";
+import { DataError } from "../data/errors.ts";
+import { LabelMap } from "../data/labels.ts";
+import { readSplit } from "../data/prepare.ts";
+import { readTable } from "../data/table.ts";
+import { searchBlend } from "../train/blend.ts";
+import { loadRun, predictPhotos, type Probabilities } from "./predict.ts";
+
+/** A run's final test probabilities, as `submissions/probabilities.tsv` holds them. */
+export interface RunProbabilities {
+  dir: string;
+  /** The probabilities.tsv read. */
+  file: string;
+  ids: string[];
+  labels: string[];
+  probs: Probabilities;
+}
+
+/** Reads a reproduce run's final probabilities.tsv (image_id, main_<label>..., aux_<label>...). */
+export async function readRunProbabilities(dir: string): Promise<RunProbabilities> {
+  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+  // After transfer the final files are in submissions/; without it, in before-transfer/.
+  let file = join(dir, "submissions", "probabilities.tsv");
+  if (!(await exists(file))) {
+    file = join(dir, "submissions", "before-transfer", "probabilities.tsv");
+  }
+  if (!(await exists(file))) {
+    throw new DataError(
+      join(dir, "submissions"),
+      "no probabilities.tsv: ensemble reproduce run folders (deno task reproduce)",
+    );
+  }
+  const rows = await readTable(file, { delimiter: "\t" });
+  if (!rows.length) throw new DataError(file, "no predictions");
+  const columns = Object.keys(rows[0]);
+  const labels = columns.filter((c) => c.startsWith("main_")).map((c) => c.slice(5));
+  const k = labels.length;
+  const main = new Float32Array(rows.length * k);
+  const aux = new Float32Array(rows.length * k);
+  rows.forEach((row, i) => {
+    labels.forEach((label, c) => {
+      main[i * k + c] = Number(row[`main_${label}`]);
+      aux[i * k + c] = Number(row[`aux_${label}`]);
+    });
+  });
+  return { dir, file, ids: rows.map((r) => r.image_id), labels, probs: { main, aux, classes: k } };
+}
+
+/** The runs' probabilities averaged per head; runs must share test ids and label maps. */
+export function averageRuns(runs: readonly RunProbabilities[]): RunProbabilities {
+  const [first, ...rest] = runs;
+  for (const run of rest) {
+    const file = run.file;
+    if (run.labels.join("\t") !== first.labels.join("\t")) {
+      throw new DataError(file, `its labels differ from ${first.dir}'s: not the same classes`);
+    }
+    if (run.ids.join("\t") !== first.ids.join("\t")) {
+      const other = new Set(first.ids);
+      const odd = run.ids.find((id) => !other.has(id)) ??
+        run.ids.find((id, i) => id !== first.ids[i]);
+      throw new DataError(
+        file,
+        `its test ids differ from ${first.dir}'s (first: '${odd}'): runs of another split ` +
+          `(use the same --split-seed)`,
+      );
+    }
+  }
+  const mean = (pick: (p: Probabilities) => Float32Array) => {
+    const out = new Float32Array(pick(first.probs).length);
+    for (const run of runs) pick(run.probs).forEach((v, i) => (out[i] += v / runs.length));
+    return out;
+  };
+  return {
+    dir: runs.map((r) => r.dir).join(" + "),
+    file: "",
+    ids: first.ids,
+    labels: first.labels,
+    probs: { main: mean((p) => p.main), aux: mean((p) => p.aux), classes: first.probs.classes },
+  };
+}
+
+/**
+ * The blend weight for averaged runs, searched on their shared validation photos with each run's
+ * best model of the training stages. Refused when the runs do not share their validation photos.
+ */
+export async function searchEnsembleAlpha(
+  dirs: readonly string[],
+  options: { cacheDir?: string; log?: (line: string) => void } = {},
+): Promise<{ alpha: number; accuracy: number }> {
+  const splits = await Promise.all(dirs.map((d) => readSplit(join(d, "train"))));
+  const val = splits[0].val;
+  for (const [i, split] of splits.entries()) {
+    if (split.val.map((p) => p.id).join("\t") !== val.map((p) => p.id).join("\t")) {
+      throw new DataError(
+        join(dirs[i], "train", "split.tsv"),
+        `its validation photos differ from ${
+          dirs[0]
+        }'s: give --alpha, or ensemble runs of one split`,
+      );
+    }
+  }
+  const labels = splits[0].labels;
+  let sum: Probabilities | undefined;
+  for (const dir of dirs) {
+    const run = await loadRun(join(dir, "train"), "best");
+    options.log?.(`validation predictions of ${run.checkpoint.path}`);
+    const cache = await cacheImages(val, {
+      size: run.config.preset.backbone.size,
+      dir: options.cacheDir,
+    });
+    try {
+      const ids = val.map((p) => p.id).filter((id) => cache.has(id));
+      if (ids.length !== val.length) throw new DataError(dir, "some validation photos are gone");
+      const p = predictPhotos(run.model, cache, ids);
+      sum ??= {
+        main: new Float32Array(p.main.length),
+        aux: new Float32Array(p.aux.length),
+        classes: p.classes,
+      };
+      p.main.forEach((v, i) => (sum!.main[i] += v));
+      p.aux.forEach((v, i) => (sum!.aux[i] += v));
+    } finally {
+      cache.close();
+    }
+  }
+  const truth = Int32Array.from(val, (p) => labels.toIndex(p.label));
+  const search = searchBlend(sum!.main, sum!.aux, truth, sum!.classes);
+  return { alpha: search.alpha, accuracy: search.accuracy };
+}
+
+/** The label map of averaged runs, for writing their submissions. */
+export function labelMapOf(run: RunProbabilities): LabelMap {
+  return LabelMap.fromOrdered(run.labels);
+}

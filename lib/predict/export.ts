@@ -1,0 +1,224 @@
+/**
+ * A trained run as one TF.js layers model for anyone's browser or Node app (what Teachable
+ * Machine and fastai's `export` give): the backbone with every BatchNorm folded into its
+ * convolution (fewer layers, fewer passes), the seed's head, and one output, the blended
+ * probabilities `alpha * softmax(main) + (1 - alpha) * softmax(aux)` with the run's alpha. Beside
+ * it: `labels.json` (index -> the dataset's label and breed name), `preprocess.json` (what an
+ * input must be) and a static page, `index.html`, that classifies a dropped photo with no build
+ * step (it loads TF.js from the `tf.min.js` copied beside it, so it works offline).
+ */
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { tf } from "../tf.ts";
+import { displayName } from "../data/breeds.ts";
+import { foldChains } from "../model/fold.ts";
+import type { FinalModel } from "./predict.ts";
+
+export interface ExportFiles {
+  model: string;
+  weights: string;
+  labels: string;
+  preprocess: string;
+  page: string;
+}
+
+type LayerJson = {
+  class_name: string;
+  name: string;
+  config: Record<string, unknown>;
+  inbound_nodes: unknown[];
+};
+type ModelJson = {
+  class_name: string;
+  config: { layers: LayerJson[]; output_layers: unknown[]; input_layers: unknown[] };
+};
+
+/** The backbone as layers again, each BatchNorm folded into the convolution before it. */
+export async function foldedBackbone(model: tf.LayersModel): Promise<tf.LayersModel> {
+  const chains = foldChains(model);
+  const byBn = new Map(chains.map((c) => [c.bn!.name, c.conv.name]));
+  const byConv = new Set(chains.map((c) => c.conv.name));
+  const json = model.toJSON(null, false) as unknown as ModelJson;
+  // Rewire: whatever read a BatchNorm now reads its convolution, which gains the bias.
+  const rename = (value: unknown): unknown => {
+    if (Array.isArray(value)) {
+      if (typeof value[0] === "string" && byBn.has(value[0])) {
+        return [byBn.get(value[0]), ...value.slice(1)];
+      }
+      return value.map(rename);
+    }
+    return value;
+  };
+  json.config.layers = json.config.layers.filter((l) => !byBn.has(l.name)).map((l) => ({
+    ...l,
+    config: byConv.has(l.name) ? { ...l.config, use_bias: true } : l.config,
+    inbound_nodes: rename(l.inbound_nodes) as unknown[],
+  }));
+  json.config.output_layers = rename(json.config.output_layers) as unknown[];
+  const rebuilt = await tf.models.modelFromJSON({
+    modelTopology: json as unknown as tf.io.ModelJSON["modelTopology"],
+  });
+  // Weights: folded ones for the convolutions, the trained ones for every other layer.
+  const foldedWeights = new Map(chains.map((c) => [c.conv.name, c.weights()]));
+  for (const layer of rebuilt.layers) {
+    const weights = foldedWeights.get(layer.name) ?? model.getLayer(layer.name).getWeights();
+    if (weights.length) layer.setWeights(weights);
+  }
+  tf.dispose([...foldedWeights.values()].flat());
+  return rebuilt;
+}
+
+/** Backbone, head and blend as one model with one output. */
+export async function exportableModel(run: FinalModel): Promise<tf.LayersModel> {
+  const backbone = await foldedBackbone(run.model.backbone.model);
+  const size = run.config.preset.backbone.size;
+  const k = run.model.classes;
+  const input = tf.input({ shape: [size, size, 3], name: "image" });
+  const pooled = backbone.apply(input) as tf.SymbolicTensor;
+  const [, mainLogits, auxLogits] = run.model.head.apply(pooled) as tf.SymbolicTensor[];
+  const main = tf.layers.activation({ activation: "softmax", name: "main_probabilities" })
+    .apply(mainLogits) as tf.SymbolicTensor;
+  const aux = tf.layers.activation({ activation: "softmax", name: "aux_probabilities" })
+    .apply(auxLogits) as tf.SymbolicTensor;
+  const both = tf.layers.concatenate({ name: "both_heads" }).apply([main, aux]);
+  const mix = tf.layers.dense({ units: k, useBias: false, trainable: false, name: "blend" });
+  const blended = mix.apply(both) as tf.SymbolicTensor;
+  // blend kernel [2k, k]: alpha on the main head's identity, 1 - alpha on the aux head's.
+  const kernel = tf.tidy(() =>
+    tf.concat([tf.eye(k).mul(run.alpha), tf.eye(k).mul(1 - run.alpha)], 0)
+  );
+  mix.setWeights([kernel]);
+  kernel.dispose();
+  return tf.model({ inputs: input, outputs: blended, name: "dog_breeds" });
+}
+
+/** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page. */
+export async function exportRun(run: FinalModel, out: string): Promise<ExportFiles> {
+  await Deno.mkdir(out, { recursive: true });
+  const files: ExportFiles = {
+    model: join(out, "model.json"),
+    weights: join(out, "weights.bin"),
+    labels: join(out, "labels.json"),
+    preprocess: join(out, "preprocess.json"),
+    page: join(out, "index.html"),
+  };
+  const model = await exportableModel(run);
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    await Deno.writeFile(files.weights, new Uint8Array(artifacts.weightData as ArrayBuffer));
+    await Deno.writeTextFile(
+      files.model,
+      JSON.stringify({
+        format: "layers-model",
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+        convertedBy: "dog-breeds export (BatchNorm folded)",
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
+      }),
+    );
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  }));
+  model.dispose();
+  const labels = run.labels.labels.map((label, index) => ({
+    index,
+    label,
+    name: displayName(label),
+  }));
+  await Deno.writeTextFile(files.labels, JSON.stringify(labels, null, 1));
+  const preprocess = {
+    size: run.config.preset.backbone.size,
+    channels: "RGB",
+    layout: "NHWC [batch, size, size, 3]",
+    crop: "center square (the shorter side), then resize to size x size",
+    resize: "nearest neighbour",
+    scale: "x / 127.5 - 1 (pixels 0..255 to -1..1)",
+    output: `blended probabilities: ${run.alpha} * main + ${
+      (1 - run.alpha).toFixed(2)
+    } * aux, one per label in labels.json order`,
+    alpha: run.alpha,
+    source: run.description,
+  };
+  await Deno.writeTextFile(files.preprocess, JSON.stringify(preprocess, null, 1));
+  const require = createRequire(import.meta.url);
+  const tfjsBundle = require.resolve("@tensorflow/tfjs/dist/tf.min.js");
+  await Deno.copyFile(tfjsBundle, join(out, "tf.min.js"));
+  await Deno.writeTextFile(files.page, PAGE);
+  return files;
+}
+
+/** The static page: drop a photo (or open `index.html?photo=URL`), see the top breeds. */
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Dog breeds</title>
+<style>
+  body { font: 16px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
+  #drop { border: 2px dashed #888; border-radius: 8px; padding: 2rem; text-align: center; }
+  #drop.over { background: #eef; }
+  img { max-width: 100%; max-height: 18rem; display: block; margin: 1rem auto; }
+  .bar { background: #4a7; height: 1rem; border-radius: 3px; }
+  table { width: 100%; border-collapse: collapse; } td { padding: .2rem .4rem; }
+</style>
+</head>
+<body>
+<h1>Which dog breed?</h1>
+<div id="drop">Drop a photo here, or <input type="file" id="file" accept="image/*"></div>
+<p id="status">Loading the model...</p>
+<img id="photo" alt="">
+<table id="result"></table>
+<script src="tf.min.js"></script>
+<script>
+const status = (text) => (document.getElementById("status").textContent = text);
+const ready = (async () => {
+  const [labels, pre, model] = await Promise.all([
+    fetch("labels.json").then((r) => r.json()),
+    fetch("preprocess.json").then((r) => r.json()),
+    tf.loadLayersModel("model.json"),
+  ]);
+  status("Ready: drop a photo.");
+  return { labels, pre, model };
+})().catch((e) => { status("Could not load the model: " + e.message); throw e; });
+
+async function classify(url) {
+  const { labels, pre, model } = await ready;
+  const img = document.getElementById("photo");
+  img.src = url;
+  await img.decode();
+  // As the project preprocesses: center square, nearest-neighbour resize, x / 127.5 - 1.
+  const side = Math.min(img.naturalWidth, img.naturalHeight);
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = pre.size;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(img, Math.floor((img.naturalWidth - side) / 2), Math.floor((img.naturalHeight - side) / 2),
+    side, side, 0, 0, pre.size, pre.size);
+  const probs = tf.tidy(() => {
+    const x = tf.browser.fromPixels(canvas).toFloat().div(127.5).sub(1).expandDims(0);
+    return model.predict(x).dataSync();
+  });
+  const top = Array.from(probs, (p, i) => ({ p, i })).sort((a, b) => b.p - a.p).slice(0, 3);
+  document.getElementById("result").innerHTML = top.map(({ p, i }) =>
+    "<tr><td>" + labels[i].name + "</td><td>" + (100 * p).toFixed(1) + "%</td>" +
+    '<td style="width:40%"><div class="bar" style="width:' + (100 * p).toFixed(1) + '%"></div></td></tr>'
+  ).join("");
+  status("Most likely: " + labels[top[0].i].name + " (" + labels[top[0].i].label + ")");
+}
+
+const drop = document.getElementById("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  const file = e.dataTransfer.files[0];
+  if (file) classify(URL.createObjectURL(file));
+});
+document.getElementById("file").addEventListener("change", (e) => {
+  if (e.target.files[0]) classify(URL.createObjectURL(e.target.files[0]));
+});
+const photo = new URLSearchParams(location.search).get("photo");
+if (photo) classify(photo).catch((e) => status("Could not classify: " + e.message));
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,253 @@
+/**
+ * Using a trained model (issue: predict, export, ensemble), on two quick runs of three real
+ * ImageWoof breeds (the pretrained head-only stage, same split, two seeds): `deno task predict`
+ * on photos and folders, the same numbers as the submission files; `deno task export` loaded by
+ * plain TF.js on the cpu backend, within 1e-4 of the project's own predictions, and its page in
+ * headless Chromium naming the right breed; `deno task ensemble` averaging the two runs.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "@/tf.ts";
+import { reproduce } from "@/pipeline/reproduce.ts";
+import { PRESETS } from "@/train/presets.ts";
+import { loadFinalModel, predictPhotos } from "@/predict/predict.ts";
+import { blend } from "@/train/blend.ts";
+import { cacheImages } from "@/data/cache.ts";
+import { scaledPhotos } from "@/augment/batch.ts";
+import { readRows, readTable } from "@/data/table.ts";
+import { linkSubset } from "@/data/subset.ts";
+import { cli, SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+
+await initBackend({ quiet: true });
+
+// Samoyed, Rhodesian ridgeback, beagle: three breeds a head on ImageNet features tells apart.
+const BREEDS = ["n02111889", "n02087394", "n02088364"];
+const PRESET = PRESETS.quick;
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+const dir = await tempDir();
+const data = join(dir, "data");
+const cache = join(dir, "cache");
+await linkSubset(SHARED_IMAGEWOOF, data, { classes: BREEDS, perClass: 40 });
+const runs = [join(dir, "seed0"), join(dir, "seed1")];
+for (const [seed, out] of runs.entries()) {
+  await reproduce({
+    data,
+    weights: SHARED_MOBILENET,
+    out,
+    preset: PRESET,
+    seed,
+    splitSeed: 0,
+    cacheDir: cache,
+    log: () => {},
+  });
+}
+const testIds = await readTable(join(runs[0], "train", "test_answers.tsv"));
+const pathOf = new Map(
+  (await readTable(join(runs[0], "train", "split.tsv"))).map((r) => [r.id, r.path]),
+);
+
+Deno.test("predict: photos and folders, top-K, unreadable photos named, same numbers as submissions", async () => {
+  const photos = join(dir, "photos");
+  await Deno.mkdir(join(photos, "nested"), { recursive: true });
+  const [a, b] = testIds.slice(0, 2);
+  await Deno.copyFile(pathOf.get(a.id)!, join(photos, "a.jpg"));
+  await Deno.copyFile(pathOf.get(b.id)!, join(photos, "nested", "b.jpg"));
+  await Deno.writeTextFile(join(photos, "nested", "broken.jpg"), "not a photo");
+  const single = pathOf.get(testIds[2].id)!;
+  const out = await cli(
+    "predict",
+    "--run",
+    runs[0],
+    "--top",
+    "2",
+    "--json",
+    photos,
+    single,
+    "--cache-dir",
+    cache,
+  ).output();
+  assert.equal(out.code, 0, decode(out.stderr));
+  const results = JSON.parse(decode(out.stdout));
+  assert.deepEqual(results.map((r: { path: string }) => r.path), [
+    join(photos, "a.jpg"),
+    join(photos, "nested", "b.jpg"),
+    join(photos, "nested", "broken.jpg"),
+    single,
+  ]);
+  assert.match(results[2].error, /.+/);
+  assert.equal(results[2].top, undefined);
+  // The submission's blended probabilities for the same photos (alpha of the run).
+  const probs = await readTable(
+    join(runs[0], "submissions", "before-transfer", "probabilities.tsv"),
+  );
+  const run = await loadFinalModel(runs[0]);
+  for (const [i, id] of [[0, a.id], [1, b.id], [3, testIds[2].id]] as const) {
+    const row = probs.find((r) => r.image_id === id)!;
+    const top = results[i].top as { label: string; probability: number }[];
+    assert.equal(top.length, 2);
+    assert.ok(top[0].probability >= top[1].probability);
+    for (const guess of top) {
+      const want = run.alpha * Number(row[`main_${guess.label}`]) +
+        (1 - run.alpha) * Number(row[`aux_${guess.label}`]);
+      assert.ok(Math.abs(guess.probability - want) < 2e-6, `${id} ${guess.label}`);
+    }
+  }
+  // The plain form: one line per photo, the unreadable one saying why.
+  const text = await cli("predict", "--run", runs[0], photos, "--cache-dir", cache).output();
+  const lines = decode(text.stdout).trim().split("\n");
+  assert.equal(lines.length, 3);
+  assert.match(lines[2], /broken\.jpg: cannot read: /);
+  assert.match(lines[0], /a\.jpg: .+ \(n\d+\) [\d.]+%, .+, .+/);
+});
+
+Deno.test("export: plain TF.js on the cpu backend gives the project's predictions; BatchNorm folded", async () => {
+  const out = join(dir, "export");
+  const exported = await cli("export", "--run", runs[0], "--out", out).output();
+  assert.equal(exported.code, 0, decode(exported.stderr));
+  const topology = await Deno.readTextFile(join(out, "model.json"));
+  assert.ok(!topology.includes('"BatchNormalization"'), "no BatchNormalization layer left");
+  const labels = JSON.parse(await Deno.readTextFile(join(out, "labels.json")));
+  assert.deepEqual(labels.map((l: { label: string }) => l.label), [...BREEDS].sort());
+  const pre = JSON.parse(await Deno.readTextFile(join(out, "preprocess.json")));
+  assert.equal(pre.size, 224);
+
+  const ids = testIds.slice(0, 5).map((t) => t.id);
+  const photos = await cacheImages(ids.map((id) => ({ id, path: pathOf.get(id)! })), {
+    size: 224,
+    dir: cache,
+  });
+  const inputs = join(dir, "inputs.f32");
+  await Deno.writeFile(inputs, new Uint8Array(scaledPhotos(photos, ids).buffer));
+  const run = await loadFinalModel(runs[0]);
+  const ours = predictPhotos(run.model, photos, ids);
+  photos.close();
+  const want = blend(ours.main, ours.aux, run.alpha);
+  const plain = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "test/fixtures/load_export.ts", out, inputs],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(plain.code, 0, decode(plain.stderr));
+  const got = JSON.parse(decode(plain.stdout).trim().split("\n").at(-1)!);
+  assert.equal(got.backend, "cpu");
+  assert.equal(got.outputs, 1);
+  assert.deepEqual(got.shape, [5, 3]);
+  const diff = Math.max(...got.values.map((v: number, i: number) => Math.abs(v - want[i])));
+  assert.ok(diff < 1e-4, `max |difference| ${diff}`);
+});
+
+Deno.test("export: the page in headless Chromium names the breed of a real photo", async () => {
+  const out = join(dir, "export");
+  // A test photo the model gets right (checked with the project's own prediction).
+  const run = await loadFinalModel(runs[0]);
+  const truth = new Map(testIds.map((t) => [t.id, t.label]));
+  const photos = await cacheImages(testIds.map((t) => ({ id: t.id, path: pathOf.get(t.id)! })), {
+    size: 224,
+    dir: cache,
+  });
+  const ids = testIds.map((t) => t.id);
+  const p = predictPhotos(run.model, photos, ids);
+  photos.close();
+  const probs = blend(p.main, p.aux, run.alpha);
+  const right = ids.findIndex((id, i) => {
+    const row = Array.from(probs.subarray(i * 3, i * 3 + 3));
+    const best = row.indexOf(Math.max(...row));
+    return run.labels.toLabel(best) === truth.get(id) && row[best] > 0.6;
+  });
+  assert.ok(right >= 0, "the model classifies some test photo confidently and right");
+  const id = ids[right];
+  await Deno.copyFile(pathOf.get(id)!, join(out, "photo.jpg"));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const name = new URL(req.url).pathname.slice(1) || "index.html";
+    const body = await Deno.readFile(join(out, name)).catch(() => undefined);
+    if (!body) return new Response("not found", { status: 404 });
+    const type = name.endsWith(".html")
+      ? "text/html"
+      : name.endsWith(".js")
+      ? "text/javascript"
+      : name.endsWith(".json")
+      ? "application/json"
+      : name.endsWith(".jpg")
+      ? "image/jpeg"
+      : "application/octet-stream";
+    return new Response(body, { headers: { "content-type": type } });
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/index.html?photo=photo.jpg`;
+    const profile = await Deno.makeTempDir();
+    const chromium = await new Deno.Command("chromium", {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--user-data-dir=${profile}`,
+        "--virtual-time-budget=30000",
+        "--dump-dom",
+        url,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    await Deno.remove(profile, { recursive: true });
+    const dom = decode(chromium.stdout);
+    const label = truth.get(id)!;
+    const name = JSON.parse(await Deno.readTextFile(join(out, "labels.json")))
+      .find((l: { label: string }) => l.label === label).name;
+    assert.ok(
+      dom.includes(`<p id="status">Most likely: ${name} (${label})</p>`),
+      `page status: ${/<p id="status">[^<]*<\/p>/.exec(dom)?.[0] ?? dom.slice(0, 500)}`,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("ensemble: two runs of one split averaged, alpha searched on their validation photos", async () => {
+  const out = join(dir, "ensemble");
+  const run = await cli("ensemble", "--runs", ...runs, "--out", out, "--cache-dir", cache).output();
+  const stdout = decode(run.stdout);
+  assert.equal(run.code, 0, decode(run.stderr));
+  assert.match(stdout, /^alpha [\d.]+: validation accuracy of the averaged best models [\d.]+%$/m);
+  assert.match(stdout, /^ensemble of 2: blend [\d.]+%$/m);
+  const rows = await readRows(join(out, "submission_blend.txt"), { delimiter: "\t" });
+  assert.deepEqual(rows.map((r) => r[1]).sort(), testIds.map((t) => t.id).sort());
+  // The averaged probabilities are the mean of the two runs'.
+  const [p0, p1, avg] = await Promise.all([
+    readTable(join(runs[0], "submissions", "before-transfer", "probabilities.tsv")),
+    readTable(join(runs[1], "submissions", "before-transfer", "probabilities.tsv")),
+    readTable(join(out, "probabilities.tsv")),
+  ]);
+  const column = `main_${BREEDS[0]}`;
+  for (const [i, row] of avg.entries()) {
+    const mean = (Number(p0[i][column]) + Number(p1[i][column])) / 2;
+    assert.ok(Math.abs(Number(row[column]) - mean) < 2e-6);
+  }
+  const summary = JSON.parse(await Deno.readTextFile(join(out, "ensemble.json")));
+  assert.equal(summary.alphaSearched, true);
+
+  // Runs of another split are refused with one line.
+  const other = join(dir, "other-split");
+  await reproduce({
+    data,
+    weights: SHARED_MOBILENET,
+    out: other,
+    preset: PRESET,
+    seed: 2,
+    cacheDir: cache,
+    log: () => {},
+  });
+  const refused = await cli("ensemble", "--runs", runs[0], other, "--out", join(dir, "x")).output();
+  assert.equal(refused.code, 2);
+  assert.match(
+    decode(refused.stderr),
+    /probabilities\.tsv: its test ids differ from .*--split-seed/,
+  );
+});
+
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
