@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { readRows, readTable } from "@/data/table.ts";
 
 const notebooks = (await Array.fromAsync(Deno.readDir("notebooks")))
   .map((e) => e.name)
@@ -16,6 +17,60 @@ const notebooks = (await Array.fromAsync(Deno.readDir("notebooks")))
 // 04 and 05 continue 03's run, so the notebooks run in order within one test run.
 const RUNS = await Deno.makeTempDir({ prefix: "nb-runs-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(RUNS, { recursive: true }));
+
+/** Values each notebook must have produced, beyond "no error and some HTML". */
+const CHECKS: Record<string, (outputs: string) => void | Promise<void>> = {
+  "01_data.ipynb": async () => {
+    const split = await readTable(join(RUNS, "notebook-01", "split.tsv"));
+    assert.equal(split.length, 9025, "every ImageWoof photo in train, val or test");
+    const test = split.filter((r) => r.subset === "test").length;
+    assert.ok(test > 850 && test < 950, `a 10% test part, got ${test}`);
+  },
+  "02_augmentation.ipynb": (outputs) => {
+    assert.match(outputs, /breeds: [^"]+ \(a, b, c\) and [^"]+/);
+  },
+  "03_fine_tuning.ipynb": async () => {
+    const run = join(RUNS, "notebook-cpu-small", "train");
+    const history = JSON.parse(await Deno.readTextFile(join(run, "metrics.json")));
+    assert.equal(history.length, 3, "one round per stage (small preset)");
+    const names = (await Array.fromAsync(Deno.readDir(join(run, "checkpoints")))).map((e) =>
+      e.name
+    );
+    assert.ok(names.length > 0);
+    for (const name of names) {
+      assert.match(name, /^round\d{2}-main\d\.\d{4}-aux\d\.\d{4}-blend\d\.\d{4}-alpha\d\.\d{2}$/);
+    }
+    const split = await readTable(join(run, "split.tsv"));
+    assert.equal(split.length, 400, "the small slice: 40 photos of each of 10 breeds");
+  },
+  "04_head_blending.ipynb": (outputs) => {
+    assert.match(outputs, /blend, alpha = [01]\.\d\d/);
+  },
+  "05_transfer_and_submission.ipynb": async () => {
+    const out = join(RUNS, "notebook-cpu-small");
+    const test = (await readTable(join(out, "train", "split.tsv"))).filter((r) =>
+      r.subset === "test"
+    );
+    for (const head of ["main", "aux", "blend"]) {
+      const rows = await readRows(join(out, "submissions", `submission_${head}.txt`), {
+        delimiter: "\t",
+      });
+      assert.equal(rows.length, test.length, `${head}: one line per test photo`);
+    }
+  },
+  "06_using_the_model.ipynb": async (outputs) => {
+    const home = join(RUNS, "notebook-06-small");
+    const model = await Deno.readTextFile(join(home, "export", "model.json"));
+    assert.ok(!model.includes('"BatchNormalization"'));
+    assert.match(outputs, /no BatchNormalization: true/);
+    const rows = await readRows(join(home, "ensemble", "submission_blend.txt"), {
+      delimiter: "\t",
+    });
+    const test = (await readTable(join(home, "seed0", "train", "split.tsv")))
+      .filter((r) => r.subset === "test");
+    assert.equal(rows.length, test.length);
+  },
+};
 
 interface Cell {
   cell_type: string;
@@ -99,6 +154,8 @@ for (const name of notebooks) {
           `cell ${cell.id}: ${shows} displays expected, ${displayed} present`,
         );
       }
+      const text = JSON.stringify(code.map((c) => c.outputs ?? []));
+      await CHECKS[name]?.(text);
     } finally {
       await endKernelsOf(runtime);
       await Deno.remove(dir, { recursive: true });

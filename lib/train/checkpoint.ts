@@ -93,10 +93,37 @@ export async function loadCheckpoint(
   );
   if (optimizer && opt.length) {
     await optimizer.setWeights(opt.map((k) => ({ name: k, tensor: decoded[k] })));
+    restoreAdamPowers(optimizer);
   }
   // Variables hold their own references now; the decoded tensors are ours to free.
   tf.dispose(Object.values(decoded));
   return JSON.parse(await Deno.readTextFile(join(path, "meta.json")));
+}
+
+/**
+ * tfjs' Adam keeps beta1^t and beta2^t as running float32 products, one multiply per step, but
+ * `setWeights` recomputes them with `pow`, which rounds differently: a run resumed mid-stage would
+ * drift from the uninterrupted one in the 7th digit. Redo the products the way training does.
+ */
+function restoreAdamPowers(optimizer: tf.Optimizer): void {
+  const adam = optimizer as unknown as {
+    accBeta1?: tf.Variable;
+    accBeta2?: tf.Variable;
+    beta1: number;
+    beta2: number;
+    iterations: number;
+  };
+  if (!adam.accBeta1 || !adam.accBeta2) return;
+  const product = (beta: number) => {
+    const b = Math.fround(beta);
+    let acc = b;
+    for (let i = 0; i < adam.iterations; i++) acc = Math.fround(acc * b);
+    return acc;
+  };
+  tf.tidy(() => {
+    adam.accBeta1!.assign(tf.scalar(product(adam.beta1)));
+    adam.accBeta2!.assign(tf.scalar(product(adam.beta2)));
+  });
 }
 
 /** Complete checkpoints in a run folder, oldest round first. */

@@ -1,6 +1,6 @@
 /**
  * The main job end to end on a tiny dataset (--small): submission format, scores, and a run
- * killed during the transfer step that, run again, ends with the same files.
+ * killed inside the transfer step that, run again, resumes there and ends with the same files.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -48,17 +48,34 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
     }
   }
 
-  // Kill a second run once the transfer step has begun, then run it again.
+  // Kill a second run inside the transfer step, after its first checkpoint (frozen with SIGSTOP
+  // the moment it appears, so where it stopped is checked), then run the same command again.
   const killed = join(dir, "killed");
   const child = command(data, killed, cache).spawn();
   const deadline = Date.now() + 180_000;
-  const started = async () =>
-    (await Deno.stat(join(killed, "transfer")).catch(() => undefined)) !== undefined;
-  while (!(await started()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const transferCheckpoints = async () =>
+    (await Array.fromAsync(Deno.readDir(join(killed, "transfer", "checkpoints"))).catch(() => []))
+      .filter((e) => /^round\d+-/.test(e.name) && !e.name.includes(".tmp-")).length;
+  while ((await transferCheckpoints()) === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill("SIGSTOP");
+  const stoppedAt = await transferCheckpoints();
+  const finished = await Deno.stat(join(killed, "submissions", "submission_blend.txt"))
+    .then(() => true, () => false);
   child.kill("SIGKILL");
   assert.equal((await child.output()).signal, "SIGKILL");
+  assert.equal(stoppedAt, 1, "stopped after the first of the transfer's three rounds");
+  assert.ok(!finished, "before the final submissions");
   const resumed = await command(data, killed, cache).output();
-  assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr).slice(-2000));
+  const resumedLog = new TextDecoder().decode(resumed.stderr);
+  assert.equal(resumed.code, 0, resumedLog.slice(-2000));
+  assert.match(resumedLog, /resuming after round 1 \(.*transfer\/checkpoints\/round01-/);
+  // At threshold 0 (the seed) every test photo becomes a pseudo-label.
+  assert.match(
+    new TextDecoder().decode(resumed.stdout),
+    new RegExp(`test part, after transfer: .*\\(${testIds.length} pseudo-labels\\)`),
+  );
   for (const folder of ["submissions/before-transfer", "submissions"]) {
     for (const name of FILES) {
       assert.equal(

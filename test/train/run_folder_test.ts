@@ -14,6 +14,8 @@ import {
   type RunIdentity,
 } from "@/train/run_folder.ts";
 import { removeStaleTemporaries } from "@/temp_files.ts";
+import { defaultRunFolder } from "@/cli/run_args.ts";
+import { PRESETS } from "@/train/presets.ts";
 import { makeImageFolder, tempDir } from "../fixtures.ts";
 
 const identity: RunIdentity = {
@@ -120,4 +122,18 @@ Deno.test("resume: the saved split is read back, never made again", async () => 
   assert.deepEqual(resumed.perClass, first.perClass);
   assert.equal(await Deno.readTextFile(join(out, "split.tsv")), split, "nothing rewritten");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("default run folders name the dataset, so two datasets never share one", () => {
+  const inputs = (data: string) => ({
+    preset: PRESETS.cpu,
+    seed: 0,
+    data,
+    weights: "w",
+  });
+  const woof = defaultRunFolder("reproduce", inputs("/x/shared/data/imagewoof/train"));
+  const dogs = defaultRunFolder("reproduce", inputs("/data/stanford dogs/train"));
+  assert.match(woof, /data\/runs\/reproduce-cpu-seed0-imagewoof-train$/);
+  assert.match(dogs, /data\/runs\/reproduce-cpu-seed0-stanford_dogs-train$/);
+  assert.match(defaultRunFolder("", inputs("/b/baidu")), /data\/runs\/cpu-seed0-b-baidu$/);
 });

@@ -1,0 +1,46 @@
+/**
+ * What notebooks 03, 04 and 05 share: the dataset (with `DOGS_SMALL=1`, a linked slice of 40
+ * photos per breed, so a CI run decodes 400 photos, not 9,025), the preset, the run folder under
+ * `runsDir()`, and notebook 03's training call, which 04 and 05 make themselves when 03's run is
+ * missing (on a complete run it only loads it back), so each notebook runs on its own.
+ */
+import { join } from "node:path";
+import { readdir } from "node:fs/promises";
+import { defaultDataset, defaultWeights, runsDir, smallData } from "../paths.ts";
+import { linkSubset } from "../data/subset.ts";
+import { type Preset, PRESETS, smallPreset } from "../train/presets.ts";
+import { train, type TrainResult } from "../train/run.ts";
+import type { Callback } from "../train/trainer.ts";
+
+/** The notebooks' dataset: the whole one, or with DOGS_SMALL=1 a slice of every breed. */
+export async function notebookData(): Promise<string> {
+  const data = defaultDataset();
+  if (!smallData()) return data;
+  const classes = (await readdir(data, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+  return await linkSubset(data, join(runsDir(), "small-data"), { classes, perClass: 40 });
+}
+
+/** The `cpu` preset, or its few-steps version with DOGS_SMALL=1. */
+export function notebookPreset(): Preset {
+  return smallData() ? smallPreset(PRESETS.cpu) : PRESETS.cpu;
+}
+
+/** The notebooks' reproduce folder; notebook 03 trains its `train/` part. */
+export function notebookRunFolder(): string {
+  return join(runsDir(), `notebook-${notebookPreset().name}`);
+}
+
+/** Notebook 03's training run: trains it, resumes it, or (complete) loads it back. */
+export async function trainNotebookRun(
+  options: { callbacks?: Callback[]; log?: (line: string) => void } = {},
+): Promise<TrainResult> {
+  return await train({
+    data: await notebookData(),
+    weights: defaultWeights(),
+    out: join(notebookRunFolder(), "train"),
+    preset: notebookPreset(),
+    seed: 0,
+    ...options,
+  });
+}
