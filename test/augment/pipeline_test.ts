@@ -31,7 +31,6 @@ Deno.test("pipeline: the prefetch worker yields exactly the inline batches, from
     assert.equal(a.images.length, 8 * 16 * 16 * 3);
     assert.deepEqual(b.labels, a.labels);
     assert.deepEqual(b.images, a.images);
-    assert.ok(a.images.every((v) => v >= -1 && v <= 1), "scaled to [-1, 1]");
     assert.ok(a.labels.every((l) => l >= 0 && l < 3));
   }
   inline.close();
@@ -52,6 +51,40 @@ Deno.test("pipeline: a worker error reaches the caller as a rejected batch", asy
   const broken = { ...config, byClass: [["no-such-photo"]], backgroundIds: ["no-such-photo"] };
   const stream = workerStream(broken, 0, 1);
   await assert.rejects(stream.next(), /no-such-photo' is not in cache/);
+  stream.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pipeline: known pixels: each sample's centre is a photo of its own label, scaled x/127.5-1", async () => {
+  const dir = await tempDir();
+  await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
+  const listing = await readImageFolder(join(dir, "data"));
+  const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
+  const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  // Every photo is one flat shade of red: its decoded red value per class, from the cache.
+  const reds = [new Set<number>(), new Set<number>(), new Set<number>()];
+  for (const p of listing.train) reds[labels.toIndex(p.label)].add(cache.read(p.id).data[0]);
+  // Train: zoom (0.8-1.2) and flip only. Zoomed out, the photo still covers the centre pixel.
+  const config = poolStream(cache, listing.train, labels, {
+    policy: "Train",
+    seed: 3,
+    batchSize: 8,
+  });
+  cache.close();
+  const stream = inlineStream(config, 0);
+  const centre = (8 * 16 + 8) * 3;
+  for (let k = 0; k < 4; k++) {
+    const batch = await stream.next();
+    for (let i = 0; i < batch.n; i++) {
+      const [r, g, b] = batch.images.subarray(i * 768 + centre, i * 768 + centre + 3);
+      const red = Math.round((r + 1) * 127.5);
+      assert.ok(
+        reds[batch.labels[i]].has(red),
+        `batch ${k} sample ${i}: red ${red} not of its class`,
+      );
+      assert.ok(Math.abs(g + 1) < 0.02 && Math.abs(b + 1) < 0.02, "green and blue 0 -> -1");
+    }
+  }
   stream.close();
   await Deno.remove(dir, { recursive: true });
 });

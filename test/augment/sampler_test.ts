@@ -62,6 +62,26 @@ Deno.test("sampler: fewer classes than slots (ImageWoof's 10) still fills the ba
   assert.equal(batch.length, 32);
   const labels = new Set(batch.map((s) => s.label));
   assert.equal(labels.size, 10, "every class appears before any repeats");
+  // 16 slots of 2 over 10 classes: all 10 once, then 6 of them again (never a third time).
+  for (let k = 0; k < 50; k++) {
+    const counts = new Map<number, number>();
+    for (const s of sampler.batch(k)) counts.set(s.label, (counts.get(s.label) ?? 0) + 1);
+    const perClass = [...counts.values()].sort();
+    assert.deepEqual(perClass, [2, 2, 2, 2, 4, 4, 4, 4, 4, 4], `batch ${k}: ${perClass}`);
+  }
+});
+
+Deno.test("sampler: the weighted draw without replacement has the hand-computed inclusion probabilities", () => {
+  // Weights 1:2:3, two classes drawn per batch (batch of 4 = 2 classes x 2 photos). By hand:
+  // P(class 0 drawn) = 1/6 + (2/6)(1/4) + (3/6)(1/3) = 5/12, P(1) = 11/15, P(2) = 17/20.
+  const sampler = new BatchSampler(classes([10, 20, 30]), { seed: 5, batchSize: 4 });
+  const drawn = [0, 0, 0];
+  const n = 60_000;
+  for (let k = 0; k < n; k++) {
+    for (const c of new Set(sampler.batch(k).map((s) => s.label))) drawn[c]++;
+  }
+  const want = [5 / 12, 11 / 15, 17 / 20];
+  drawn.forEach((d, c) => assert.ok(Math.abs(d / n - want[c]) < 0.01, `class ${c}: ${d / n}`));
 });
 
 Deno.test("sampler: batch k is a pure function of (seed, k)", () => {

@@ -1,7 +1,8 @@
 /** End-to-end mode (the native / GPU path): images every step, the whole backbone in the graph. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "@/tf.ts";
+import { initBackend, tf } from "@/tf.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { train } from "@/train/run.ts";
 import type { Preset } from "@/train/presets.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
@@ -22,7 +23,7 @@ Deno.test("end-to-end mode: both stages train on augmented images and validate",
       {
         name: "frozen",
         rounds: 1,
-        stepsPerRound: 3,
+        stepsPerRound: 60,
         optimizer: { kind: "adam", learningRate: 1e-2 },
         policy: "Train_DA",
         unfreeze: false,
@@ -44,6 +45,7 @@ Deno.test("end-to-end mode: both stages train on augmented images and validate",
     out: join(dir, "run"),
     preset,
     cacheDir: join(dir, "cache"),
+    valFraction: 0.3, // 18 validation photos: enough to tell learning from chance
     log: () => {},
   });
   assert.deepEqual(result.history.map((h) => h.stage), ["frozen", "fine-tune"]);
@@ -52,5 +54,22 @@ Deno.test("end-to-end mode: both stages train on augmented images and validate",
     assert.ok(h.metrics.blend >= 0 && h.metrics.blend <= 1);
   }
   assert.ok(result.best);
+  // Three colours: far above chance (1/3) on the validation photos.
+  assert.ok(result.best.meta.metrics.blend >= 0.8, `blend ${result.best.meta.metrics.blend}`);
+
+  // What trained: the unfrozen top (block_15 on) and the head changed, the trunk did not.
+  const fresh = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 32 });
+  await loadPretrained(fresh, SHARED_MOBILENET);
+  const { trunk, top } = splitBackbone(fresh);
+  const trained = result.model.backbone.model;
+  const same = (name: string) =>
+    trained.getLayer(name).getWeights().every((w, i) =>
+      tf.tidy(() => tf.equal(w, fresh.model.getLayer(name).getWeights()[i]).all().dataSync()[0])
+    );
+  const withWeights = (m: tf.LayersModel) => m.layers.filter((l) => l.getWeights().length);
+  assert.ok(withWeights(trunk).every((l) => same(l.name)), "trunk unchanged");
+  const topKernels = withWeights(top).filter((l) => !l.name.endsWith("_BN"));
+  assert.ok(topKernels.length >= 7);
+  assert.ok(topKernels.every((l) => !same(l.name)), "every unfrozen convolution trained");
   await Deno.remove(dir, { recursive: true });
 });
