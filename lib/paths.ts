@@ -29,6 +29,11 @@ export function fromRoot(...parts: string[]): string {
   return join(projectRoot(), ...parts);
 }
 
+/** The decoded-photo cache: `data/cache`, unless `DOGS_CACHE` names another folder. */
+export function cacheDir(): string {
+  return Deno.env.get("DOGS_CACHE") ?? fromRoot("data", "cache");
+}
+
 /** Where notebooks keep their runs: `data/runs`, unless `DOGS_RUNS` names another folder (the
  * notebook tests give each test run a fresh one). */
 export function runsDir(): string {

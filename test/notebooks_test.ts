@@ -12,8 +12,9 @@ const notebooks = (await Array.fromAsync(Deno.readDir("notebooks")))
   .filter((n) => n.endsWith(".ipynb"))
   .sort();
 
-// The notebooks' runs go to a fresh folder per test run (DOGS_RUNS): 03 trains for real every
-// time, and no earlier run on this machine (another version, other settings) is reused or refused.
+// The notebooks' runs and decoded photos go to a fresh folder per test run (DOGS_RUNS, DOGS_CACHE):
+// 03 trains for real every time, and nothing of an earlier run on this machine is reused or
+// refused, or left behind in the project.
 // 04 and 05 continue 03's run, so the notebooks run in order within one test run.
 const RUNS = await Deno.makeTempDir({ prefix: "nb-runs-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(RUNS, { recursive: true }));
@@ -132,7 +133,12 @@ for (const name of notebooks) {
           `--output-dir=${dir}`,
           join("notebooks", name),
         ],
-        env: { DOGS_SMALL: "1", DOGS_RUNS: RUNS, JUPYTER_RUNTIME_DIR: runtime },
+        env: {
+          DOGS_SMALL: "1",
+          DOGS_RUNS: RUNS,
+          DOGS_CACHE: join(RUNS, "cache"),
+          JUPYTER_RUNTIME_DIR: runtime,
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -12,7 +12,7 @@ import type { Skipped } from "./errors.ts";
 import { type Interpolation, loadImage, type RgbImage } from "./image.ts";
 import { writeFileAtomic } from "./table.ts";
 import { removeStaleTemporaries } from "../temp_files.ts";
-import { fromRoot } from "../paths.ts";
+import { cacheDir } from "../paths.ts";
 
 export interface CacheOptions {
   size: number;
@@ -101,8 +101,7 @@ export async function cacheImages(
   items: readonly { id: string; path: string }[],
   options: CacheOptions,
 ): Promise<ImageCache> {
-  const { size, interpolation = "nearest", dir = fromRoot("data", "cache"), concurrency = 4 } =
-    options;
+  const { size, interpolation = "nearest", dir = cacheDir(), concurrency = 4 } = options;
   const key = await cacheKey(items, size, interpolation);
   const base = join(dir, `${size}px-${interpolation}-${key.slice(0, 24)}`);
   const file = `${base}.rgb`;

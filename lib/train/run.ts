@@ -227,11 +227,8 @@ async function trainLocked(
   }
 
   const val = data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) }));
-  const labelled = options.trainOnVal ? [...data.train, ...data.val] : data.train;
   const streamConfig = (policy: PolicyName): StreamConfig => {
-    const pool = POLICIES[policy].pseudoLabels
-      ? [...labelled, ...(options.pseudo ?? [])]
-      : labelled;
+    const pool = trainingPool(policy, data, options);
     return poolStream(cache, pool, data.labels, {
       policy,
       without: options.without,
@@ -392,6 +389,20 @@ async function trainLocked(
     seconds: (performance.now() - started) / 1000,
     resumedFrom: previous?.meta.round,
   };
+}
+
+/**
+ * The photos a policy's batches are drawn from. The seed's transfer trains on every labelled photo
+ * (train and validation: `trainOnVal`), and its `Transfer` policies add the pseudo-labelled test
+ * photos; its `Train` rounds use the labelled photos alone.
+ */
+export function trainingPool(
+  policy: PolicyName,
+  data: Pick<PreparedData, "train" | "val">,
+  options: Pick<TrainOptions, "pseudo" | "trainOnVal">,
+): LabelledImage[] {
+  const labelled = options.trainOnVal ? [...data.train, ...data.val] : data.train;
+  return POLICIES[policy].pseudoLabels ? [...labelled, ...(options.pseudo ?? [])] : labelled;
 }
 
 /** Unreadable photos on the console: how many, the first few, and where the full list is. */

@@ -88,3 +88,27 @@ Deno.test("pipeline: known pixels: each sample's centre is a photo of its own la
   stream.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("pipeline: the ablation switches: Train_DA without splice, rotate and mask is Train", async () => {
+  const dir = await tempDir();
+  await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
+  const listing = await readImageFolder(join(dir, "data"));
+  const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
+  const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  const stream = (policy: "Train_DA" | "Train", without?: Record<string, false>) =>
+    inlineStream(
+      poolStream(cache, listing.train, labels, { policy, seed: 4, batchSize: 8, without }),
+    );
+  const ablated = stream("Train_DA", { splice: false, rotate: false, mask: false });
+  const train = stream("Train");
+  const full = stream("Train_DA");
+  for (let k = 0; k < 3; k++) {
+    const [a, t, f] = [await ablated.next(), await train.next(), await full.next()];
+    assert.deepEqual(a.images, t.images);
+    assert.deepEqual(a.labels, t.labels);
+    assert.notDeepEqual(f.images, t.images, "the full policy does more");
+  }
+  for (const s of [ablated, train, full]) s.close();
+  cache.close();
+  await Deno.remove(dir, { recursive: true });
+});

@@ -33,6 +33,12 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
   assert.match(stdout, /test part, after transfer: .*\((\d+) pseudo-labels\)/);
   assert.match(stdout, /wall time/);
 
+  // The transfer run trains on every labelled photo plus the pseudo-labels (its run.json says so).
+  const transfer = JSON.parse(await Deno.readTextFile(join(out, "transfer", "run.json")));
+  assert.equal(transfer.identity.settings.trainOnVal, true);
+  assert.match(transfer.identity.settings.pseudoLabels, /^[0-9a-f]{16}$/);
+  assert.match(transfer.identity.settings.init, /^round\d\d-main/);
+
   const split = await readSplit(join(out, "train"));
   const testIds = split.test.map((t) => t.id).sort();
   assert.ok(testIds.length >= 6);

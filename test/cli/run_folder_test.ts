@@ -146,6 +146,15 @@ Deno.test("competition layout: every test photo answered, unreadable ones with t
     "q5.jpg",
     "q6.jpg",
   ]);
+  // The label map keeps the dataset's own (numeric) ids, in numeric order, through the split.
+  const labelRows = await readRows(join(out, "train", "labels.tsv"), { delimiter: "\t" });
+  assert.deepEqual(labelRows.slice(1).map((r) => [r[0], r[1]]), [["0", "2"], ["1", "17"], [
+    "2",
+    "133",
+  ]]);
+  const splitRows = await readRows(join(out, "train", "split.tsv"), { delimiter: "\t" });
+  const trainLabels = new Set(splitRows.slice(1).filter((r) => r[3] === "train").map((r) => r[2]));
+  assert.deepEqual([...trainLabels].sort(), ["133", "17", "2"]);
   const ids = Array.from({ length: 7 }, (_, i) => `q${i}`);
   for (const folder of ["submissions/before-transfer", "submissions"]) {
     for (const head of ["main", "aux", "blend"]) {

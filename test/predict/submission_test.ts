@@ -9,6 +9,8 @@ import { LabelMap } from "@/data/labels.ts";
 import { readRows, readTable } from "@/data/table.ts";
 import { writeSubmissions } from "@/predict/submission.ts";
 import { classPrior, pseudoLabels, withFallback } from "@/pipeline/reproduce.ts";
+import { trainingPool } from "@/train/run.ts";
+import { PRESETS } from "@/train/presets.ts";
 import { tempDir } from "../fixtures.ts";
 
 // Two photos, three classes with Baidu-style numeric ids. Photo x: main says 17, aux says 133, a
@@ -60,4 +62,33 @@ Deno.test("unreadable test photos: the class prior as both heads, every id in id
   assert.deepEqual(Array.from(all.main.subarray(0, 3)), Array.from(prior));
   assert.deepEqual(Array.from(all.aux.subarray(9, 12)), Array.from(prior));
   assert.deepEqual(Array.from(all.main.subarray(3, 6)), Array.from(probs.main.subarray(0, 3)));
+});
+
+Deno.test("the transfer's pools: Transfer policies add the pseudo-labels to train + val; Train does not", () => {
+  const photo = (id: string) => ({ id, path: `${id}.jpg`, label: "2" });
+  const data = { train: [photo("t1"), photo("t2")], val: [photo("v1")] };
+  const pseudo = [photo("q1"), photo("q2")];
+  const ids = (pool: { id: string }[]) => pool.map((p) => p.id);
+  const transfer = { pseudo, trainOnVal: true };
+  assert.deepEqual(ids(trainingPool("Transfer_DA", data, transfer)), [
+    "t1",
+    "t2",
+    "v1",
+    "q1",
+    "q2",
+  ]);
+  assert.deepEqual(ids(trainingPool("Transfer", data, transfer)), ["t1", "t2", "v1", "q1", "q2"]);
+  assert.deepEqual(ids(trainingPool("Train", data, transfer)), ["t1", "t2", "v1"]);
+  // Stages 1-3: the training photos alone.
+  assert.deepEqual(ids(trainingPool("Train_DA", data, {})), ["t1", "t2"]);
+  assert.deepEqual(ids(trainingPool("Train", data, {})), ["t1", "t2"]);
+  // The seed's transfer schedule: Transfer_DA, then Transfer, then Train, with the stage-2 SGD.
+  for (const preset of [PRESETS.seed, PRESETS.cpu]) {
+    assert.deepEqual(preset.transferStages.map((s) => s.policy), [
+      "Transfer_DA",
+      "Transfer",
+      "Train",
+    ]);
+    assert.ok(preset.transferStages.every((s) => s.unfreeze && s.optimizer.kind === "sgd"));
+  }
 });
