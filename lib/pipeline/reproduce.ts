@@ -40,6 +40,8 @@ export interface ReproduceOptions {
   cacheDir?: string;
   callbacks?: Callback[];
   log?: (line: string) => void;
+  /** Progress bars for decoding and trunk caching (default true). */
+  progress?: boolean;
 }
 
 export interface Scores {
@@ -139,6 +141,7 @@ async function reproduceLocked(
     testFraction: options.testFraction,
     callbacks: options.callbacks,
     log,
+    progress: options.progress,
   };
 
   log("== stages 1-3: training");

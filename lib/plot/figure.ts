@@ -4,6 +4,7 @@
  * render with no network.
  */
 import { createRequire } from "node:module";
+import { hashString } from "../rng.ts";
 import { gzipSync } from "node:zlib";
 import { encodeBase64 } from "./base64.ts";
 import { writeFileAtomic } from "../data/table.ts";
@@ -40,20 +41,27 @@ export function plotlyLoader(): string {
   return loader;
 }
 
-let counter = 0;
 let bundleShown = false;
 
 /** A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader
  * comes first, else the script waits for a `window.Plotly` defined by an earlier output. */
 export function figureHtml(figure: Figure, withBundle: boolean): string {
-  const id = `plot-${Date.now().toString(36)}-${counter++}`;
   const layout: Record<string, unknown> = {
     margin: { t: 40, r: 20, b: 50, l: 60 },
     ...figure.layout,
   };
+  // Long tick labels (breed names, rotated) get the room they need instead of being clipped,
+  // and axis titles keep their distance from them.
+  for (const axis of ["xaxis", "yaxis"]) {
+    const given = (layout[axis] ?? {}) as Record<string, unknown>;
+    const title = (given.title ?? {}) as Record<string, unknown>;
+    layout[axis] = { automargin: true, ...given, title: { standoff: 12, ...title } };
+  }
   const config = { responsive: true, displaylogo: false, ...figure.config };
   // `</` inside JSON would end the <script> element early.
   const json = (v: unknown) => JSON.stringify(v).replace(/<\//g, "<\\/");
+  // Named by its content, so re-running a cell writes the same notebook file.
+  const id = `plot-${hashString(json([figure.data, layout, config])).toString(36)}`;
   const height = typeof layout.height === "number" ? layout.height : 420;
   const draw = `(function draw(){if(!window.Plotly){return setTimeout(draw,30);}` +
     `window.Plotly.newPlot(${json(id)},${json(figure.data)},${json(layout)},${json(config)});})();`;
@@ -140,20 +148,34 @@ export function lineChart(
   };
 }
 
-/** Heatmap, e.g. a confusion matrix (rows = true class, columns = predicted). */
+/**
+ * Heatmap, e.g. a confusion matrix (rows = true class, columns = predicted). Every cell shows its
+ * count; zero is white. `rows: "normalised"` colours each row by its share (a rare breed's
+ * mistakes stay visible next to a common one's), still printing the counts.
+ */
 export function heatmap(
   z: readonly (readonly number[])[],
   rowLabels: readonly string[],
   columnLabels: readonly string[],
-  { title = "", xTitle = "", yTitle = "" } = {},
+  { title = "", xTitle = "", yTitle = "", rows = "counts" as "counts" | "normalised" } = {},
 ): Figure {
+  const colour = rows === "normalised"
+    ? z.map((row) => {
+      const total = row.reduce((a, b) => a + b, 0);
+      return row.map((v) => (total ? v / total : 0));
+    })
+    : z;
   return {
     data: [{
       type: "heatmap",
-      z,
+      z: colour,
+      text: z.map((row) => row.map(String)),
+      texttemplate: "%{text}",
       x: columnLabels,
       y: rowLabels,
-      colorscale: "Blues",
+      colorscale: [[0, "#ffffff"], [0.5, "#6baed6"], [1, "#08306b"]],
+      zmin: 0,
+      colorbar: { title: { text: rows === "normalised" ? "share of the row" : "photos" } },
       hoverongaps: false,
     }],
     layout: {

@@ -57,7 +57,7 @@ export async function showImages(
       encodeBase64(png)
     }" ` +
     `width="${tile}" height="${tile}" style="image-rendering:pixelated;border:1px solid #ccc"/>` +
-    `<figcaption style="font-size:11px;max-width:${tile}px">${
+    `<figcaption style="font-size:11px;width:${tile}px;overflow-wrap:anywhere;line-height:1.25">${
       escape(captions[i] ?? "")
     }</figcaption></figure>`
   );

@@ -93,6 +93,8 @@ export interface TrainOptions {
   testFraction?: number;
   /** Trunk workers in cached mode (default: one per core on wasm/cpu, else none). */
   trunkWorkers?: number;
+  /** Progress bars for decoding and trunk caching on stderr (default true). */
+  progress?: boolean;
   /** Switch off augmentations (ablations). */
   without?: StreamConfig["without"];
 }
@@ -202,7 +204,7 @@ async function trainLocked(
     testFraction: options.testFraction,
     listing,
     resume: state === "resume" && savedSplit,
-    onProgress: progressReporter("decode"),
+    onProgress: progressReporter("decode", options.progress),
   });
   reportSkipped(data.skipped, out, log);
   const cache = data.cache!;
@@ -263,7 +265,7 @@ async function trainLocked(
   const sets = new Map<string, ActivationSet>();
   const activations = async (policy: PolicyName): Promise<ActivationSet> => {
     if (!sets.has(policy)) {
-      const progress = progressReporter(`trunk ${policy}`);
+      const progress = progressReporter(`trunk ${policy}`, options.progress);
       if (workers > 1) {
         sets.set(
           policy,
@@ -293,8 +295,19 @@ async function trainLocked(
   const valImages = () => (valPixels ??= photosAsInputs(cache, val));
   const valSet = async () =>
     valTrunk ??= workers > 1
-      ? await trunkPool().photos(val, trunkShape, 32, progressReporter("trunk val"))
-      : activationsOfPhotos(frozenTrunk(), cache, val, 32, progressReporter("trunk val"));
+      ? await trunkPool().photos(
+        val,
+        trunkShape,
+        32,
+        progressReporter("trunk val", options.progress),
+      )
+      : activationsOfPhotos(
+        frozenTrunk(),
+        cache,
+        val,
+        32,
+        progressReporter("trunk val", options.progress),
+      );
 
   const stages = options.stages ?? preset.stages;
   const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
@@ -419,9 +432,10 @@ function reportSkipped(skipped: readonly Skipped[], out: string, log: (line: str
   );
 }
 
-function progressReporter(label: string) {
+function progressReporter(label: string, show = true) {
   let bar: ReturnType<typeof progressBar> | undefined;
   return (done: number, total: number) => {
+    if (!show) return;
     bar ??= progressBar(label, total);
     bar.update(done);
     if (done === total) bar.done();

@@ -78,3 +78,9 @@ Deno.test("plot: notebook display sends the plotly loader once per session, then
   const hostile = figureHtml({ data: [{ name: "</script><b>x" }] }, false);
   assert.equal(hostile.split("</script>").length, 2, "a trace name cannot close the script early");
 });
+
+Deno.test("plot: a figure's html is the same every time it is made (a re-run cell changes nothing)", () => {
+  const fig = barChart(["a", "b"], [1, 2], { title: "same" });
+  assert.equal(figureHtml(fig, false), figureHtml(fig, false));
+  assert.notEqual(figureHtml(fig, false), figureHtml(barChart(["a", "b"], [1, 3]), false));
+});
