@@ -1,5 +1,5 @@
 /**
- * What every backbone declares, and the registry that makes a new backbone one file. A backbone
+ * What every backbone declares, and how one is built (`backbones.ts` names them). A backbone
  * is built as an ordered list of *stages* whose layers exist once: applied in sequence they form
  * the full feature extractor, and the same layer objects applied from a later stage on form its
  * top alone, so training can run the frozen trunk once and cache its output (weights are shared,
@@ -37,29 +37,8 @@ export interface Backbone {
   features: number;
 }
 
-const registry = new Map<string, (options: Record<string, unknown>) => BackboneSpec>();
-
-/** Registers a backbone family under a name (done by each backbone's module). */
-export function registerBackbone(
-  name: string,
-  make: (options: Record<string, unknown>) => BackboneSpec,
-): void {
-  registry.set(name, make);
-}
-
-export function backboneNames(): string[] {
-  return [...registry.keys()];
-}
-
-/** Builds a backbone by name, e.g. `buildBackbone("mobilenet_v2", { alpha: 0.35 })`. */
-export function buildBackbone(
-  name: string,
-  options: Record<string, unknown> & { size?: number } = {},
-): Backbone {
-  const make = registry.get(name);
-  if (!make) throw new Error(`unknown backbone '${name}' (known: ${backboneNames().join(", ")})`);
-  const spec = make(options);
-  const size = options.size ?? spec.defaultSize;
+/** Builds a backbone from its declaration at an input size (default: the weights' own). */
+export function buildFromSpec(spec: BackboneSpec, size = spec.defaultSize): Backbone {
   const stages = spec.stages(size);
   const input = tf.input({ shape: [size, size, 3], name: "input_1" });
   const output = stages.reduce((x, stage) => stage.apply(x), input);

@@ -1,7 +1,6 @@
-/** The backbones this project ships; importing this module registers them. */
-import "./mobilenet_v2.ts";
-import "./xception.ts";
+/** The model layer's public API: backbones, the seed's head and losses, weights. */
 export * from "./backbone.ts";
+export * from "./backbones.ts";
 export * from "./seed_model.ts";
 export * from "./loss.ts";
 export * from "./weights.ts";

@@ -4,7 +4,7 @@
  * epsilon 1e-3. Teachable Machine's exported backbone is this network at alpha 0.35.
  */
 import { tf } from "../tf.ts";
-import { registerBackbone, type Stage, type SymbolicTensor } from "./backbone.ts";
+import type { BackboneSpec, Stage, SymbolicTensor } from "./backbone.ts";
 
 /** Keras' `_make_divisible`: channel counts rounded to multiples of 8, never down by > 10%. */
 export function makeDivisible(v: number, divisor = 8): number {
@@ -132,7 +132,8 @@ function mobileNetV2Stages(alpha: number, size: number): Stage[] {
   return stages;
 }
 
-registerBackbone("mobilenet_v2", (options) => {
+/** MobileNetV2 at width `alpha` (Keras' `MobileNetV2(alpha, include_top=False, pooling="avg")`). */
+export function mobileNetV2(options: { alpha?: number; size?: number } = {}): BackboneSpec {
   const alpha = Number(options.alpha ?? 1.0);
   const size = Number(options.size ?? 224);
   // Keras names the file with Python's str(float(alpha)): 0.35 -> "0.35", 1 -> "1.0".
@@ -150,4 +151,4 @@ registerBackbone("mobilenet_v2", (options) => {
     },
     stages: (s) => mobileNetV2Stages(alpha, s),
   };
-});
+}

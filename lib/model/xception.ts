@@ -5,7 +5,7 @@
  * (`conv2d_1`..`conv2d_4`, `batch_normalization_1`..`_4`).
  */
 import { tf } from "../tf.ts";
-import { registerBackbone, type Stage, type SymbolicTensor } from "./backbone.ts";
+import type { BackboneSpec, Stage, SymbolicTensor } from "./backbone.ts";
 
 type Layer = tf.layers.Layer;
 const bn = (name: string) =>
@@ -97,7 +97,8 @@ function xceptionStages(): Stage[] {
   ];
 }
 
-registerBackbone("xception", () => ({
+/** Xception (Keras' `Xception(include_top=False, pooling="avg")`), the seed's backbone. */
+export const xception = (): BackboneSpec => ({
   name: "xception",
   defaultSize: 299,
   preprocessing: "tf",
@@ -109,4 +110,4 @@ registerBackbone("xception", () => ({
     md5: "b0042744bf5b25fce3cb969f33bebb97", // as keras.applications.xception pins it
   },
   stages: () => xceptionStages(),
-}));
+});

@@ -26,8 +26,7 @@ import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augm
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { PolicyName } from "../augment/policy.ts";
-import { buildBackbone, splitBackbone } from "../model/backbone.ts";
-import "../model/index.ts";
+import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
