@@ -12,7 +12,8 @@ await initBackend({ quiet: true });
 Deno.test("end-to-end mode: both stages train on augmented images and validate", async () => {
   const dir = await tempDir();
   await makeColourDataset(join(dir, "data"));
-  const sgd = { kind: "sgd" as const, learningRate: 1e-3, momentum: 0.9 };
+  // The seed's stage-2 optimizer (1e-3 knocks this tiny 32 px model back to chance).
+  const sgd = { kind: "sgd" as const, learningRate: 1e-4, momentum: 0.9 };
   const preset: Preset = {
     name: "tiny-e2e",
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 32 },
@@ -54,8 +55,10 @@ Deno.test("end-to-end mode: both stages train on augmented images and validate",
     assert.ok(h.metrics.blend >= 0 && h.metrics.blend <= 1);
   }
   assert.ok(result.best);
-  // Three colours: far above chance (1/3) on the validation photos.
-  assert.ok(result.best.meta.metrics.blend >= 0.8, `blend ${result.best.meta.metrics.blend}`);
+  // Three colours: far above chance (1/3) on the validation photos, and fine-tuning keeps it.
+  for (const h of result.history) {
+    assert.ok(h.metrics.blend >= 0.8, `${h.stage}: blend ${h.metrics.blend}`);
+  }
 
   // What trained: the unfrozen top (block_15 on) and the head changed, the trunk did not.
   const fresh = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 32 });
