@@ -10,6 +10,8 @@ const TICK_FIELDS = { utime: 13, stime: 14, cutime: 15, cstime: 16 } as const;
 
 /** CPU share of the machine (0..1) other processes may use before a ratio is called invalid. */
 export const IDLE_LIMIT = 0.05;
+/** The 1-minute load average above which the machine is not idle at the start (wait for it). */
+export const LOAD_LIMIT = 0.5;
 
 interface CpuTimes {
   busy: number;
@@ -92,7 +94,8 @@ export async function watchOthers(): Promise<{ stop(): Promise<number> }> {
 
 /** One line for the report: the load, and whether the ratios below can be trusted. */
 export function describeIdle(before: IdleCheck, during: number): { valid: boolean; line: string } {
-  const valid = before.othersShare <= IDLE_LIMIT && during <= IDLE_LIMIT;
+  const valid = before.load1 < LOAD_LIMIT && before.othersShare <= IDLE_LIMIT &&
+    during <= IDLE_LIMIT;
   const busiest = before.busiest.length ? `; busiest before: ${before.busiest.join(", ")}` : "";
   const line = `load average ${before.load1.toFixed(2)} at the start; other processes took ` +
     `${(100 * before.othersShare).toFixed(1)}% of the CPU before and ${

@@ -9,7 +9,8 @@
  *
  * Ratios need an idle machine (see bench/idle.ts): the load and the busiest other processes are
  * recorded before the start, other processes' CPU time is measured over the whole run, and when
- * either passes 5% of the machine the ratios are withheld (`--force` prints them, marked).
+ * the load is 0.5 or more, or other processes pass 5% of the machine, the ratios are withheld
+ * (`--force` prints them, marked).
  *
  *   deno task bench:speed [--repeats 3] [--steps 6] [--photos 600] [--no-torch] [--force]
  *
@@ -247,7 +248,7 @@ if (!idle.valid) {
   console.log(
     `RATIOS ${
       values.force ? "UNRELIABLE" : "WITHHELD"
-    }: the machine was not idle (other processes ` +
+    }: the machine was not idle (load average 0.5 or more at the start, or other processes ` +
       `above 5% of the CPU); PyTorch's threads slow down far more than tfjs on a busy machine.`,
   );
 }

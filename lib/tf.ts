@@ -58,11 +58,14 @@ let current: Promise<BackendChoice> | undefined;
 export function initBackend(
   options: { request?: BackendRequest; quiet?: boolean; threads?: number } = {},
 ): Promise<BackendChoice> {
-  wasmThreads = options.threads ?? threadsFromEnv();
-  current ??= select(options.request ?? requestFromEnv()).then((choice) => {
-    if (!options.quiet) console.error(choice.message);
-    return choice;
-  });
+  if (!current) {
+    // Read only by the first call: later calls get the backend already chosen.
+    wasmThreads = options.threads ?? threadsFromEnv();
+    current = select(options.request ?? requestFromEnv()).then((choice) => {
+      if (!options.quiet) console.error(choice.message);
+      return choice;
+    });
+  }
   return current;
 }
 

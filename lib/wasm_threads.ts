@@ -32,6 +32,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as wasmBackend from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import os from "node:os";
+import { sha256Hex, writeTextAtomic } from "./files.ts";
 
 const GLUE = "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js";
 const WORKER = "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js";
@@ -153,19 +154,11 @@ async function writeWorkerScript(contents: string): Promise<string> {
     }
     shim = shim.replace(edit.find, edit.replace);
   }
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(shim));
-  const hash = Array.from(
-    new Uint8Array(digest).slice(0, 8),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
-  const path = `${os.tmpdir()}/tfjs-wasm-threads-${tf.version_core}-${hash}.worker.cjs`;
+  const path = `${os.tmpdir()}/tfjs-wasm-threads-${tf.version_core}-${
+    sha256Hex(shim, 16)
+  }.worker.cjs`;
   const existing = await Deno.readTextFile(path).catch(() => undefined);
-  if (existing !== shim) {
-    const temp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(temp, shim);
-    await Deno.rename(temp, path);
-  }
+  if (existing !== shim) await writeTextAtomic(path, shim);
   return path;
 }
 

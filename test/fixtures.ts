@@ -124,3 +124,10 @@ export function cli(script: string, ...args: string[]): Deno.Command {
     stderr: "piped",
   });
 }
+
+/** The pid of a process that has ended (what a killed run leaves in its lock and temp names). */
+export async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  return child.pid;
+}

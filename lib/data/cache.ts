@@ -10,8 +10,7 @@ import fs from "node:fs";
 import { join, resolve } from "node:path";
 import type { Skipped } from "./errors.ts";
 import { type Interpolation, loadImage, type RgbImage } from "./image.ts";
-import { writeFileAtomic } from "./table.ts";
-import { removeStaleTemporaries } from "../temp_files.ts";
+import { removeStaleTemporaries, sha256Hex, writeTextAtomic } from "../files.ts";
 import { cacheDir } from "../paths.ts";
 
 export interface CacheOptions {
@@ -102,7 +101,7 @@ export async function cacheImages(
   options: CacheOptions,
 ): Promise<ImageCache> {
   const { size, interpolation = "nearest", dir = cacheDir(), concurrency = 4 } = options;
-  const key = await cacheKey(items, size, interpolation);
+  const key = cacheKey(items, size, interpolation);
   const base = join(dir, `${size}px-${interpolation}-${key.slice(0, 24)}`);
   const file = `${base}.rgb`;
   const metaFile = `${base}.json`;
@@ -151,22 +150,21 @@ export async function cacheImages(
     skipped,
   };
   // The meta file is written last: its presence marks a complete cache.
-  await writeFileAtomic(metaFile, new TextEncoder().encode(JSON.stringify(meta)));
+  await writeTextAtomic(metaFile, JSON.stringify(meta));
   return new ImageCache(file, meta, false);
 }
 
-async function cacheKey(
+function cacheKey(
   items: readonly { id: string; path: string }[],
   size: number,
   interpolation: string,
-): Promise<string> {
+): string {
   const files = items.map(({ id, path }) => {
     const info = fs.statSync(path, { throwIfNoEntry: false });
     return [id, resolve(path), info?.size ?? -1, info?.mtimeMs ?? -1];
   });
   const text = JSON.stringify({ version: 2, size, interpolation, files });
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(text);
 }
 
 async function readMeta(path: string): Promise<CacheMeta | undefined> {

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { DataError, type Skipped } from "./errors.ts";
+import { exists } from "../files.ts";
 import {
   type DatasetListing,
   isImageName,
@@ -156,8 +157,4 @@ async function requireDirectory(dir: string): Promise<void> {
   const info = await Deno.stat(dir).catch(() => undefined);
   if (!info) throw new DataError(dir, "directory not found");
   if (!info.isDirectory) throw new DataError(dir, "not a directory");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await Deno.stat(path).catch(() => undefined)) !== undefined;
 }

@@ -21,7 +21,7 @@ export async function linkSubset(
     await Deno.mkdir(join(target, label), { recursive: true });
     for (const name of names) {
       const link = join(target, label, name);
-      if (await Deno.lstat(link).then(() => true, () => false)) continue;
+      if (await Deno.lstat(link).then(() => true, () => false)) continue; // a link, even dangling
       await Deno.symlink(await Deno.realPath(join(from, name)), link);
     }
   }

@@ -4,6 +4,7 @@
  * `csv-stringify` pair instead (keep the choice here, nowhere else).
  */
 import { parse } from "csv-parse/sync";
+import { writeFileAtomic } from "../files.ts";
 import { stringify } from "csv-stringify/sync";
 import { DataError } from "./errors.ts";
 
@@ -61,13 +62,6 @@ export async function writeTable(
     record_delimiter: "unix",
   });
   await writeFileAtomic(path, new TextEncoder().encode(text));
-}
-
-/** Write-then-rename, so a crash mid-write never leaves a half file where a good one was. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
 }
 
 async function readText(path: string): Promise<string> {

@@ -6,6 +6,7 @@
  * beside it and every later use is checked against it.
  */
 import { createHash } from "node:crypto";
+import { exists } from "../files.ts";
 import { join } from "node:path";
 import { progressBar } from "../progress.ts";
 import { fromRoot } from "../paths.ts";
@@ -99,8 +100,4 @@ function barReporter(label: string, total: number | undefined) {
     bar.update(Math.floor(done / 1e6));
     if (done >= total) bar.done();
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await Deno.stat(path).catch(() => undefined)) !== undefined;
 }

@@ -8,6 +8,7 @@
 import h5wasm from "h5wasm/node";
 import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "../errors.ts";
+import { exists } from "../files.ts";
 import { tf } from "../tf.ts";
 
 export interface WeightFile {
@@ -18,18 +19,20 @@ export interface WeightFile {
   source: string;
 }
 
-/** Reads a weight file: a TF.js `model.json` (or its folder) or a Keras `.h5`. */
-export async function readWeightFile(path: string): Promise<WeightFile> {
+/** The weight file a path names: the file itself, or a folder's model.json / .h5. */
+export async function weightFileOf(path: string): Promise<string> {
   const info = await Deno.stat(path).catch(() => undefined);
   if (!info) throw new DataError(path, `weights not found`);
-  if (info.isDirectory) {
-    for (const name of ["model.json", "keras_model.h5", "model.h5"]) {
-      if (await Deno.stat(join(path, name)).catch(() => undefined)) {
-        return readWeightFile(join(path, name));
-      }
-    }
-    throw new DataError(path, `no model.json or .h5 weights in this folder`);
+  if (!info.isDirectory) return path;
+  for (const name of ["model.json", "keras_model.h5", "model.h5"]) {
+    if (await exists(join(path, name))) return join(path, name);
   }
+  throw new DataError(path, `no model.json or .h5 weights in this folder`);
+}
+
+/** Reads a weight file: a TF.js `model.json` (or its folder) or a Keras `.h5`. */
+export async function readWeightFile(weights: string): Promise<WeightFile> {
+  const path = await weightFileOf(weights);
   if (/\.(h5|hdf5|keras)$/i.test(path)) return readKerasH5(path);
   if (path.endsWith(".json")) return readTfjsModel(path);
   throw new DataError(path, `unknown weights format (expected model.json or .h5)`);

@@ -16,9 +16,8 @@ import { train } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
 import { DataError, UsageError } from "../data/errors.ts";
 import { readTestFolder } from "../data/readers.ts";
-import { writeFileAtomic } from "../data/table.ts";
-import { lockRunFolder } from "../train/run_folder.ts";
-import { removeStaleTemporaries } from "../temp_files.ts";
+import { lockRunFolder, refuseForeignFolder } from "../train/run_folder.ts";
+import { exists, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 
 export interface ReproduceOptions {
   data: string;
@@ -109,19 +108,16 @@ async function checkSettings(out: string, settings: Record<string, unknown>): Pr
   }
   await Deno.mkdir(out, { recursive: true });
   // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
-  const foreign = (await Array.fromAsync(Deno.readDir(out)))
-    .filter((e) => !e.name.startsWith(".") && e.name !== "train");
-  if (foreign.length) {
-    throw new DataError(
-      out,
-      "not empty and not a reproduce run folder; start it in another folder (--out)",
-    );
-  }
-  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(settings, null, 1)));
+  await refuseForeignFolder(
+    out,
+    ["train"],
+    "not empty and not a reproduce run folder; start it in another folder (--out)",
+  );
+  await writeTextAtomic(file, JSON.stringify(settings, null, 1));
 }
 
-async function hasCompetitionLabels(data: string): Promise<boolean> {
-  return await Deno.stat(join(data, "train.txt")).then(() => true, () => false);
+function hasCompetitionLabels(data: string): Promise<boolean> {
+  return exists(join(data, "train.txt"));
 }
 
 async function reproduceLocked(

@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { hashString } from "../rng.ts";
 import { gzipSync } from "node:zlib";
 import { encodeBase64 } from "./base64.ts";
-import { writeFileAtomic } from "../data/table.ts";
+import { writeFileAtomic } from "../files.ts";
 import { show } from "./display.ts";
 
 /** A Plotly figure: traces, layout, config, exactly as `Plotly.newPlot` takes them. */

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { cacheImages } from "../data/cache.ts";
+import { exists } from "../files.ts";
 import { DataError } from "../data/errors.ts";
 import { LabelMap } from "../data/labels.ts";
 import { readSplit } from "../data/prepare.ts";
@@ -26,7 +27,6 @@ export interface RunProbabilities {
 
 /** Reads a reproduce run's final probabilities.tsv (image_id, main_<label>..., aux_<label>...). */
 export async function readRunProbabilities(dir: string): Promise<RunProbabilities> {
-  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
   // After transfer the final files are in submissions/; without it, in before-transfer/.
   let file = join(dir, "submissions", "probabilities.tsv");
   if (!(await exists(file))) {

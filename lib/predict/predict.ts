@@ -16,6 +16,7 @@ import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "../train/c
 import { bestOf } from "../train/callbacks.ts";
 import type { RunConfig } from "../train/run.ts";
 import { DataError } from "../data/errors.ts";
+import { exists } from "../files.ts";
 
 export interface Probabilities {
   /** Row-major [n, classes]. */
@@ -119,7 +120,6 @@ export interface FinalModel extends LoadedRun {
  * submissions use); without transfer, the training stages' best.
  */
 export async function loadFinalModel(dir: string): Promise<FinalModel> {
-  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
   if (await exists(join(dir, "run.json"))) {
     const run = await loadRun(dir, "best");
     const alpha = run.checkpoint.meta.metrics.alpha;

@@ -12,16 +12,14 @@ import { listingChanges, prepareData, type PreparedData } from "../data/prepare.
 import { readDataset } from "../data/readers.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import type { Skipped } from "../data/errors.ts";
-import { writeFileAtomic } from "../data/table.ts";
 import {
   checkIdentity,
   listingFingerprint,
   lockRunFolder,
   type RunIdentity,
-  sha256,
   weightsFingerprint,
 } from "./run_folder.ts";
-import { removeStaleTemporaries } from "../temp_files.ts";
+import { exists, removeStaleTemporaries, sha256Hex, writeTextAtomic } from "../files.ts";
 import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
@@ -59,9 +57,6 @@ import {
   type RoundInfo,
   runRound,
 } from "./trainer.ts";
-
-const writeTextAtomic = (path: string, text: string) =>
-  writeFileAtomic(path, new TextEncoder().encode(text));
 
 export interface TrainOptions {
   data: string;
@@ -142,23 +137,23 @@ async function runIdentity(options: TrainOptions, listing: DatasetListing): Prom
     dataset: {
       root: resolve(options.data),
       photos: listing.train.length + listing.test.length,
-      listing: await listingFingerprint(listing),
+      listing: listingFingerprint(listing),
     },
     preset: preset.name,
     seed,
     weights: await weightsFingerprint(options.weights),
     settings: {
-      recipe: await sha256(JSON.stringify(preset)),
+      recipe: sha256Hex(JSON.stringify(preset), 16),
       splitSeed: options.splitSeed ?? seed,
       valFraction: options.valFraction ?? 0.1,
       testFraction: options.testFraction ?? 0.1,
       glu: options.glu ?? true,
       lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
       without: options.without ?? [],
-      stages: options.stages ? await sha256(JSON.stringify(options.stages)) : "preset",
+      stages: options.stages ? sha256Hex(JSON.stringify(options.stages), 16) : "preset",
       init: options.init ? basename(options.init) : null,
       pseudoLabels: options.pseudo
-        ? await sha256(options.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"))
+        ? sha256Hex(options.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
         : null,
       trainOnVal: options.trainOnVal ?? false,
     },
@@ -191,7 +186,7 @@ async function trainLocked(
   if (state === "new") {
     await writeTextAtomic(join(out, "run.json"), JSON.stringify(config, null, 1));
   }
-  const savedSplit = await Deno.stat(join(out, "split.tsv")).then(() => true, () => false);
+  const savedSplit = await exists(join(out, "split.tsv"));
 
   const data = await prepareData({
     data: options.data,

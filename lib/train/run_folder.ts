@@ -7,13 +7,15 @@
  *   whose identity differs is refused before anything is written, with one line naming the field.
  * - a lock: one process at a time (`.lock` holds pid, host and start time; a lock whose process is
  *   gone is stale and taken over).
- * - leftovers: temporary files of killed runs are removed at start (`lib/temp_files.ts`).
+ * - leftovers: temporary files of killed runs are removed at start (`lib/files.ts`).
  */
 import { join, relative, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DataError } from "../data/errors.ts";
 import type { DatasetListing } from "../data/dataset.ts";
-import { processAlive } from "../temp_files.ts";
+import { processAlive, sha256Hex } from "../files.ts";
+import { weightFileOf } from "../model/weights.ts";
+import { digest } from "../model/download.ts";
 
 export interface RunIdentity {
   dataset: { root: string; photos: number; listing: string };
@@ -24,50 +26,28 @@ export interface RunIdentity {
   settings: Record<string, unknown>;
 }
 
-/** A short SHA-256 of a text. */
-export async function sha256(data: string | Uint8Array, length = 16): Promise<string> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")
-    .slice(0, length);
-}
-
 /** A fingerprint of which photos a dataset lists, under which labels (not of their pixels). */
-export async function listingFingerprint(listing: DatasetListing): Promise<string> {
+export function listingFingerprint(listing: DatasetListing): string {
   const root = resolve(listing.root);
   const rows = [
     ...listing.train.map((p) => `train\t${p.id}\t${p.label}\t${relative(root, resolve(p.path))}`),
     ...listing.test.map((p) => `test\t${p.id}\t\t${relative(root, resolve(p.path))}`),
   ].sort();
-  return await sha256(rows.join("\n"));
+  return sha256Hex(rows.join("\n"), 16);
 }
 
 /** Path and SHA-256 of pretrained weights: a .h5 file, or a model.json with its shards. */
 export async function weightsFingerprint(path: string): Promise<{ path: string; sha256: string }> {
   if (path === "imagenet") return { path, sha256: "official (pinned by the download)" };
-  const info = await Deno.stat(path).catch(() => undefined);
-  if (!info) throw new DataError(path, "weights not found");
-  let files = [path];
-  if (info.isDirectory) {
-    const names = ["model.json", "keras_model.h5", "model.h5"];
-    const found = [];
-    for (const name of names) {
-      if (await Deno.stat(join(path, name)).catch(() => undefined)) found.push(join(path, name));
-    }
-    if (!found.length) throw new DataError(path, "no model.json or .h5 weights in this folder");
-    files = [found[0]];
-  }
+  const files = [await weightFileOf(path)];
   if (files[0].endsWith(".json")) {
     const manifest = JSON.parse(await Deno.readTextFile(files[0])).weightsManifest ?? [];
     const dir = resolve(files[0], "..");
     files.push(...manifest.flatMap((g: { paths: string[] }) => g.paths.map((p) => join(dir, p))));
   }
   const hashes = [];
-  for (const file of files) {
-    const bytes = await Deno.readFile(file).catch(() => undefined);
-    hashes.push(bytes ? await sha256(bytes, 64) : "missing");
-  }
-  return { path: resolve(path), sha256: await sha256(hashes.join("\n"), 64) };
+  for (const file of files) hashes.push(await digest(file, "sha256").catch(() => "missing"));
+  return { path: resolve(path), sha256: sha256Hex(hashes.join("\n")) };
 }
 
 /** The first field where two identities differ, as "field: this folder has A, asked B". */
@@ -122,17 +102,25 @@ export async function checkIdentity(
     throw new DataError(file, `not a run of this version (no run identity); ${advice}`);
   }
   if (saved === "none") {
-    const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
-    const foreign = entries.filter((e) => !e.name.startsWith("."));
-    if (foreign.length) {
-      throw new DataError(out, `not empty and not a run folder (no run.json); ${advice}`);
-    }
+    await refuseForeignFolder(out, [], `not empty and not a run folder (no run.json); ${advice}`);
     return "new";
   }
   const difference = identityDifference(saved, wanted);
   if (!difference) return "resume";
   const detail = difference.startsWith("dataset listing") ? await explain?.() : undefined;
   throw new DataError(file, `${detail ?? difference}; ${advice}`);
+}
+
+/** Refuses, with `problem`, a folder that holds anything but dot-files and the `allowed` names. */
+export async function refuseForeignFolder(
+  out: string,
+  allowed: readonly string[],
+  problem: string,
+): Promise<void> {
+  const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+  if (entries.some((e) => !e.name.startsWith(".") && !allowed.includes(e.name))) {
+    throw new DataError(out, problem);
+  }
 }
 
 export interface RunLock {

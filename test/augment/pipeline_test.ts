@@ -6,12 +6,18 @@ import { LabelMap } from "@/data/labels.ts";
 import { makeImageFolder, tempDir } from "../fixtures.ts";
 import { readImageFolder } from "@/data/readers.ts";
 
-async function setup() {
+/** Three classes of flat-shaded photos, decoded at 16 px. */
+async function photos() {
   const dir = await tempDir();
   await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
   const listing = await readImageFolder(join(dir, "data"));
   const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
   const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  return { dir, listing, cache, labels };
+}
+
+async function setup() {
+  const { dir, listing, cache, labels } = await photos();
   const config = poolStream(cache, listing.train, labels, {
     policy: "Train_DA",
     seed: 3,
@@ -56,11 +62,7 @@ Deno.test("pipeline: a worker error reaches the caller as a rejected batch", asy
 });
 
 Deno.test("pipeline: known pixels: each sample's centre is a photo of its own label, scaled x/127.5-1", async () => {
-  const dir = await tempDir();
-  await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
-  const listing = await readImageFolder(join(dir, "data"));
-  const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
-  const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  const { dir, listing, cache, labels } = await photos();
   // Every photo is one flat shade of red: its decoded red value per class, from the cache.
   const reds = [new Set<number>(), new Set<number>(), new Set<number>()];
   for (const p of listing.train) reds[labels.toIndex(p.label)].add(cache.read(p.id).data[0]);
@@ -90,11 +92,7 @@ Deno.test("pipeline: known pixels: each sample's centre is a photo of its own la
 });
 
 Deno.test("pipeline: the ablation switches: Train_DA without splice, rotate and mask is Train", async () => {
-  const dir = await tempDir();
-  await makeImageFolder(join(dir, "data"), { a: 6, b: 5, c: 4 });
-  const listing = await readImageFolder(join(dir, "data"));
-  const cache = await cacheImages(listing.train, { size: 16, dir: join(dir, "cache") });
-  const labels = LabelMap.fromLabels(["a", "b", "c"]);
+  const { dir, listing, cache, labels } = await photos();
   const stream = (policy: "Train_DA" | "Train", without?: Record<string, false>) =>
     inlineStream(
       poolStream(cache, listing.train, labels, { policy, seed: 4, batchSize: 8, without }),

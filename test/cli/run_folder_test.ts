@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { readRows } from "@/data/table.ts";
 import {
   cli,
+  deadPid,
   makeColourDataset,
   makeCompetitionDataset,
   SHARED_MOBILENET,
@@ -36,12 +37,6 @@ function errorLine(stderr: string): string {
   assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`);
   assert.ok(!/\bat .*\.ts:\d+/.test(stderr), "no stack trace");
   return lines[0];
-}
-
-async function deadPid(): Promise<number> {
-  const child = new Deno.Command("true").spawn();
-  await child.status;
-  return child.pid;
 }
 
 Deno.test("run folder: other data is refused before anything is written; a lost photo is named", async () => {

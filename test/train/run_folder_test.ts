@@ -1,5 +1,5 @@
 /**
- * The run-folder contract's pieces (lib/train/run_folder.ts, lib/temp_files.ts, prepareData's
+ * The run-folder contract's pieces (lib/train/run_folder.ts, lib/files.ts, prepareData's
  * resume): identity differences named field by field, one lock per folder with stale-lock
  * takeover, leftovers of killed processes removed, and a resumed run reading its saved split.
  */
@@ -13,10 +13,10 @@ import {
   lockRunFolder,
   type RunIdentity,
 } from "@/train/run_folder.ts";
-import { removeStaleTemporaries } from "@/temp_files.ts";
+import { removeStaleTemporaries } from "@/files.ts";
 import { defaultRunFolder } from "@/cli/run_args.ts";
 import { PRESETS } from "@/train/presets.ts";
-import { makeImageFolder, tempDir } from "../fixtures.ts";
+import { deadPid, makeImageFolder, tempDir } from "../fixtures.ts";
 
 const identity: RunIdentity = {
   dataset: { root: "/data/a", photos: 10, listing: "abc" },
@@ -25,13 +25,6 @@ const identity: RunIdentity = {
   weights: { path: "/w", sha256: "123" },
   settings: { valFraction: 0.1, glu: true },
 };
-
-/** The pid of a process that has ended. */
-async function deadPid(): Promise<number> {
-  const child = new Deno.Command("true").spawn();
-  await child.status;
-  return child.pid;
-}
 
 Deno.test("run identity: the first differing field is named with both values", () => {
   assert.equal(identityDifference(identity, structuredClone(identity)), undefined);
