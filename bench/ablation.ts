@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tf.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
-import { PRESETS } from "../lib/train/presets.ts";
+import { PRESETS } from "../lib/run/presets.ts";
 import { train, type TrainOptions } from "../lib/train/run.ts";
 import { progressCallback } from "../lib/train/callbacks.ts";
 

@@ -3,7 +3,7 @@
  * Notebook cells cannot use `import.meta` and run with the notebook's folder as working
  * directory, so they (and the CLI) name files through these helpers.
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 
 let root: string | undefined;
 
@@ -54,4 +54,14 @@ export function defaultWeights(): string {
 /** True when notebooks should run on a small slice (CI sets `DOGS_SMALL=1`). */
 export function smallData(): boolean {
   return Deno.env.get("DOGS_SMALL") === "1";
+}
+
+/** A line with its absolute paths shown relative to the project (`data/runs/...`,
+ * `../shared/...`): notebook outputs stay short and do not carry one machine's folders. */
+export function relativePaths(line: string): string {
+  const base = projectRoot();
+  return line.replace(/(^|[\s(='"])(\/[^\s)'",:]+)/g, (_, before: string, path: string) => {
+    const short = relative(base, path);
+    return before + (short.length < path.length ? short || "." : path);
+  });
 }

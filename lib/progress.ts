@@ -1,32 +1,23 @@
 /**
- * A terminal progress line: rate, ETA and any extra metrics (loss, ...). On a TTY it redraws in
- * place; in a log (CI, nohup) it prints a line every 10% so logs stay readable.
+ * A progress line: rate, ETA and any extra metrics (loss, ...). On a TTY it redraws in place; in a
+ * log (CI, nohup) it prints a line every 10% so logs stay readable; in a notebook it is one output
+ * line updated in place (stderr would pile up a box of lines per phase).
  */
+import { jupyter, show, updateDisplay } from "./display.ts";
+
 export interface Progress {
   update(done: number, extra?: Record<string, number | string>): void;
   done(extra?: Record<string, number | string>): void;
 }
 
 export function progressBar(label: string, total: number, unit = "it"): Progress {
+  if (jupyter()) return notebookBar(label, total, unit);
   const start = performance.now();
   const tty = Deno.stderr.isTerminal();
   let lastDecile = -1;
   let last = 0;
   const encoder = new TextEncoder();
-  const render = (done: number, extra: Record<string, number | string> = {}) => {
-    const seconds = (performance.now() - start) / 1000;
-    // The first update can come microseconds after the start: no rate until there is one.
-    const rate = seconds > 0.25 ? done / seconds : NaN;
-    const eta = rate > 0 ? (total - done) / rate : Infinity;
-    const width = 24;
-    const filled = Math.round((width * done) / Math.max(total, 1));
-    const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const metrics = Object.entries(extra)
-      .map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : v}`)
-      .join(" ");
-    return `${label} ${bar} ${done}/${total} ${formatNumber(rate)} ${unit}/s ` +
-      `${formatTime(seconds)}<${formatTime(eta)}${metrics ? " " + metrics : ""}`;
-  };
+  const render = progressLine(label, total, unit, start);
   return {
     update(done, extra) {
       if (tty) {
@@ -46,6 +37,54 @@ export function progressBar(label: string, total: number, unit = "it"): Progress
       const line = render(total, extra);
       if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}\n`));
       else if (lastDecile < 10) console.error(line);
+    },
+  };
+}
+
+/** The line itself: label, bar, count, rate, elapsed<remaining, metrics. */
+function progressLine(label: string, total: number, unit: string, start: number) {
+  return (done: number, extra: Record<string, number | string> = {}): string => {
+    const seconds = (performance.now() - start) / 1000;
+    // The first update can come microseconds after the start: no rate until there is one.
+    const rate = seconds > 0.25 ? done / seconds : NaN;
+    const eta = rate > 0 ? (total - done) / rate : Infinity;
+    const width = 24;
+    const filled = Math.round((width * done) / Math.max(total, 1));
+    const bar = "█".repeat(filled) + "░".repeat(width - filled);
+    const metrics = Object.entries(extra)
+      .map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : v}`)
+      .join(" ");
+    return `${label} ${bar} ${done}/${total} ${formatNumber(rate)} ${unit}/s ` +
+      `${formatTime(seconds)}<${formatTime(eta)}${metrics ? " " + metrics : ""}`;
+  };
+}
+
+let bars = 0;
+
+/** In a notebook: one display per bar, redrawn at most twice a second. Displays go out in order
+ * without being awaited (a bar's `update` is synchronous). */
+function notebookBar(label: string, total: number, unit: string): Progress {
+  const render = progressLine(label, total, unit, performance.now());
+  const id = `progress-${Deno.pid}-${++bars}`;
+  const bundle = (line: string) => ({
+    "text/plain": line,
+    "text/html": `<pre style="margin:0">${line.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</pre>`,
+  });
+  let last = 0;
+  let shown: Promise<void> | undefined;
+  const draw = (line: string) => {
+    shown = shown ? shown.then(() => updateDisplay(bundle(line), id)) : show(bundle(line), id);
+    shown.catch(() => {});
+  };
+  return {
+    update(done, extra) {
+      const now = performance.now();
+      if (shown && now - last < 500 && done < total) return;
+      last = now;
+      draw(render(done, extra));
+    },
+    done(extra) {
+      draw(render(total, extra));
     },
   };
 }

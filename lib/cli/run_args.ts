@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
 import { UsageError } from "../data/errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { type Preset, resolvePreset } from "../train/presets.ts";
+import { type Preset, resolvePreset } from "../run/presets.ts";
 
 const RUN_OPTIONS = {
   data: { type: "string" },

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { x as untar } from "tar";
-import { downloadCached, type DownloadOptions } from "../model/download.ts";
+import { downloadCached, type DownloadOptions } from "../download.ts";
 import { fromRoot } from "../paths.ts";
 
 export interface DatasetSource {

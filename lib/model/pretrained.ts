@@ -3,7 +3,7 @@
  * folder, or `imagenet` for the official Keras file (downloaded once into the cache, checked).
  */
 import { type Backbone } from "./backbone.ts";
-import { downloadCached } from "./download.ts";
+import { downloadCached } from "../download.ts";
 import { fromRoot } from "../paths.ts";
 import { assignWeights, disposeWeightFile, type LoadReport, readWeightFile } from "./weights.ts";
 

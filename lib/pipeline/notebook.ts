@@ -6,11 +6,23 @@
  */
 import { join } from "node:path";
 import { readdir } from "node:fs/promises";
-import { defaultDataset, defaultWeights, runsDir, smallData } from "../paths.ts";
+import { defaultDataset, defaultWeights, relativePaths, runsDir, smallData } from "../paths.ts";
 import { linkSubset } from "../data/subset.ts";
-import { type Preset, PRESETS, smallPreset } from "../train/presets.ts";
-import { train, type TrainResult } from "../train/run.ts";
+import { type Preset, PRESETS, smallPreset } from "../run/presets.ts";
+import {
+  openRun,
+  train,
+  type TrainingRun,
+  type TrainOptions,
+  type TrainResult,
+} from "../train/run.ts";
+import { openReproduction, type ReproduceOptions, type Reproduction } from "./reproduce.ts";
 import type { Callback } from "../train/trainer.ts";
+
+/** Log lines in a notebook: printed as plain output, paths relative to the project. */
+export function notebookLog(line: string): void {
+  console.log(relativePaths(line));
+}
 
 /** The notebooks' dataset: the whole one, or with DOGS_SMALL=1 a slice of every breed. */
 export async function notebookData(): Promise<string> {
@@ -31,16 +43,40 @@ export function notebookRunFolder(): string {
   return join(runsDir(), `notebook-${notebookPreset().name}`);
 }
 
-/** Notebook 03's training run: trains it, resumes it, or (complete) loads it back. */
-export async function trainNotebookRun(
-  options: { callbacks?: Callback[]; log?: (line: string) => void } = {},
-): Promise<TrainResult> {
-  return await train({
+/** Notebook 03's run: the notebooks' data, weights, preset and seed 0, in `<folder>/train`. */
+export async function notebookRunOptions(extra: Partial<TrainOptions> = {}): Promise<TrainOptions> {
+  return {
     data: await notebookData(),
     weights: defaultWeights(),
     out: join(notebookRunFolder(), "train"),
     preset: notebookPreset(),
     seed: 0,
-    ...options,
+    ...extra,
+  };
+}
+
+/** Notebook 03's run, open for training stage by stage (re-opening closes the earlier handle). */
+export async function openNotebookRun(extra: Partial<TrainOptions> = {}): Promise<TrainingRun> {
+  return await openRun(await notebookRunOptions(extra));
+}
+
+/** Notebook 03's training run: trains it, resumes it, or (complete) loads it back. */
+export async function trainNotebookRun(
+  options: { callbacks?: Callback[]; log?: (line: string) => void } = {},
+): Promise<TrainResult> {
+  return await train(await notebookRunOptions(options));
+}
+
+/** Notebook 05's steps on notebook 03's run: submissions, pseudo-labels, transfer. */
+export async function openNotebookReproduction(
+  extra: Partial<ReproduceOptions> = {},
+): Promise<Reproduction> {
+  return await openReproduction({
+    data: await notebookData(),
+    weights: defaultWeights(),
+    out: notebookRunFolder(),
+    preset: notebookPreset(),
+    seed: 0,
+    ...extra,
   });
 }

@@ -5,18 +5,20 @@
  * the final submission files. Every step is resumable, so running it again after an interruption
  * continues where it stopped and ends with the same files.
  */
-import { join } from "node:path";
-import { cacheImages } from "../data/cache.ts";
+import { join, resolve } from "node:path";
+import { cacheImages, type ImageCache } from "../data/cache.ts";
+import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
-import { loadRun, predictPhotos, type Probabilities } from "../predict/predict.ts";
+import { predictPhotos, type Probabilities } from "../predict/predict.ts";
+import { loadRun } from "../run/load.ts";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
-import { argmaxRow, blend } from "../train/blend.ts";
-import type { Preset } from "../train/presets.ts";
-import { train } from "../train/run.ts";
+import { argmaxRow, blend } from "../model/blend.ts";
+import type { Preset } from "../run/presets.ts";
+import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
 import { DataError, UsageError } from "../data/errors.ts";
 import { readTestFolder } from "../data/readers.ts";
-import { lockRunFolder, refuseForeignFolder } from "../train/run_folder.ts";
+import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
 import { exists, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 
 export interface ReproduceOptions {
@@ -61,10 +63,72 @@ export interface ReproduceSummary {
   seconds: number;
 }
 
+/** One prediction of the test photos and the submission files written from it. */
+export interface TestPredictions {
+  /** Every test id, sorted; unreadable photos carry the class prior. */
+  ids: string[];
+  probs: Probabilities;
+  /** The blend weight chosen on validation before the transfer. */
+  alpha: number;
+  labels: LabelMap;
+  checkpoint: string;
+  files: SubmissionFiles;
+  /** Accuracy of the files on the carved-off test part (ImageFolder data only). */
+  scores?: Scores;
+}
+
+/**
+ * The recipe end to end: stages 1-3, submissions, pseudo-label transfer, final submissions.
+ *
+ * @example
+ * ```ts
+ * const summary = await reproduce({ data, weights, out: "data/runs/mine", preset: PRESETS.cpu });
+ * console.log(summary.scores?.after?.blend);
+ * ```
+ */
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
-  const started = performance.now();
+  const r = await openReproduction(options);
+  try {
+    await r.trainBase();
+    const before = await r.predictTest("before");
+    let after: TestPredictions | undefined;
+    let pseudo: LabelledImage[] = [];
+    // A preset without transfer stages (quick) stops after the first submissions.
+    if (r.transfers) {
+      pseudo = r.pseudoLabels(before);
+      await r.transfer(pseudo);
+      after = await r.predictTest("after");
+    }
+    return await r.writeSummary(before, after, pseudo.length);
+  } finally {
+    await r.close();
+  }
+}
+
+/** The reproductions open in this process, by folder (see `openRun`). */
+const open = new Map<string, Reproduction>();
+
+/** Checks the inputs and the folder, and locks it: the steps of `reproduce`, one call each. */
+export async function openReproduction(options: ReproduceOptions): Promise<Reproduction> {
+  await open.get(resolve(options.out))?.close();
   const { out, flip = false, threshold = 0 } = options;
-  // Nothing to predict is an error before anything runs.
+  await preflight(options);
+  await checkSettings(out, { flip, threshold, transfer: options.transfer !== false });
+  const lock = await lockRunFolder(out);
+  try {
+    await removeStaleTemporaries(out, false);
+    await removeStaleTemporaries(join(out, "submissions"));
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const reproduction = new Reproduction(options, lock);
+  open.set(resolve(out), reproduction);
+  return reproduction;
+}
+
+/** Nothing to predict is an error before anything runs. */
+async function preflight(options: ReproduceOptions): Promise<void> {
   if (await hasCompetitionLabels(options.data)) {
     const testDir = join(options.data, "test");
     if (!(await readTestFolder(testDir)).length) {
@@ -78,14 +142,158 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
       "--test-fraction 0 leaves an ImageFolder dataset without test photos: nothing to predict",
     );
   }
-  await checkSettings(out, { flip, threshold, transfer: options.transfer !== false });
-  const lock = await lockRunFolder(out);
-  try {
-    await removeStaleTemporaries(out, false);
-    await removeStaleTemporaries(join(out, "submissions"));
-    return await reproduceLocked(options, started);
-  } finally {
-    await lock.release();
+}
+
+export class Reproduction {
+  readonly out: string;
+  readonly #options: ReproduceOptions;
+  readonly #lock: RunLock;
+  readonly #started = performance.now();
+  #base?: TrainResult;
+  #cache?: ImageCache;
+
+  constructor(options: ReproduceOptions, lock: RunLock) {
+    this.#options = options;
+    this.#lock = lock;
+    this.out = options.out;
+  }
+
+  get #log(): (line: string) => void {
+    return this.#options.log ?? ((line: string) => console.error(line));
+  }
+
+  /** Whether the transfer step runs (the preset has transfer stages and it was not switched off). */
+  get transfers(): boolean {
+    return this.#options.transfer !== false && this.#options.preset.transferStages.length > 0;
+  }
+
+  #train(extra: Partial<TrainOptions> & { out: string }): Promise<TrainResult> {
+    const o = this.#options;
+    return train({
+      data: o.data,
+      weights: o.weights,
+      preset: o.preset,
+      seed: o.seed ?? 0,
+      splitSeed: o.splitSeed,
+      cacheDir: o.cacheDir,
+      valFraction: o.valFraction,
+      testFraction: o.testFraction,
+      callbacks: o.callbacks,
+      log: this.#log,
+      progress: o.progress,
+      ...extra,
+    });
+  }
+
+  /** Stages 1-3 in `train/` (resumed when interrupted; a complete run is only loaded back). */
+  async trainBase(): Promise<TrainResult> {
+    if (this.#base) return this.#base;
+    this.#log("== stages 1-3: training");
+    return this.#base = await this.#train({ out: join(this.out, "train") });
+  }
+
+  /** The test photos predicted by the best checkpoint ("before") or by the transfer's last
+   * ("after"), written as the three submission files and scored where the answers are known. */
+  async predictTest(when: "before" | "after"): Promise<TestPredictions> {
+    const base = await this.trainBase();
+    const best = await loadRun(join(this.out, "train"), "best");
+    const run = when === "before" ? best : await loadRun(join(this.out, "transfer"), "latest");
+    const alpha = best.checkpoint.meta.metrics.alpha;
+    const testIds = base.data.test.map((t) => t.id);
+    this.#log(`== prediction of ${testIds.length} test photos with ${run.checkpoint.path}`);
+    this.#cache ??= await cacheImages(base.data.test, {
+      size: this.#options.preset.backbone.size,
+      dir: this.#options.cacheDir,
+    });
+    const predicted = predictPhotos(run.model, this.#cache, testIds, {
+      flip: this.#options.flip ?? false,
+    });
+    const [ids, probs] = this.#withFallback(base, testIds, predicted);
+    const dir = join(this.out, "submissions", ...(when === "before" ? ["before-transfer"] : []));
+    const files = await writeSubmissions(dir, ids, probs, alpha, run.labels);
+    const answers = base.data.testAnswers.length
+      ? join(this.out, "train", "test_answers.tsv")
+      : undefined;
+    const scores = answers ? await scoreAll(files, answers) : undefined;
+    return {
+      ids,
+      probs,
+      alpha,
+      labels: run.labels,
+      checkpoint: run.checkpoint.path,
+      files,
+      scores,
+    };
+  }
+
+  /** Every test id gets a line: photos that did not decode get the class prior. */
+  #withFallback(base: TrainResult, ids: string[], probs: Probabilities) {
+    const unreadable = base.data.unreadableTest.map((t) => t.id);
+    if (unreadable.length) {
+      this.#log(
+        `${unreadable.length} test photo(s) could not be read (listed in ${
+          join(this.out, "train", "skipped.tsv")
+        }); their submission lines are the most frequent training class`,
+      );
+    }
+    const { labels, train: photos } = base.data;
+    const prior = classPrior(photos.map((t) => labels.toIndex(t.label)), labels.size);
+    return withFallback(ids, probs, unreadable, prior);
+  }
+
+  /** The test photos that decoded, labelled by the blend (the confident ones with a threshold). */
+  pseudoLabels(before: TestPredictions): LabelledImage[] {
+    const test = this.#base?.data.test ?? [];
+    const threshold = this.#options.threshold ?? 0;
+    return pseudoLabels(test, before, before.alpha, threshold, (i) => before.labels.toLabel(i));
+  }
+
+  /** Fine-tunes the best checkpoint again with the pseudo-labelled photos (`transfer/`). */
+  async transfer(pseudo: LabelledImage[], callbacks?: Callback[]): Promise<TrainResult> {
+    const base = await this.trainBase();
+    const best = await loadRun(join(this.out, "train"), "best");
+    this.#log(
+      `== transfer: ${pseudo.length} pseudo-labelled test photos join ${
+        base.data.train.length + base.data.val.length
+      } labelled ones`,
+    );
+    return await this.#train({
+      out: join(this.out, "transfer"),
+      stages: this.#options.preset.transferStages,
+      init: best.checkpoint.path,
+      pseudo,
+      trainOnVal: true,
+      ...(callbacks ? { callbacks } : {}),
+    });
+  }
+
+  /** `summary.json`: what the run produced, for `deno task reproduce` to print. */
+  async writeSummary(
+    before: TestPredictions,
+    after: TestPredictions | undefined,
+    pseudoLabels: number,
+  ): Promise<ReproduceSummary> {
+    const best = await loadRun(join(this.out, "train"), "best");
+    const { main, aux, blend } = best.checkpoint.meta.metrics;
+    const summary: ReproduceSummary = {
+      alpha: before.alpha,
+      validation: { main, aux, blend },
+      checkpoint: best.checkpoint.path,
+      before: before.files,
+      after: after?.files,
+      pseudoLabels,
+      scores: before.scores ? { before: before.scores, after: after?.scores } : undefined,
+      seconds: (performance.now() - this.#started) / 1000,
+    };
+    await writeTextAtomic(join(this.out, "summary.json"), JSON.stringify(summary, null, 1));
+    return summary;
+  }
+
+  async close(): Promise<void> {
+    this.#cache?.close();
+    this.#cache = undefined;
+    await this.#lock.release();
+    if (open.get(resolve(this.out)) === this) open.delete(resolve(this.out));
   }
 }
 
@@ -120,111 +328,6 @@ function hasCompetitionLabels(data: string): Promise<boolean> {
   return exists(join(data, "train.txt"));
 }
 
-async function reproduceLocked(
-  options: ReproduceOptions,
-  started: number,
-): Promise<ReproduceSummary> {
-  const { out, preset, seed = 0, flip = false, threshold = 0 } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
-  const common = {
-    data: options.data,
-    weights: options.weights,
-    preset,
-    seed,
-    splitSeed: options.splitSeed,
-    cacheDir: options.cacheDir,
-    valFraction: options.valFraction,
-    testFraction: options.testFraction,
-    callbacks: options.callbacks,
-    log,
-    progress: options.progress,
-  };
-
-  log("== stages 1-3: training");
-  const base = await train({ ...common, out: join(out, "train") });
-  const answers = base.data.testAnswers.length ? join(out, "train", "test_answers.tsv") : undefined;
-  const testIds = base.data.test.map((t) => t.id);
-  // Every test id gets a line: photos that did not decode get the fallback prediction.
-  const unreadable = base.data.unreadableTest.map((t) => t.id);
-  if (unreadable.length) {
-    log(
-      `${unreadable.length} test photo(s) could not be read (listed in ${
-        join(out, "train", "skipped.tsv")
-      }); their submission lines are the most frequent training class`,
-    );
-  }
-  const prior = classPrior(
-    base.data.train.map((t) => base.data.labels.toIndex(t.label)),
-    base.data.labels.size,
-  );
-  const answerAll = (probs: Probabilities) => withFallback(testIds, probs, unreadable, prior);
-  const cache = await cacheImages(base.data.test, {
-    size: preset.backbone.size,
-    dir: options.cacheDir,
-  });
-  try {
-    const run = await loadRun(join(out, "train"), "best");
-    const { alpha, main, aux, blend: blended } = run.checkpoint.meta.metrics;
-    log(`== prediction of ${testIds.length} test photos with ${run.checkpoint.path}`);
-    const probs = predictPhotos(run.model, cache, testIds, { flip });
-    const before = await writeSubmissions(
-      join(out, "submissions", "before-transfer"),
-      ...answerAll(probs),
-      alpha,
-      run.labels,
-    );
-    const summary: ReproduceSummary = {
-      alpha,
-      validation: { main, aux, blend: blended },
-      checkpoint: run.checkpoint.path,
-      before,
-      pseudoLabels: 0,
-      seconds: 0,
-    };
-    if (answers) summary.scores = { before: await scoreAll(before, answers) };
-
-    // A preset without transfer stages (quick) stops after the first submissions.
-    if (options.transfer !== false && preset.transferStages.length > 0) {
-      const pseudo = pseudoLabels(
-        base.data.test,
-        probs,
-        alpha,
-        threshold,
-        (i) => run.labels.toLabel(i),
-      );
-      summary.pseudoLabels = pseudo.length;
-      log(
-        `== transfer: ${pseudo.length} pseudo-labelled test photos join ${
-          base.data.train.length + base.data.val.length
-        } labelled ones`,
-      );
-      await train({
-        ...common,
-        out: join(out, "transfer"),
-        stages: preset.transferStages,
-        init: run.checkpoint.path,
-        pseudo,
-        trainOnVal: true,
-      });
-      // The validation photos are training data now, so "best" means nothing: take the last.
-      const tuned = await loadRun(join(out, "transfer"), "latest");
-      const after = await writeSubmissions(
-        join(out, "submissions"),
-        ...answerAll(predictPhotos(tuned.model, cache, testIds, { flip })),
-        alpha,
-        tuned.labels,
-      );
-      summary.after = after;
-      if (answers && summary.scores) summary.scores.after = await scoreAll(after, answers);
-    }
-    summary.seconds = (performance.now() - started) / 1000;
-    await Deno.writeTextFile(join(out, "summary.json"), JSON.stringify(summary, null, 1));
-    return summary;
-  } finally {
-    cache.close();
-  }
-}
-
 /** Training-class frequencies: the fallback prediction for a test photo that cannot be read. */
 export function classPrior(labels: readonly number[], classes: number): Float32Array {
   const prior = new Float32Array(classes);
@@ -252,16 +355,20 @@ export function withFallback(
   return [all.map((a) => a.id), { main, aux, classes: k }];
 }
 
-/** Test photos labelled with the blend's prediction, optionally only the confident ones. */
+/** Test photos labelled with the blend's prediction (row `ids.indexOf(id)` of `probs`),
+ * optionally only the confident ones. */
 export function pseudoLabels(
   test: readonly { id: string; path: string }[],
-  probs: Probabilities,
+  { ids, probs }: { ids: readonly string[]; probs: Probabilities },
   alpha: number,
   threshold: number,
   label: (index: number) => string,
 ): LabelledImage[] {
+  const row = new Map(ids.map((id, i) => [id, i]));
   const p = blend(probs.main, probs.aux, alpha);
-  return test.flatMap((t, i) => {
+  return test.flatMap((t) => {
+    const i = row.get(t.id);
+    if (i === undefined) return [];
     const c = argmaxRow(p, i, probs.classes);
     return p[i * probs.classes + c] >= threshold
       ? [{ id: t.id, path: t.path, label: label(c) }]

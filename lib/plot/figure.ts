@@ -1,14 +1,15 @@
 /**
- * Plotly figures for notebooks and CLI runs, fully offline: the `plotly.js-dist` bundle is
- * inlined (once per kernel session in a notebook, in every standalone HTML file), so charts
- * render with no network.
+ * Plotly figures for notebooks and CLI runs, fully offline: the `plotly.js-dist` bundle rides
+ * along with every chart, so each one renders on its own page whatever ran before it (a notebook
+ * opened in a fresh tab, one chart cell re-run after clearing outputs, a standalone HTML file); the
+ * page evaluates it once.
  */
 import { createRequire } from "node:module";
 import { hashString } from "../rng.ts";
 import { gzipSync } from "node:zlib";
 import { encodeBase64 } from "./base64.ts";
 import { writeFileAtomic } from "../files.ts";
-import { show } from "./display.ts";
+import { show } from "../display.ts";
 
 /** A Plotly figure: traces, layout, config, exactly as `Plotly.newPlot` takes them. */
 export interface Figure {
@@ -41,8 +42,6 @@ export function plotlyLoader(): string {
   return loader;
 }
 
-let bundleShown = false;
-
 /** A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader
  * comes first, else the script waits for a `window.Plotly` defined by an earlier output. */
 export function figureHtml(figure: Figure, withBundle: boolean): string {
@@ -71,10 +70,9 @@ export function figureHtml(figure: Figure, withBundle: boolean): string {
     `<script>${draw}</script>`;
 }
 
-/** Shows a figure in a notebook (await it); the plotly loader rides along with the first one. */
+/** Shows a figure in a notebook (await it), with the plotly loader. */
 export async function showFigure(figure: Figure): Promise<void> {
-  const html = figureHtml(figure, !bundleShown);
-  bundleShown = true;
+  const html = figureHtml(figure, true);
   const title = (figure.layout?.title as { text?: string } | undefined)?.text;
   await show({ "text/html": html, "text/plain": `[figure${title ? `: ${title}` : ""}]` });
 }
@@ -187,16 +185,17 @@ export function heatmap(
   };
 }
 
-/** Stacked bars, one trace per series (e.g. train / val / test photos per class). */
+/** Stacked bars, one trace per series (e.g. train / val / test photos per class); with
+ * `mode: "group"` side by side (before / after). */
 export function stackedBars(
   labels: readonly string[],
   series: readonly { name: string; values: readonly number[] }[],
-  { title = "", xTitle = "", yTitle = "" } = {},
+  { title = "", xTitle = "", yTitle = "", mode = "stack" as "stack" | "group" } = {},
 ): Figure {
   return {
     data: series.map((s) => ({ type: "bar", name: s.name, x: labels, y: s.values })),
     layout: {
-      barmode: "stack",
+      barmode: mode,
       title: { text: title },
       xaxis: { title: { text: xTitle } },
       yaxis: { title: { text: yTitle } },

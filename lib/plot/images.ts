@@ -6,7 +6,7 @@ import { encodeBase64 } from "./base64.ts";
 import { encodePng, type RgbImage } from "../data/image.ts";
 import { blank, resize } from "../augment/ops.ts";
 import { type Batch, batchImages } from "../augment/batch.ts";
-import { show } from "./display.ts";
+import { show } from "../display.ts";
 
 export interface GridOptions {
   columns?: number;

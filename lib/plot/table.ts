@@ -1,5 +1,5 @@
 /** Tables in notebooks: an HTML table for Jupyter, aligned text for plain front ends. */
-import { show } from "./display.ts";
+import { show } from "../display.ts";
 
 /** Shows a table in a notebook (await it), or prints it aligned on the console. */
 export async function showTable(

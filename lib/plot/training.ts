@@ -1,6 +1,6 @@
 /** Figures of a training run's history: validation accuracy and loss per round, with the stage
  * boundaries marked. */
-import type { HistoryRow } from "../train/callbacks.ts";
+import type { HistoryRow } from "../run/history.ts";
 import { type Figure, lineChart } from "./figure.ts";
 
 function stageMarks(history: readonly HistoryRow[]) {

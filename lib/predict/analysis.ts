@@ -1,5 +1,5 @@
 /** Looking at predictions: per-class accuracy, the confusion matrix, the most confident mistakes. */
-import { argmaxRow } from "../train/blend.ts";
+import { argmaxRow, blend } from "../model/blend.ts";
 
 /** counts[true][predicted]. */
 export function confusionMatrix(
@@ -47,4 +47,70 @@ export function confidentMistakes(
     }
   }
   return mistakes.sort((a, b) => b.confidence - a.confidence).slice(0, n);
+}
+
+export interface Confidence {
+  id: string;
+  /** The blend's class and its blended probability. */
+  predicted: number;
+  confidence: number;
+  /** Whether the prediction is right, where the answer is known. */
+  correct?: boolean;
+}
+
+/** Each photo's blended prediction and its probability: what a pseudo-label threshold sees.
+ * `truth[i]` is photo i's class, or -1 when unknown. */
+export function confidences(
+  ids: readonly string[],
+  probs: { main: Float32Array; aux: Float32Array; classes: number },
+  alpha: number,
+  truth?: Int32Array,
+): Confidence[] {
+  const p = blend(probs.main, probs.aux, alpha);
+  return ids.map((id, i) => {
+    const predicted = argmaxRow(p, i, probs.classes);
+    const confidence = p[i * probs.classes + predicted];
+    const known = truth && truth[i] >= 0;
+    return { id, predicted, confidence, ...(known ? { correct: truth[i] === predicted } : {}) };
+  });
+}
+
+export interface ConfidenceBin {
+  bin: string;
+  photos: number;
+  wrong: number;
+  /** Share of the bin's photos with a known answer that are wrong. */
+  wrongShare: number;
+}
+
+/** Photos and mistakes per confidence bin (`edges` ascending, from 0 to 1). */
+export function byConfidence(
+  rows: readonly Confidence[],
+  edges: readonly number[] = [0, 0.5, 0.7, 0.9, 0.99, 1],
+): ConfidenceBin[] {
+  return edges.slice(0, -1).map((lo, b) => {
+    const hi = edges[b + 1];
+    const last = b === edges.length - 2;
+    const inBin = rows.filter((r) => r.confidence >= lo && (r.confidence < hi || last));
+    const known = inBin.filter((r) => r.correct !== undefined);
+    const wrong = known.filter((r) => !r.correct).length;
+    return {
+      bin: `${lo.toFixed(2)}–${hi.toFixed(2)}`,
+      photos: inBin.length,
+      wrong,
+      wrongShare: known.length ? wrong / known.length : 0,
+    };
+  });
+}
+
+/** Class indices of `ids` from an answers map (dataset labels); -1 where there is no answer. */
+export function truthOf(
+  ids: readonly string[],
+  answers: ReadonlyMap<string, string>,
+  toIndex: (label: string) => number,
+): Int32Array {
+  return Int32Array.from(ids, (id) => {
+    const label = answers.get(id);
+    return label === undefined ? -1 : toIndex(label);
+  });
 }

@@ -12,8 +12,9 @@ import { DataError } from "../data/errors.ts";
 import { LabelMap } from "../data/labels.ts";
 import { readSplit } from "../data/prepare.ts";
 import { readTable } from "../data/table.ts";
-import { searchBlend } from "../train/blend.ts";
-import { loadRun, predictPhotos, type Probabilities } from "./predict.ts";
+import { searchBlend } from "../model/blend.ts";
+import { predictPhotos, type Probabilities } from "./predict.ts";
+import { loadRun } from "../run/load.ts";
 
 /** A run's final test probabilities, as `submissions/probabilities.tsv` holds them. */
 export interface RunProbabilities {

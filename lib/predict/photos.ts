@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { cacheImages } from "../data/cache.ts";
 import { isImageName } from "../data/dataset.ts";
 import { displayName } from "../data/breeds.ts";
-import { blend } from "../train/blend.ts";
+import { blend } from "../model/blend.ts";
 import { type FinalModel, predictPhotos } from "./predict.ts";
 
 export interface Guess {

@@ -1,20 +1,16 @@
 /**
  * Prediction: main and aux probabilities for photos (center crop, as validation and test see
  * them), batched, optionally averaged with the horizontally flipped photo (test-time augmentation,
- * beyond the seed). And rebuilding a trained run's model from its best checkpoint.
+ * beyond the seed). And which checkpoint of a run folder predicts.
  */
 import { join } from "node:path";
 import { tf } from "../tf.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
-import { buildBackbone } from "../model/index.ts";
-import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
+import type { SeedModel } from "../model/seed_model.ts";
 import { foldModel } from "../model/fold.ts";
-import { readSplit } from "../data/prepare.ts";
-import type { LabelMap } from "../data/labels.ts";
-import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
-import { bestOf } from "../train/callbacks.ts";
-import type { RunConfig } from "../train/run.ts";
+import { bestOf, listCheckpoints } from "../run/checkpoint.ts";
+import { type LoadedRun, loadRun } from "../run/load.ts";
 import { DataError } from "../data/errors.ts";
 import { exists } from "../files.ts";
 
@@ -69,40 +65,6 @@ export function predictPhotos(
     backbone.dispose();
   }
   return { main, aux, classes };
-}
-
-export interface LoadedRun {
-  model: SeedModel;
-  config: RunConfig;
-  labels: LabelMap;
-  checkpoint: { path: string; meta: CheckpointMeta };
-}
-
-/** The run's model with the weights of its best checkpoint (or of `which`: "latest"). */
-export async function loadRun(
-  runDir: string,
-  which: "best" | "latest" = "best",
-): Promise<LoadedRun> {
-  const config = JSON.parse(
-    await Deno.readTextFile(join(runDir, "run.json")).catch(() => {
-      throw new Error(
-        `${runDir}: no run.json: not a training run folder (train first: deno task train, notebook 03)`,
-      );
-    }),
-  ) as RunConfig;
-  const all = await listCheckpoints(join(runDir, "checkpoints"));
-  const checkpoint = which === "best" ? bestOf(all) : all.at(-1);
-  if (!checkpoint) throw new Error(`${runDir}: no complete checkpoint (train first)`);
-  const { labels } = await readSplit(runDir);
-  const { backbone: b } = config.preset;
-  const backbone = buildBackbone(b.name, { alpha: b.alpha, size: b.size });
-  const model = buildSeedModel(backbone, {
-    classes: labels.size,
-    seed: config.seed,
-    glu: config.glu,
-  });
-  await loadCheckpoint(checkpoint.path, model);
-  return { model, config, labels, checkpoint };
 }
 
 /** What predicts for a run folder: the model, its labels, and the blend weight. */

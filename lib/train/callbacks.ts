@@ -1,16 +1,16 @@
 /** The callbacks the CLI and the notebooks attach to the training loop. */
-import { join } from "node:path";
 import { tf } from "../tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { formatNumber, type Progress, progressBar } from "../progress.ts";
-import { writeTable } from "../data/table.ts";
-import { show, updateDisplay } from "../plot/display.ts";
+import { show, updateDisplay } from "../display.ts";
 import {
+  bestOf,
   type CheckpointMeta,
   listCheckpoints,
   type RoundMetrics,
   saveCheckpoint,
-} from "./checkpoint.ts";
+} from "../run/checkpoint.ts";
+import { type HistoryRow, writeHistory } from "../run/history.ts";
 import type { Callback, RoundInfo } from "./trainer.ts";
 
 /** A progress bar per round (steps/s, loss, ETA), then one summary line of the validation. */
@@ -42,14 +42,6 @@ export function progressCallback(): Callback {
   };
 }
 
-export interface HistoryRow {
-  round: number;
-  stage: string;
-  step: number;
-  seconds: number;
-  metrics: RoundMetrics;
-}
-
 /** Appends every round's metrics to `metrics.csv` and `metrics.json` in the run folder. */
 export function metricsLogCallback(dir: string, history: HistoryRow[]): Callback {
   let started = performance.now();
@@ -68,45 +60,6 @@ export function metricsLogCallback(dir: string, history: HistoryRow[]): Callback
       await writeHistory(dir, history);
     },
   };
-}
-
-export async function writeHistory(dir: string, history: HistoryRow[]): Promise<void> {
-  await Deno.writeTextFile(join(dir, "metrics.json"), JSON.stringify(history, null, 1));
-  await writeTable(
-    join(dir, "metrics.csv"),
-    history.map((h) => ({
-      round: h.round,
-      stage: h.stage,
-      step: h.step,
-      seconds: h.seconds.toFixed(1),
-      main: h.metrics.main.toFixed(4),
-      aux: h.metrics.aux.toFixed(4),
-      blend: h.metrics.blend.toFixed(4),
-      alpha: h.metrics.alpha.toFixed(2),
-      val_loss: h.metrics.valLoss.toFixed(4),
-      loss: h.metrics.loss.total.toFixed(4),
-      loss_main: h.metrics.loss.main.toFixed(4),
-      loss_center: h.metrics.loss.center.toFixed(4),
-      loss_aux: h.metrics.loss.aux.toFixed(4),
-    })),
-    {
-      columns: [
-        "round",
-        "stage",
-        "step",
-        "seconds",
-        "main",
-        "aux",
-        "blend",
-        "alpha",
-        "val_loss",
-        "loss",
-        "loss_main",
-        "loss_center",
-        "loss_aux",
-      ],
-    },
-  );
 }
 
 /** Saves a checkpoint each round; keeps the weights of the latest and of the best (by blended
@@ -138,32 +91,31 @@ export function checkpointCallback(
   };
 }
 
-/** The checkpoint with the best blended validation accuracy (the earliest on ties). */
-export function bestOf<T extends { meta: CheckpointMeta }>(checkpoints: T[]): T | undefined {
-  return checkpoints.reduce<T | undefined>(
-    (best, c) => (!best || c.meta.metrics.blend > best.meta.metrics.blend ? c : best),
-    undefined,
-  );
-}
+let displays = 0;
 
-/** A live progress line in a notebook: one display per run, updated in place as steps go by. */
+/** Live progress in a notebook: one display per stage (so each stage's cell shows its own
+ * rounds), updated in place as steps go by, then one line per finished round. */
 export function notebookProgressCallback(every = 5): Callback {
-  const id = `train-progress-${Date.now().toString(36)}`;
-  let shown = false;
+  let id = "";
+  let stage = -1;
   let started = performance.now();
   let loss = 0;
-  const lines: string[] = [];
+  let lines: string[] = [];
   const render = (current: string) => ({
     "text/html": `<pre style="margin:0">${[...lines, current].join("\n")}</pre>`,
     "text/plain": [...lines, current].join("\n"),
   });
+  const name = (info: RoundInfo) => `round ${info.round}/${info.totalRounds} ${info.stage.name}`;
   return {
     async onRoundBegin(info) {
       started = performance.now();
-      const bundle = render(`round ${info.round}/${info.totalRounds} ${info.stage.name}: starting`);
-      if (!shown) await show(bundle, id);
-      else await updateDisplay(bundle, id);
-      shown = true;
+      const bundle = () => render(`${name(info)}: starting`);
+      if (info.stageIndex !== stage) {
+        stage = info.stageIndex;
+        id = `train-progress-${Deno.pid}-${++displays}`;
+        lines = [];
+        await show(bundle(), id);
+      } else await updateDisplay(bundle(), id);
     },
     async onStep(info, s, l) {
       loss = s === 1 ? l.total : 0.9 * loss + 0.1 * l.total;
@@ -172,7 +124,7 @@ export function notebookProgressCallback(every = 5): Callback {
       const eta = (info.stage.stepsPerRound - s) / Math.max(rate, 1e-9);
       await updateDisplay(
         render(
-          `round ${info.round}/${info.totalRounds} ${info.stage.name}: step ${s}/${info.stage.stepsPerRound} ` +
+          `${name(info)}: step ${s}/${info.stage.stepsPerRound} ` +
             `${formatNumber(rate)} step/s, loss ${formatNumber(loss)}, ETA ${Math.round(eta)} s`,
         ),
         id,
@@ -180,12 +132,8 @@ export function notebookProgressCallback(every = 5): Callback {
     },
     async onRoundEnd(info, m) {
       lines.push(
-        `round ${info.round}/${info.totalRounds} ${info.stage.name}: loss ${
-          formatNumber(m.loss.total)
-        } | val main ` +
-          `${m.main.toFixed(3)} aux ${m.aux.toFixed(3)} blend ${m.blend.toFixed(3)} (alpha ${
-            m.alpha.toFixed(2)
-          })`,
+        `${name(info)}: loss ${formatNumber(m.loss.total)} | val main ${m.main.toFixed(3)} ` +
+          `aux ${m.aux.toFixed(3)} blend ${m.blend.toFixed(3)} (alpha ${m.alpha.toFixed(2)})`,
       );
       await updateDisplay(render(""), id);
     },

@@ -1,108 +1,70 @@
 /**
- * A whole training run, as `deno task train` and notebook 03 start it: data steps, backbone with
- * pretrained weights, the seed's head, the activation caches (cached mode), then the stages'
- * rounds with validation, metrics log and checkpoints. Interrupted at any point, the same call
- * resumes after the last complete checkpoint: batches are a pure function of (seed, step), the
- * optimizer state is in the checkpoint, so the resumed run continues the very same stream.
+ * A training run, stage by stage. `openRun` binds a run folder (identity, lock, split, model with
+ * pretrained weights, resume point); `trainStage(n)` runs stage n's remaining rounds; `train()`
+ * runs them all, as `deno task train` does. Interrupted at any point, the same calls resume after
+ * the last complete checkpoint: batches are a pure function of (seed, step) and the optimizer state
+ * is in the checkpoint, so a resumed run continues the very same stream. Every stage starts from
+ * the weights on disk (or, before the first checkpoint, from those the run opened with), so a
+ * stage trained in one notebook session and one trained after a restart are the same.
+ *
+ * @example
+ * ```ts
+ * const run = await openRun({ data, weights, out: "data/runs/mine", preset: PRESETS.cpu });
+ * try {
+ *   await run.trainStage(1); // frozen backbone, Adam
+ *   await run.trainStage(2); // last blocks unfrozen, SGD
+ * } finally {
+ *   await run.close();
+ * }
+ * ```
  */
-import { basename, join, resolve } from "node:path";
-import { type BackendRequest, tf } from "../tf.ts";
-import { TrunkPool } from "./trunk_pool.ts";
+import { join, resolve } from "node:path";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
-import type { DatasetListing } from "../data/dataset.ts";
+import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
 import type { Skipped } from "../data/errors.ts";
-import {
-  checkIdentity,
-  listingFingerprint,
-  lockRunFolder,
-  type RunIdentity,
-  weightsFingerprint,
-} from "./run_folder.ts";
-import { exists, removeStaleTemporaries, sha256Hex, writeTextAtomic } from "../files.ts";
-import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augment/pipeline.ts";
-import { scaledPhotos } from "../augment/batch.ts";
-import type { ImageCache } from "../data/cache.ts";
+import { UsageError } from "../errors.ts";
+import { removeStaleTemporaries } from "../files.ts";
 import type { PolicyName } from "../augment/policy.ts";
-import { buildBackbone, splitBackbone } from "../model/index.ts";
+import { POLICIES } from "../augment/policy.ts";
+import { type Backbone, buildBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
-import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
-import { type FoldedModel, foldModel } from "../model/fold.ts";
-import { chainParts, type InferenceModel, outputShapeOf, type Part } from "../model/inference.ts";
-import { progressBar } from "../progress.ts";
-import type { Preset, StageSpec } from "./presets.ts";
-import type { LabelledImage } from "../data/dataset.ts";
-import { POLICIES } from "../augment/policy.ts";
-import { type CheckpointMeta, listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
-import {
-  type ActivationSet,
-  activationsOfPhotos,
-  activationsOfStream,
-  mapActivations,
-} from "./features.ts";
+import { SEED_LOSS_WEIGHTS } from "../model/loss.ts";
 import {
   bestOf,
-  checkpointCallback,
-  type HistoryRow,
-  metricsLogCallback,
-  writeHistory,
-} from "./callbacks.ts";
+  type CheckpointMeta,
+  listCheckpoints,
+  loadCheckpoint,
+  type Snapshot,
+  snapshot,
+} from "../run/checkpoint.ts";
 import {
-  activationSource,
-  type BatchSource,
-  type Callback,
-  makeOptimizer,
-  prepareStage,
-  type RoundInfo,
-  runRound,
-} from "./trainer.ts";
+  type RunConfig,
+  runConfig,
+  runIdentity,
+  type RunSettings,
+  writeRunConfig,
+} from "../run/config.ts";
+import { checkIdentity, lockRunFolder, type RunLock } from "../run/folder.ts";
+import { type HistoryRow, readHistory } from "../run/history.ts";
+import { checkpointCallback, metricsLogCallback } from "./callbacks.ts";
+import { type Callback, lossOnBatch, type StepLoss } from "./trainer.ts";
+import { planStages, runStage, type StagePlan } from "./stage.ts";
+import { reporter, StageInputs } from "./stage_inputs.ts";
 
-export interface TrainOptions {
-  data: string;
-  weights: string;
+export type { RunConfig } from "../run/config.ts";
+
+export interface TrainOptions extends RunSettings {
   /** Run folder: split files, checkpoints/, metrics.csv. */
   out: string;
-  preset: Preset;
-  seed?: number;
   cacheDir?: string;
-  lossWeights?: LossWeights;
-  /** The model without the GLU (ablation). */
-  glu?: boolean;
   callbacks?: Callback[];
   log?: (line: string) => void;
-  /** Stages to run instead of the preset's (pseudo-label transfer runs its own). */
-  stages?: StageSpec[];
-  /** Start from this checkpoint's weights (when the run folder has none of its own yet). */
-  init?: string;
-  /** Pseudo-labelled photos (dataset labels) added to the pool of the transfer policies. */
-  pseudo?: LabelledImage[];
-  /** Train on the validation photos too (the seed's transfer uses all labelled data). */
-  trainOnVal?: boolean;
-  /** Seed of the data split alone (default: `seed`). Runs that share it share their validation
-   * and test photos, so they can be ensembled; `seed` still drives everything else. */
-  splitSeed?: number;
-  /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
-  valFraction?: number;
-  testFraction?: number;
   /** Trunk workers in cached mode (default: one per core on wasm/cpu, else none). */
   trunkWorkers?: number;
-  /** Progress bars for decoding and trunk caching on stderr (default true). */
+  /** Progress bars for decoding and trunk caching (default true). */
   progress?: boolean;
-  /** Switch off augmentations (ablations). */
-  without?: StreamConfig["without"];
-}
-
-/** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
-export interface RunConfig {
-  data: string;
-  weights: string;
-  preset: Preset;
-  seed: number;
-  glu: boolean;
-  lossWeights: LossWeights;
-  /** What the run folder is bound to (see run_folder.ts). */
-  identity: RunIdentity;
 }
 
 export interface TrainResult {
@@ -114,288 +76,298 @@ export interface TrainResult {
   resumedFrom?: number;
 }
 
+/** Trains every stage of a run (or resumes it; a complete run is only loaded back). */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const started = performance.now();
-  const { out } = options;
+  const run = await openRun(options);
+  try {
+    for (const stage of run.stages) await run.trainStage(stage.index + 1);
+    return await run.result();
+  } finally {
+    await run.close();
+  }
+}
+
+/** The runs open in this process, by folder: a notebook that re-runs its `openRun` cell gets the
+ * earlier one closed (its lock released) instead of a refusal from its own lock. */
+const openRuns = new Map<string, TrainingRun>();
+
+/** Opens a run folder: checks that it holds this run (or nothing), locks it, prepares the split
+ * and the model, and finds where to resume. Close it when done. */
+export async function openRun(options: TrainOptions): Promise<TrainingRun> {
+  await openRuns.get(resolve(options.out))?.dispose();
   const log = options.log ?? ((line: string) => console.error(line));
   // The run folder's contract first, before anything is written: same run, one process.
   const listing = await readDataset(options.data);
   const identity = await runIdentity(options, listing);
-  const state = await checkIdentity(out, identity, () => listingChanges(out, listing));
-  const lock = await lockRunFolder(out);
+  const state = await checkIdentity(
+    options.out,
+    identity,
+    () => listingChanges(options.out, listing),
+  );
+  const lock = await lockRunFolder(options.out);
   try {
-    return await trainLocked(options, listing, identity, state, log, started);
-  } finally {
+    const config = runConfig(options, identity);
+    await prepareFolder(options.out, config, state, log);
+    const data = await splitData(options, listing, state, log);
+    const { backbone, model, weights } = await buildModel(config, data.labels.size, log);
+    const run = new TrainingRun(options, { config, data, backbone, model, weights, lock, log });
+    await run.findResumePoint();
+    openRuns.set(resolve(options.out), run);
+    return run;
+  } catch (error) {
     await lock.release();
+    throw error;
   }
 }
 
-/** What makes a run this run (see run_folder.ts). */
-async function runIdentity(options: TrainOptions, listing: DatasetListing): Promise<RunIdentity> {
-  const { preset, seed = 0 } = options;
-  return {
-    dataset: {
-      root: resolve(options.data),
-      photos: listing.train.length + listing.test.length,
-      listing: listingFingerprint(listing),
-    },
-    preset: preset.name,
-    seed,
-    weights: await weightsFingerprint(options.weights),
-    settings: {
-      recipe: sha256Hex(JSON.stringify(preset), 16),
-      splitSeed: options.splitSeed ?? seed,
-      valFraction: options.valFraction ?? 0.1,
-      testFraction: options.testFraction ?? 0.1,
-      glu: options.glu ?? true,
-      lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
-      without: options.without ?? [],
-      stages: options.stages ? sha256Hex(JSON.stringify(options.stages), 16) : "preset",
-      init: options.init ? basename(options.init) : null,
-      pseudoLabels: options.pseudo
-        ? sha256Hex(options.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
-        : null,
-      trainOnVal: options.trainOnVal ?? false,
-    },
-  };
-}
-
-async function trainLocked(
-  options: TrainOptions,
-  listing: DatasetListing,
-  identity: RunIdentity,
+/** Temporary files of a killed run go; `run.json` comes first in a new folder. */
+async function prepareFolder(
+  out: string,
+  config: RunConfig,
   state: "new" | "resume",
   log: (line: string) => void,
-  started: number,
-): Promise<TrainResult> {
-  const { preset, seed = 0, out } = options;
-  const checkpoints = join(out, "checkpoints");
+): Promise<void> {
   const leftovers = await removeStaleTemporaries(out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file(s) of an interrupted run`);
-  await Deno.mkdir(checkpoints, { recursive: true });
-  const config: RunConfig = {
-    data: options.data,
-    weights: options.weights,
-    preset,
-    seed,
-    glu: options.glu ?? true,
-    lossWeights: options.lossWeights ?? SEED_LOSS_WEIGHTS,
-    identity,
-  };
-  // run.json first: whatever else lands in the folder is then known to belong to this run.
-  if (state === "new") {
-    await writeTextAtomic(join(out, "run.json"), JSON.stringify(config, null, 1));
-  }
-  const savedSplit = await exists(join(out, "split.tsv"));
+  await Deno.mkdir(join(out, "checkpoints"), { recursive: true });
+  if (state === "new") await writeRunConfig(out, config);
+}
 
+/** The split (saved on the first run, read back on a resume) and the decoded photos. */
+async function splitData(
+  options: TrainOptions,
+  listing: DatasetListing,
+  state: "new" | "resume",
+  log: (line: string) => void,
+): Promise<PreparedData> {
+  const { out, seed = 0 } = options;
   const data = await prepareData({
     data: options.data,
     out,
     seed: options.splitSeed ?? seed,
-    size: preset.backbone.size,
+    size: options.preset.backbone.size,
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,
     testFraction: options.testFraction,
     listing,
-    resume: state === "resume" && savedSplit,
-    onProgress: progressReporter("decode", options.progress),
+    resume: state === "resume" &&
+      await Deno.stat(join(out, "split.tsv")).then(() => true, () => false),
+    onProgress: reporter("decode", options.progress),
   });
   reportSkipped(data.skipped, out, log);
-  const cache = data.cache!;
-  const backbone = buildBackbone(preset.backbone.name, {
-    alpha: preset.backbone.alpha,
-    size: preset.backbone.size,
-  });
-  const loaded = await loadPretrained(backbone, options.weights);
+  return data;
+}
+
+/** The backbone with its pretrained weights under the seed's heads. */
+async function buildModel(
+  config: RunConfig,
+  classes: number,
+  log: (line: string) => void,
+): Promise<{ backbone: Backbone; model: SeedModel; weights: string }> {
+  const { name, alpha, size } = config.preset.backbone;
+  const backbone = buildBackbone(name, { alpha, size });
+  const loaded = await loadPretrained(backbone, config.weights);
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
-  const model = buildSeedModel(backbone, { classes: data.labels.size, seed, glu: options.glu });
+  const model = buildSeedModel(backbone, { classes, seed: config.seed, glu: config.glu });
+  return { backbone, model, weights: loaded.path };
+}
 
-  // Resume after the last complete checkpoint.
-  const previous = (await listCheckpoints(checkpoints)).at(-1);
-  const history: HistoryRow[] = previous
-    ? JSON.parse(await Deno.readTextFile(join(out, "metrics.json")).catch(() => "[]"))
-      .filter((h: HistoryRow) => h.round <= previous.meta.round)
-    : [];
-  if (previous) log(`resuming after round ${previous.meta.round} (${previous.path})`);
-  else if (options.init) {
-    await loadCheckpoint(options.init, model);
-    log(`starting from ${options.init}`);
-  }
+interface RunParts {
+  config: RunConfig;
+  data: PreparedData;
+  backbone: Backbone;
+  model: SeedModel;
+  /** The pretrained weights' file (trunk workers load it themselves). */
+  weights: string;
+  lock: RunLock;
+  log: (line: string) => void;
+}
 
-  const val = data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) }));
-  const streamConfig = (policy: PolicyName): StreamConfig => {
-    const pool = trainingPool(policy, data, options);
-    return poolStream(cache, pool, data.labels, {
-      policy,
+/** An open run folder: its model, data and stages, trained one stage at a time. */
+export class TrainingRun {
+  readonly model: SeedModel;
+  readonly data: PreparedData;
+  readonly config: RunConfig;
+  readonly stages: StagePlan[];
+  /** One row per complete round, read back on resume and extended as rounds end. */
+  readonly history: HistoryRow[] = [];
+  readonly out: string;
+  /** The round the run resumed after when it was opened (undefined: it started fresh). */
+  resumedFrom?: number;
+  readonly #options: TrainOptions;
+  readonly #parts: RunParts;
+  readonly #inputs: StageInputs;
+  readonly #callbacks: Callback[];
+  readonly #started = performance.now();
+  /** The weights before the first checkpoint, for a stage that starts over after a failure. */
+  #initial?: Snapshot;
+  #closed = false;
+
+  constructor(options: TrainOptions, parts: RunParts) {
+    this.#options = options;
+    this.#parts = parts;
+    ({ model: this.model, data: this.data, config: this.config } = parts);
+    this.out = options.out;
+    this.stages = planStages(options.stages ?? options.preset.stages);
+    const { data, backbone, weights } = parts;
+    this.#inputs = new StageInputs({
+      preset: options.preset,
+      seed: options.seed ?? 0,
+      backbone,
+      weights,
+      cache: data.cache!,
+      labels: data.labels,
+      val: data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) })),
+      pool: (policy) => trainingPool(policy, data, options),
       without: options.without,
-      seed,
-      batchSize: preset.batchSize,
+      trunkWorkers: options.trunkWorkers,
+      progress: options.progress,
     });
-  };
-
-  // Inputs of the trainable part, per stage (cached mode: computed once, reused). On the wasm
-  // and cpu backends the trunk runs in one worker per core; a native backend threads by itself.
-  const { trunk, top } = splitBackbone(backbone);
-  const trunkShape = outputShapeOf(trunk);
-  const backendName = tf.getBackend();
-  const workers = options.trunkWorkers ??
-    (["wasm", "cpu"].includes(backendName) ? navigator.hardwareConcurrency || 1 : 1);
-  let pool: TrunkPool | undefined;
-  // The trunk never trains: BatchNorm folded into its convolutions, ~3x faster on wasm.
-  let folded: FoldedModel | undefined;
-  const frozenTrunk = () => folded ??= foldModel(trunk);
-  // The unfrozen top trains through its BatchNorms folded into the convolutions (frozen
-  // statistics make each an affine map; see fold.ts): same values, fewer passes per step.
-  const trainableTop = foldModel(top, { trainable: true });
-  const trunkPool = () =>
-    pool ??= new TrunkPool({
-      backend: backendName as BackendRequest,
-      backbone: preset.backbone,
-      weights: loaded.path,
-      splitStage: backbone.spec.unfreezeFromStage,
-      cacheFile: cache.file,
-      cacheMeta: cache.meta,
-    }, workers);
-  const sets = new Map<string, ActivationSet>();
-  const activations = async (policy: PolicyName): Promise<ActivationSet> => {
-    if (!sets.has(policy)) {
-      const progress = progressReporter(`trunk ${policy}`, options.progress);
-      if (workers > 1) {
-        sets.set(
-          policy,
-          await trunkPool().stream(
-            streamConfig(policy),
-            preset.cachedBatches,
-            trunkShape,
-            progress,
-          ),
-        );
-      } else {
-        const stream = workerStream(streamConfig(policy), 0);
-        try {
-          sets.set(
-            policy,
-            await activationsOfStream(frozenTrunk(), stream, preset.cachedBatches, progress),
-          );
-        } finally {
-          stream.close();
-        }
-      }
-    }
-    return sets.get(policy)!;
-  };
-  let valTrunk: ActivationSet | undefined;
-  let valPixels: ActivationSet | undefined;
-  const valImages = () => (valPixels ??= photosAsInputs(cache, val));
-  const valSet = async () =>
-    valTrunk ??= workers > 1
-      ? await trunkPool().photos(
-        val,
-        trunkShape,
-        32,
-        progressReporter("trunk val", options.progress),
-      )
-      : activationsOfPhotos(
-        frozenTrunk(),
-        cache,
-        val,
-        32,
-        progressReporter("trunk val", options.progress),
-      );
-
-  const stages = options.stages ?? preset.stages;
-  const totalRounds = stages.reduce((n, s) => n + s.rounds, 0);
-  const extra = options.callbacks ?? [];
-  const callbacks: Callback[] = [
-    ...extra,
-    metricsLogCallback(out, history),
-    checkpointCallback(checkpoints, model, () => started),
-  ];
-  try {
-    let round = 0;
-    let step = 0;
-    for (const [stageIndex, stage] of stages.entries()) {
-      const firstRound = round + 1;
-      round += stage.rounds;
-      if (previous && previous.meta.round >= round) {
-        step += stage.rounds * stage.stepsPerRound;
-        continue; // stage already complete
-      }
-      prepareStage(model, stage);
-      const optimizer = makeOptimizer(stage.optimizer);
-      let startRound = firstRound;
-      if (previous && previous.meta.round >= firstRound) {
-        // Mid-stage resume: weights and this stage's optimizer state.
-        await loadCheckpoint(previous.path, model, optimizer);
-        startRound = previous.meta.round + 1;
-      } else if (previous && stageIndex > 0 && previous.meta.round === firstRound - 1) {
-        await loadCheckpoint(previous.path, model); // stage boundary: weights only, fresh optimizer
-      }
-      step += (startRound - firstRound) * stage.stepsPerRound;
-
-      let source: BatchSource;
-      let valInput: ActivationSet;
-      let valPart: Part | null;
-      let stageFolded: FoldedModel | undefined;
-      if (preset.mode === "cached") {
-        const set = await activations(stage.policy);
-        if (stage.unfreeze) {
-          source = activationSource(set, preset.batchSize, trainableTop);
-          valInput = await valSet();
-          valPart = trainableTop;
-        } else {
-          // The whole backbone is frozen: pool once, train the head alone.
-          const frozenTop = foldModel(top);
-          try {
-            source = activationSource(mapActivations(frozenTop, set), preset.batchSize, null);
-            valInput = mapActivations(frozenTop, await valSet());
-          } finally {
-            frozenTop.dispose();
-          }
-          valPart = null;
-        }
-      } else {
-        // End to end (native TensorFlow, a GPU): fresh augmented images every step. What is frozen
-        // runs folded and off the gradient tape; the unfrozen top trains through its live fold.
-        const frozen = stage.unfreeze ? frozenTrunk() : (stageFolded = foldModel(backbone.model));
-        const part = stage.unfreeze ? trainableTop : null;
-        source = imageSource(batchMaker(streamConfig(stage.policy)), part, frozen);
-        valPart = part ? chainParts(frozen, part) : frozen;
-        valInput = valImages();
-      }
-
-      for (let r = startRound; r <= round; r++) {
-        const info: RoundInfo = { stage, stageIndex, round: r, totalRounds, step };
-        await runRound(
-          model,
-          info,
-          source,
-          valInput,
-          valPart,
-          optimizer,
-          callbacks,
-          options.lossWeights ?? SEED_LOSS_WEIGHTS,
-        );
-        step += stage.stepsPerRound;
-      }
-      optimizer.dispose();
-      stageFolded?.dispose();
-    }
-  } finally {
-    pool?.close();
-    folded?.dispose();
+    this.#callbacks = [
+      metricsLogCallback(options.out, this.history),
+      checkpointCallback(this.#checkpoints, this.model, () => this.#started),
+    ];
   }
-  await writeHistory(out, history);
-  cache.close();
-  const best = bestOf(await listCheckpoints(checkpoints));
-  return {
-    model,
-    data,
-    history,
-    best,
-    seconds: (performance.now() - started) / 1000,
-    resumedFrom: previous?.meta.round,
-  };
+
+  get #checkpoints(): string {
+    return join(this.out, "checkpoints");
+  }
+
+  /** Reads the history up to the last complete checkpoint, or starts from `init`. */
+  async findResumePoint(): Promise<void> {
+    const latest = await this.#latest();
+    if (latest) {
+      this.history.push(...await readHistory(this.out, latest.meta.round));
+      this.resumedFrom = latest.meta.round;
+      this.#parts.log(`resuming after round ${latest.meta.round} (${latest.path})`);
+    } else if (this.#options.init) {
+      await loadCheckpoint(this.#options.init, this.model);
+      this.#parts.log(`starting from ${this.#options.init}`);
+    }
+  }
+
+  /** Stage n (1-based), or the stage of that name. */
+  stage(n: number | string): StagePlan {
+    const plan = typeof n === "number"
+      ? this.stages[n - 1]
+      : this.stages.find((s) => s.spec.name === n);
+    if (!plan) {
+      const names = this.stages.map((s, i) => `${i + 1} (${s.spec.name})`).join(", ");
+      throw new UsageError(`no stage ${JSON.stringify(n)} in this run; its stages: ${names}`);
+    }
+    return plan;
+  }
+
+  /** Rounds with a complete checkpoint on disk. */
+  async completedRounds(): Promise<number> {
+    return (await this.#latest())?.meta.round ?? 0;
+  }
+
+  /**
+   * Trains stage n's remaining rounds (none when it is complete) and returns its history rows.
+   * Earlier stages that are not complete are trained first.
+   */
+  async trainStage(n: number | string, extra: { callbacks?: Callback[] } = {}): Promise<
+    HistoryRow[]
+  > {
+    this.#checkOpen();
+    const plan = this.stage(n);
+    for (const earlier of this.stages.slice(0, plan.index)) {
+      if (await this.completedRounds() < earlier.lastRound) {
+        this.#parts.log(
+          `stage ${earlier.index + 1} (${earlier.spec.name}) is not complete: ` +
+            `training it first`,
+        );
+        await this.#train(earlier, extra.callbacks ?? []);
+      }
+    }
+    await this.#train(plan, extra.callbacks ?? []);
+    return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound);
+  }
+
+  /** The three loss terms on batch k of stage n, before any step: what the recipe optimises. */
+  async lossTerms(n: number | string = 1, k = 0): Promise<StepLoss> {
+    this.#checkOpen();
+    const data = await this.#inputs.forStage(this.stage(n).spec);
+    try {
+      return lossOnBatch(this.model, data.source, k, this.config.lossWeights);
+    } finally {
+      data.release();
+    }
+  }
+
+  async result(): Promise<TrainResult> {
+    return {
+      model: this.model,
+      data: this.data,
+      history: this.history,
+      best: bestOf(await listCheckpoints(this.#checkpoints)),
+      seconds: (performance.now() - this.#started) / 1000,
+      resumedFrom: this.resumedFrom,
+    };
+  }
+
+  /** Releases the workers, caches and the folder's lock; the model stays usable. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#inputs.close();
+      this.data.cache?.close();
+      this.#initial?.dispose();
+    } finally {
+      await this.#parts.lock.release();
+      if (openRuns.get(resolve(this.out)) === this) openRuns.delete(resolve(this.out));
+    }
+  }
+
+  /** `close()`, and the model's tensors too. */
+  async dispose(): Promise<void> {
+    await this.close();
+    this.model.head.dispose();
+    this.model.backbone.model.dispose();
+    this.model.centers.dispose();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new UsageError(`the run in ${this.out} is closed: open it again`);
+  }
+
+  async #latest() {
+    return (await listCheckpoints(this.#checkpoints)).at(-1);
+  }
+
+  /** One stage from where the folder stands: weights (and, mid-stage, optimizer state) from the
+   * last checkpoint, or the starting weights before there is one. */
+  async #train(plan: StagePlan, extra: Callback[]): Promise<void> {
+    const latest = await this.#latest();
+    const done = latest?.meta.round ?? 0;
+    if (done >= plan.lastRound) return;
+    const midStage = latest !== undefined && done >= plan.firstRound;
+    if (!latest) {
+      if (this.#initial) this.#initial.restore();
+      else this.#initial = snapshot(this.model);
+    } else if (!midStage) {
+      await loadCheckpoint(latest.path, this.model); // a stage boundary: weights only
+    }
+    const data = await this.#inputs.forStage(plan.spec);
+    try {
+      await runStage({
+        model: this.model,
+        plan,
+        data,
+        startRound: Math.max(done + 1, plan.firstRound),
+        totalRounds: this.stages.at(-1)!.lastRound,
+        callbacks: [...(this.#options.callbacks ?? []), ...extra, ...this.#callbacks],
+        lossWeights: this.config.lossWeights ?? SEED_LOSS_WEIGHTS,
+        restore: midStage
+          ? async (optimizer) => void await loadCheckpoint(latest.path, this.model, optimizer)
+          : undefined,
+      });
+    } finally {
+      data.release();
+    }
+  }
 }
 
 /**
@@ -424,46 +396,4 @@ function reportSkipped(skipped: readonly Skipped[], out: string, log: (line: str
       ...more,
     ].join("\n"),
   );
-}
-
-function progressReporter(label: string, show = true) {
-  let bar: ReturnType<typeof progressBar> | undefined;
-  return (done: number, total: number) => {
-    if (!show) return;
-    bar ??= progressBar(label, total);
-    bar.update(done);
-    if (done === total) bar.done();
-  };
-}
-
-/** Training batches made on demand from the augmentation stream (end-to-end mode). */
-function imageSource(
-  maker: ReturnType<typeof batchMaker>,
-  part: Part | null,
-  frozen: InferenceModel,
-): BatchSource {
-  return {
-    part,
-    frozen,
-    batch(k) {
-      const b = maker.make(k);
-      return {
-        x: tf.tensor4d(b.images, [b.n, b.size, b.size, 3]),
-        labels: tf.tensor1d(b.labels, "int32"),
-      };
-    },
-  };
-}
-
-/** Validation photos as scaled network inputs (end-to-end mode). */
-function photosAsInputs(
-  cache: ImageCache,
-  photos: readonly { id: string; label: number }[],
-): ActivationSet {
-  return {
-    x: scaledPhotos(cache, photos.map((p) => p.id)),
-    labels: Int32Array.from(photos, (p) => p.label),
-    n: photos.length,
-    shape: [cache.size, cache.size, 3],
-  };
 }

@@ -11,9 +11,9 @@ import { tf } from "../tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss } from "../model/loss.ts";
 import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";
-import type { OptimizerSpec, StageSpec } from "./presets.ts";
-import type { RoundMetrics } from "./checkpoint.ts";
-import { searchBlend } from "./blend.ts";
+import type { OptimizerSpec, StageSpec } from "../run/presets.ts";
+import type { RoundMetrics } from "../run/checkpoint.ts";
+import { searchBlend } from "../model/blend.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 
@@ -100,6 +100,23 @@ export function trainStep(
     return [main, center, aux];
   });
   const [main, center, aux] = values;
+  return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
+}
+
+/** The loss terms on batch k, without a step (what the model sees before it trains). */
+export function lossOnBatch(
+  model: SeedModel,
+  source: BatchSource,
+  k: number,
+  weights: LossWeights = SEED_LOSS_WEIGHTS,
+): StepLoss {
+  const [main, center, aux] = tf.tidy(() => {
+    const { x: batch, labels } = source.batch(k);
+    const x = source.frozen ? source.frozen.predict(batch) : batch;
+    const outputs = model.head.apply(applyPart(source.part, x), { training: false }) as tf.Tensor[];
+    const terms = seedLoss(outputs, labels, model.centers, weights);
+    return tf.stack([terms.main, terms.center, terms.aux]).dataSync();
+  });
   return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { barChart, figureHtml, lineChart, showFigure, writeFigure } from "@/plot/figure.ts";
-import { useKernel } from "@/plot/display.ts";
+import { useKernel } from "@/display.ts";
 import { tempDir } from "../fixtures.ts";
 
 /** Loads a page in headless Chromium and returns the DOM after its scripts ran. */
@@ -49,7 +49,7 @@ Deno.test("plot: a written figure renders offline in headless Chromium (an SVG p
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("plot: notebook display sends the plotly loader once per session, then only the drawing", async () => {
+Deno.test("plot: every notebook chart carries the loader and draws on a page of its own", async () => {
   // Stand in for the kernel's API, as `deno jupyter` provides it.
   const sent: { type: string; content: Record<string, unknown> }[] = [];
   const fake = {
@@ -61,20 +61,31 @@ Deno.test("plot: notebook display sends the plotly loader once per session, then
   useKernel(fake);
   try {
     await showFigure(lineChart([{ name: "loss", x: [1, 2], y: [3, 2] }], { title: "loss" }));
-    await showFigure(lineChart([{ name: "acc", x: [1, 2], y: [0.5, 0.7] }]));
+    await showFigure(barChart(["beagle", "dingo"], [12, 7], { title: "second chart" }));
   } finally {
     useKernel(undefined);
   }
   assert.deepEqual(sent.map((m) => m.type), ["display_data", "display_data"]);
   const html = (i: number) => (sent[i].content.data as Record<string, string>)["text/html"];
-  assert.ok(
-    html(0).length > 1_000_000 && html(0).length < 3_500_000,
-    "first carries plotly.js, compressed",
-  );
-  assert.match(html(0), /DecompressionStream\("gzip"\)/);
-  assert.ok(html(1).length < 10_000, "later figures reuse window.Plotly");
-  assert.match(html(1), /window\.Plotly\.newPlot/);
+  for (const i of [0, 1]) {
+    assert.ok(html(i).length > 1_000_000 && html(i).length < 3_500_000, "plotly.js, compressed");
+    assert.match(html(i), /DecompressionStream\("gzip"\)/);
+  }
   assert.equal((sent[0].content.data as Record<string, string>)["text/plain"], "[figure: loss]");
+  // The second chart alone (a fresh tab, or the first chart's output cleared) still draws; both on
+  // one page draw once each, plotly evaluated once.
+  const dir = await tempDir();
+  await Deno.writeTextFile(join(dir, "alone.html"), `<html><body>${html(1)}</body></html>`);
+  const alone = await renderedDom(join(dir, "alone.html"));
+  assert.match(alone, /<svg class="main-svg"/);
+  assert.match(alone, /second chart/);
+  await Deno.writeTextFile(
+    join(dir, "both.html"),
+    `<html><body>${html(0)}${html(1)}</body></html>`,
+  );
+  const both = await renderedDom(join(dir, "both.html"));
+  assert.equal(both.match(/<div class="plot-container plotly"/g)?.length, 2);
+  await Deno.remove(dir, { recursive: true });
   const hostile = figureHtml({ data: [{ name: "</script><b>x" }] }, false);
   assert.equal(hostile.split("</script>").length, 2, "a trace name cannot close the script early");
 });

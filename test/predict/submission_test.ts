@@ -10,7 +10,7 @@ import { readRows, readTable } from "@/data/table.ts";
 import { writeSubmissions } from "@/predict/submission.ts";
 import { classPrior, pseudoLabels, withFallback } from "@/pipeline/reproduce.ts";
 import { trainingPool } from "@/train/run.ts";
-import { PRESETS } from "@/train/presets.ts";
+import { PRESETS } from "@/run/presets.ts";
 import { tempDir } from "../fixtures.ts";
 
 // Two photos, three classes with Baidu-style numeric ids. Photo x: main says 17, aux says 133, a
@@ -47,10 +47,16 @@ Deno.test("submissions: argmax of main, aux and blend, in the dataset's labels; 
 
 Deno.test("pseudo-labels: the blend's argmax, and a threshold keeps the confident ones only", () => {
   const test = [{ id: "x", path: "x.jpg" }, { id: "y", path: "y.jpg" }];
-  const all = pseudoLabels(test, probs, 0.3, 0, (i) => labels.toLabel(i));
+  const all = pseudoLabels(test, { ids: ["x", "y"], probs }, 0.3, 0, (i) => labels.toLabel(i));
   assert.deepEqual(all.map((p) => [p.id, p.label]), [["x", "133"], ["y", "2"]]);
   // Blended maxima: x 0.59, y 0.3*0.8 + 0.7*0.6 = 0.66.
-  const confident = pseudoLabels(test, probs, 0.3, 0.6, (i) => labels.toLabel(i));
+  const confident = pseudoLabels(
+    test,
+    { ids: ["x", "y"], probs },
+    0.3,
+    0.6,
+    (i) => labels.toLabel(i),
+  );
   assert.deepEqual(confident.map((p) => p.id), ["y"]);
 });
 

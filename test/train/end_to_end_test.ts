@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { initBackend, tf } from "@/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { train } from "@/train/run.ts";
-import type { Preset } from "@/train/presets.ts";
+import type { Preset } from "@/run/presets.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });

@@ -12,7 +12,7 @@ import {
 import { mapActivations } from "@/train/features.ts";
 import { foldModel } from "@/model/fold.ts";
 import { type InferenceModel, type Part } from "@/model/inference.ts";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/train/checkpoint.ts";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/run/checkpoint.ts";
 import { tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { downloadCached } from "@/model/download.ts";
-import { tempDir } from "../fixtures.ts";
+import { downloadCached } from "@/download.ts";
+import { tempDir } from "./fixtures.ts";
 
 /** A local HTTP server on 127.0.0.1 serving one file, counting requests. */
 function serve(body: Uint8Array<ArrayBuffer>) {

@@ -15,7 +15,7 @@ import { DataError } from "../data/errors.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import { processAlive, sha256Hex } from "../files.ts";
 import { weightFileOf } from "../model/weights.ts";
-import { digest } from "../model/download.ts";
+import { digest } from "../download.ts";
 
 export interface RunIdentity {
   dataset: { root: string; photos: number; listing: string };

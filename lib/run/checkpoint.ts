@@ -43,6 +43,25 @@ function modelVariables(model: SeedModel) {
   return [...model.backbone.model.layers, ...model.head.layers].flatMap((layer) => layer.weights);
 }
 
+/** The model's weights held in memory (a run's starting point before its first checkpoint). */
+export interface Snapshot {
+  restore(): void;
+  dispose(): void;
+}
+
+export function snapshot(model: SeedModel): Snapshot {
+  const weights = modelVariables(model);
+  const copies = weights.map((w) => tf.clone(w.read()));
+  const centers = tf.clone(model.centers);
+  return {
+    restore() {
+      weights.forEach((w, i) => w.write(copies[i]));
+      model.centers.assign(centers);
+    },
+    dispose: () => tf.dispose([...copies, centers]),
+  };
+}
+
 /** Writes a checkpoint folder atomically; returns its path. */
 export async function saveCheckpoint(
   dir: string,
@@ -144,4 +163,12 @@ export async function listCheckpoints(
     }
   }
   return found.sort((a, b) => a.meta.round - b.meta.round);
+}
+
+/** The checkpoint with the best blended validation accuracy (the earliest on ties). */
+export function bestOf<T extends { meta: CheckpointMeta }>(checkpoints: T[]): T | undefined {
+  return checkpoints.reduce<T | undefined>(
+    (best, c) => (!best || c.meta.metrics.blend > best.meta.metrics.blend ? c : best),
+    undefined,
+  );
 }

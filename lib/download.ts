@@ -6,10 +6,10 @@
  * beside it and every later use is checked against it.
  */
 import { createHash } from "node:crypto";
-import { exists } from "../files.ts";
+import { exists } from "./files.ts";
 import { join } from "node:path";
-import { progressBar } from "../progress.ts";
-import { fromRoot } from "../paths.ts";
+import { progressBar } from "./progress.ts";
+import { fromRoot } from "./paths.ts";
 
 export interface DownloadOptions {
   /** File name in the cache (default: the URL's last path segment). */

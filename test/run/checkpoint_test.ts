@@ -8,11 +8,12 @@ import { join } from "node:path";
 import { initBackend, tf } from "@/tf.ts";
 import { buildBackbone } from "@/model/index.ts";
 import { buildSeedModel } from "@/model/seed_model.ts";
-import { checkpointName, type RoundMetrics } from "@/train/checkpoint.ts";
-import { bestOf, checkpointCallback } from "@/train/callbacks.ts";
-import { PRESETS } from "@/train/presets.ts";
+import { checkpointName, type RoundMetrics } from "@/run/checkpoint.ts";
+import { checkpointCallback } from "@/train/callbacks.ts";
+import { bestOf } from "@/run/checkpoint.ts";
+import { PRESETS } from "@/run/presets.ts";
 import { validate } from "@/train/trainer.ts";
-import { loadRun } from "@/predict/predict.ts";
+import { loadRun } from "@/run/load.ts";
 import { tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });

@@ -12,10 +12,10 @@ import {
   identityDifference,
   lockRunFolder,
   type RunIdentity,
-} from "@/train/run_folder.ts";
+} from "@/run/folder.ts";
 import { removeStaleTemporaries } from "@/files.ts";
 import { defaultRunFolder } from "@/cli/run_args.ts";
-import { PRESETS } from "@/train/presets.ts";
+import { PRESETS } from "@/run/presets.ts";
 import { deadPid, makeImageFolder, tempDir } from "../fixtures.ts";
 
 const identity: RunIdentity = {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { accuracy, blend, searchBlend } from "@/train/blend.ts";
+import { accuracy, blend, searchBlend } from "@/model/blend.ts";
 
 Deno.test("blend search: finds the alpha where the heads' mistakes cancel, first maximum on ties", () => {
   // 3 samples, 2 classes. main is right on 0 and 1, aux on 1 and 2; sample 2 is only saved by a

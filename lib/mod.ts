@@ -1,0 +1,98 @@
+/**
+ * The toolkit in one import, for notebooks and scripts:
+ *
+ * ```ts
+ * import { initBackend, openRun, PRESETS, showFigure } from "../lib/mod.ts";
+ * ```
+ *
+ * Grouped as the recipe goes: backend and paths, data, augmentation, model, the run folder,
+ * training, prediction, the whole pipeline, figures. Deeper modules stay importable for what is
+ * not here.
+ */
+
+// Backend, paths, seeded randomness
+export { initBackend, tf } from "./tf.ts";
+export {
+  cacheDir,
+  defaultDataset,
+  defaultWeights,
+  relativePaths,
+  runsDir,
+  smallData,
+} from "./paths.ts";
+export { Rng } from "./rng.ts";
+export { DataError, UsageError } from "./errors.ts";
+
+// Data: listing, split, decoding
+export { readDataset } from "./data/readers.ts";
+export { countByLabel, type LabelledImage } from "./data/dataset.ts";
+export { LabelMap } from "./data/labels.ts";
+export { displayName } from "./data/breeds.ts";
+export { prepareData, type PreparedData, readSplit } from "./data/prepare.ts";
+export { groupByClass } from "./data/split.ts";
+export { loadImage, type RgbImage } from "./data/image.ts";
+export { cacheImages } from "./data/cache.ts";
+export { linkSubset } from "./data/subset.ts";
+export { readRows, readTable } from "./data/table.ts";
+
+// Augmentation
+export {
+  flipHorizontal,
+  maskQuadrant,
+  randomZoom,
+  rotate,
+  splice,
+  SPLICE_CUTS,
+  spliceMask,
+  zoom,
+} from "./augment/ops.ts";
+export { POLICIES } from "./augment/policy.ts";
+export { peekBatch, poolStream } from "./augment/pipeline.ts";
+export { scaledPhotos } from "./augment/batch.ts";
+
+// Model: backbone, the seed's heads, losses, blending
+export { accuracy, argmaxRow, blend, searchBlend } from "./model/blend.ts";
+export { modelParts } from "./model/summary.ts";
+export { SEED_LOSS_WEIGHTS } from "./model/loss.ts";
+
+// The run folder: presets, checkpoints, history, loading a trained run
+export { type Preset, PRESETS, smallPreset, type StageSpec } from "./run/presets.ts";
+export { loadRun } from "./run/load.ts";
+export { type HistoryRow, readHistory } from "./run/history.ts";
+
+// Training, stage by stage
+export { openRun, train, TrainingRun, type TrainOptions } from "./train/run.ts";
+export { notebookProgressCallback, progressCallback } from "./train/callbacks.ts";
+
+// Prediction, analysis, submissions, export, ensembles
+export { loadFinalModel, predictPhotos, type Probabilities } from "./predict/predict.ts";
+export {
+  byConfidence,
+  confidences,
+  confidentMistakes,
+  confusionMatrix,
+  perClassAccuracy,
+  truthOf,
+} from "./predict/analysis.ts";
+export { predictFiles } from "./predict/photos.ts";
+export { exportRun } from "./predict/export.ts";
+export { averageRuns, readRunProbabilities, searchEnsembleAlpha } from "./predict/ensemble.ts";
+export { readAnswers, scoreSubmission, writeSubmissions } from "./predict/submission.ts";
+
+// The whole recipe, and what the notebooks share
+export { openReproduction, reproduce, Reproduction } from "./pipeline/reproduce.ts";
+export {
+  notebookData,
+  notebookLog,
+  notebookPreset,
+  notebookRunFolder,
+  openNotebookReproduction,
+  openNotebookRun,
+  trainNotebookRun,
+} from "./pipeline/notebook.ts";
+
+// Figures and tables
+export { barChart, heatmap, lineChart, showFigure, stackedBars } from "./plot/figure.ts";
+export { showBatch, showImages } from "./plot/images.ts";
+export { showTable } from "./plot/table.ts";
+export { accuracyCurves, lossCurves } from "./plot/training.ts";

@@ -1,0 +1,116 @@
+/**
+ * What a run is: the settings it was started with, written to `run.json` before anything else, so
+ * that whatever else lands in the folder is known to belong to this run, and read back to resume
+ * it or to rebuild its model.
+ */
+import { basename, join, resolve } from "node:path";
+import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
+import type { StreamConfig } from "../augment/pipeline.ts";
+import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
+import { DataError } from "../errors.ts";
+import { sha256Hex, writeTextAtomic } from "../files.ts";
+import { listingFingerprint, type RunIdentity, weightsFingerprint } from "./folder.ts";
+import type { Preset, StageSpec } from "./presets.ts";
+
+/** Everything that changes what a run computes. */
+export interface RunSettings {
+  data: string;
+  weights: string;
+  preset: Preset;
+  seed?: number;
+  /** Seed of the data split alone (default: `seed`). Runs that share it share their validation
+   * and test photos, so they can be ensembled; `seed` still drives everything else. */
+  splitSeed?: number;
+  /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
+  valFraction?: number;
+  testFraction?: number;
+  /** The model without the GLU (ablation). */
+  glu?: boolean;
+  lossWeights?: LossWeights;
+  /** Switch off augmentations (ablations). */
+  without?: StreamConfig["without"];
+  /** Stages to run instead of the preset's (pseudo-label transfer runs its own). */
+  stages?: StageSpec[];
+  /** Start from this checkpoint's weights (when the run folder has none of its own yet). */
+  init?: string;
+  /** Pseudo-labelled photos (dataset labels) added to the pool of the transfer policies. */
+  pseudo?: LabelledImage[];
+  /** Train on the validation photos too (the seed's transfer uses all labelled data). */
+  trainOnVal?: boolean;
+}
+
+/** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
+export interface RunConfig {
+  data: string;
+  weights: string;
+  preset: Preset;
+  seed: number;
+  glu: boolean;
+  lossWeights: LossWeights;
+  /** What the run folder is bound to (see folder.ts). */
+  identity: RunIdentity;
+}
+
+/** What makes a run this run: compared with a folder's `run.json` before anything is written. */
+export async function runIdentity(
+  settings: RunSettings,
+  listing: DatasetListing,
+): Promise<RunIdentity> {
+  const { preset, seed = 0 } = settings;
+  return {
+    dataset: {
+      root: resolve(settings.data),
+      photos: listing.train.length + listing.test.length,
+      listing: listingFingerprint(listing),
+    },
+    preset: preset.name,
+    seed,
+    weights: await weightsFingerprint(settings.weights),
+    settings: {
+      recipe: sha256Hex(JSON.stringify(preset), 16),
+      splitSeed: settings.splitSeed ?? seed,
+      valFraction: settings.valFraction ?? 0.1,
+      testFraction: settings.testFraction ?? 0.1,
+      glu: settings.glu ?? true,
+      lossWeights: settings.lossWeights ?? SEED_LOSS_WEIGHTS,
+      without: settings.without ?? [],
+      stages: settings.stages ? sha256Hex(JSON.stringify(settings.stages), 16) : "preset",
+      init: settings.init ? basename(settings.init) : null,
+      pseudoLabels: settings.pseudo
+        ? sha256Hex(settings.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
+        : null,
+      trainOnVal: settings.trainOnVal ?? false,
+    },
+  };
+}
+
+export function runConfig(settings: RunSettings, identity: RunIdentity): RunConfig {
+  return {
+    data: settings.data,
+    weights: settings.weights,
+    preset: settings.preset,
+    seed: settings.seed ?? 0,
+    glu: settings.glu ?? true,
+    lossWeights: settings.lossWeights ?? SEED_LOSS_WEIGHTS,
+    identity,
+  };
+}
+
+export async function writeRunConfig(dir: string, config: RunConfig): Promise<void> {
+  await writeTextAtomic(join(dir, "run.json"), JSON.stringify(config, null, 1));
+}
+
+export async function readRunConfig(dir: string): Promise<RunConfig> {
+  const file = join(dir, "run.json");
+  const text = await Deno.readTextFile(file).catch(() => {
+    throw new DataError(
+      dir,
+      "no run.json: not a training run folder (train first: deno task train, notebook 03)",
+    );
+  });
+  try {
+    return JSON.parse(text) as RunConfig;
+  } catch (error) {
+    throw new DataError(file, `not valid JSON (${(error as Error).message})`);
+  }
+}
