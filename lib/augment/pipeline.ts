@@ -132,7 +132,15 @@ export function workerStream(config: StreamConfig, start = 0, prefetch = 3): Bat
   };
 }
 
-/** Batch k of a stream, made here and now (to look at one in a notebook). */
+/**
+ * Batch k of a stream, made here and now (to look at one in a notebook).
+ *
+ * @example
+ * ```ts
+ * const config = poolStream(cache, photos, labels, { policy: "Train_DA", seed: 0, batchSize: 32 });
+ * await showBatch(peekBatch(config, 0));
+ * ```
+ */
 export function peekBatch(config: StreamConfig, k = 0): Batch {
   const maker = batchMaker(config);
   try {

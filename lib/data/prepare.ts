@@ -66,6 +66,15 @@ interface SplitLists {
   testAnswers: LabelledImage[];
 }
 
+/**
+ * The split (per-class, seeded; saved as `split.tsv`) and the decoded photos of a dataset.
+ *
+ * @example
+ * ```ts
+ * const data = await prepareData({ data: "../shared/data/imagewoof/train", out: "data/runs/x", seed: 0 });
+ * console.log(data.train.length, data.val.length, data.test.length, data.labels.size);
+ * ```
+ */
 export async function prepareData(options: PrepareOptions): Promise<PreparedData> {
   const { data, out, size = 224 } = options;
   const listing = options.listing ?? await readDataset(data);

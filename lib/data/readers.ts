@@ -22,7 +22,15 @@ export interface CompetitionOptions {
   testDir?: string;
 }
 
-/** Picks the layout from what is on disk: a `train.txt` means the competition layout. */
+/**
+ * Picks the layout from what is on disk: a `train.txt` means the competition layout.
+ *
+ * @example
+ * ```ts
+ * const listing = await readDataset("../shared/data/imagewoof/train");
+ * console.log(listing.layout, listing.train.length, listing.test.length);
+ * ```
+ */
 export async function readDataset(
   root: string,
   options: CompetitionOptions = {},

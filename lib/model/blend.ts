@@ -33,7 +33,14 @@ export interface BlendResult {
   curve: { alpha: number; accuracy: number }[];
 }
 
-/** Grid search over alpha in [0, 1] with `steps` intervals (the seed: 100); ties keep the first. */
+/**
+ * Grid search over alpha in [0, 1] with `steps` intervals (the seed: 100); ties keep the first.
+ *
+ * @example
+ * ```ts
+ * const { alpha, accuracy } = searchBlend(val.main, val.aux, labels, classes);
+ * ```
+ */
 export function searchBlend(
   main: Float32Array,
   aux: Float32Array,

@@ -275,20 +275,54 @@ export function foldModel(
   }
   const trainable = options.trainable ?? false;
   const { order, next } = graphOf(model);
-  const absorbed = new Set<number>();
-  const paddingOf = new Map<number, { input: SymbolicTensor; pad: ExplicitPadding }>();
+  const paddings = foldablePaddings(order, next);
+  const program = compile(order, next, paddings, trainable);
+  const outSlot = program.slot.get(model.outputs[0].id)!;
+  return {
+    outputShape: outputShapeOf(model),
+    folded: program.folded,
+    paddings: paddings.size,
+    predict: (x: tf.Tensor) => tf.tidy(() => run(program, x, trainable)[outSlot]),
+    dispose: () => tf.dispose(program.kept),
+  };
+}
+
+/** ZeroPadding2D layers whose only reader is a "valid" convolution: the padding moves into the
+ * convolution (by the convolution's tensor id). */
+function foldablePaddings(
+  order: readonly SymbolicTensor[],
+  next: Next,
+): Map<number, { input: SymbolicTensor; pad: ExplicitPadding }> {
+  const paddings = new Map<number, { input: SymbolicTensor; pad: ExplicitPadding }>();
   for (const t of order) {
     const padding = t.inputs.length === 1 ? zeroPadding(t.inputs[0], next) : undefined;
     if (padding && foldableConv(t.sourceLayer) && config(t.sourceLayer).padding === "valid") {
-      absorbed.add(t.inputs[0].id);
-      paddingOf.set(t.id, padding);
+      paddings.set(t.id, padding);
     }
   }
+  return paddings;
+}
 
-  const ops: Op[] = [];
-  const kept: tf.Tensor[] = [];
-  const slot = new Map<number, number>(); // symbolic tensor id -> slot holding its value
-  let folded = 0;
+interface Program {
+  ops: Op[];
+  /** Folded weights owned by the program (frozen mode). */
+  kept: tf.Tensor[];
+  /** Symbolic tensor id -> the slot holding its value. */
+  slot: Map<number, number>;
+  folded: number;
+}
+
+/** The graph as a list of ops: convolution chains fused, everything else applied as a layer. */
+function compile(
+  order: readonly SymbolicTensor[],
+  next: Next,
+  paddings: Map<number, { input: SymbolicTensor; pad: ExplicitPadding }>,
+  trainable: boolean,
+): Program {
+  // The padding layers' outputs are not computed: their convolutions pad instead.
+  const absorbed = new Set(order.filter((t) => paddings.has(t.id)).map((t) => t.inputs[0].id));
+  const program: Program = { ops: [], kept: [], slot: new Map(), folded: 0 };
+  const { ops, slot } = program;
   for (const t of order) {
     if (absorbed.has(t.id)) continue;
     const layer = t.sourceLayer;
@@ -305,23 +339,14 @@ export function foldModel(
     }
     const { last, bn, activation, absorbed: chain } = convChain(t, next);
     chain.forEach((id) => absorbed.add(id));
-    if (bn) folded++;
-    let weights = () => foldedWeights(layer, bn);
-    if (!trainable) {
-      const fixed = tf.tidy(() => {
-        const w = foldedWeights(layer, bn);
-        return { filter: w.filter.clone(), pointwise: w.pointwise?.clone(), bias: w.bias?.clone() };
-      });
-      kept.push(...[fixed.filter, fixed.pointwise, fixed.bias].filter((w) => w !== undefined));
-      weights = () => fixed;
-    }
+    if (bn) program.folded++;
     const c = config(layer);
-    const padding = paddingOf.get(t.id);
+    const padding = paddings.get(t.id);
     ops.push({
       kind: CONVOLUTIONS[className(layer)],
       out,
       input: slot.get((padding?.input ?? t.inputs[0]).id)!,
-      weights,
+      weights: convWeights(layer, bn, trainable, program.kept),
       strides: pair(c.strides),
       pad: padding?.pad ?? c.padding as "same" | "valid",
       dilations: pair(c.dilationRate ?? 1),
@@ -329,30 +354,37 @@ export function foldModel(
     });
     slot.set(last.id, out);
   }
-  const outSlot = slot.get(model.outputs[0].id)!;
-  const slots = slot.size;
+  return program;
+}
 
-  return {
-    outputShape: outputShapeOf(model),
-    folded,
-    paddings: paddingOf.size,
-    predict(x: tf.Tensor): tf.Tensor {
-      return tf.tidy(() => {
-        const values: tf.Tensor[] = new Array(slots);
-        for (const op of ops) {
-          if (op.kind === "input") values[op.out] = x;
-          else if (op.kind === "layer") {
-            const inputs = op.inputs.map((i) => values[i]);
-            values[op.out] = op.layer.apply(inputs.length === 1 ? inputs[0] : inputs, {
-              training: false,
-            }) as tf.Tensor;
-          } else values[op.out] = runConv(op, values[op.input] as tf.Tensor4D, trainable);
-        }
-        return values[outSlot];
-      });
-    },
-    dispose() {
-      tf.dispose(kept);
-    },
-  };
+/** Trainable: the folded weights recomputed from the live variables at every call (inside the
+ * gradient tape). Frozen: computed once and kept. */
+function convWeights(
+  layer: Layer,
+  bn: Layer | undefined,
+  trainable: boolean,
+  kept: tf.Tensor[],
+): () => ConvWeights {
+  if (trainable) return () => foldedWeights(layer, bn);
+  const fixed = tf.tidy(() => {
+    const w = foldedWeights(layer, bn);
+    return { filter: w.filter.clone(), pointwise: w.pointwise?.clone(), bias: w.bias?.clone() };
+  });
+  kept.push(...[fixed.filter, fixed.pointwise, fixed.bias].filter((w) => w !== undefined));
+  return () => fixed;
+}
+
+/** Runs the ops on x; returns every slot's value (call inside a tidy). */
+function run(program: Program, x: tf.Tensor, trainable: boolean): tf.Tensor[] {
+  const values: tf.Tensor[] = new Array(program.slot.size);
+  for (const op of program.ops) {
+    if (op.kind === "input") values[op.out] = x;
+    else if (op.kind === "layer") {
+      const inputs = op.inputs.map((i) => values[i]);
+      values[op.out] = op.layer.apply(inputs.length === 1 ? inputs[0] : inputs, {
+        training: false,
+      }) as tf.Tensor;
+    } else values[op.out] = runConv(op, values[op.input] as tf.Tensor4D, trainable);
+  }
+  return values;
 }

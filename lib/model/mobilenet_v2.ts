@@ -44,92 +44,98 @@ const BLOCKS: [number, number, number][] = [
 ];
 
 function mobileNetV2Stages(alpha: number, size: number): Stage[] {
-  const stages: Stage[] = [];
   const first = makeDivisible(32 * alpha);
-  {
-    const pad = tf.layers.zeroPadding2d({ padding: stridePad(size), name: "Conv1_pad" });
-    const conv = tf.layers.conv2d({
-      filters: first,
-      kernelSize: 3,
-      strides: 2,
-      padding: "valid",
-      useBias: false,
-      name: "Conv1",
-    });
-    const norm = bn("bn_Conv1");
-    const act = relu6("Conv1_relu");
-    stages.push({
-      name: "stem",
-      apply: (x) => act.apply(norm.apply(conv.apply(pad.apply(x)))) as SymbolicTensor,
-    });
-  }
+  const stages = [stem(first, size)];
   let channels = first;
   let side = Math.ceil(size / 2);
   BLOCKS.forEach(([expansion, filters, stride], id) => {
-    const inChannels = channels;
     const out = makeDivisible(Math.floor(filters * alpha));
-    const prefix = id === 0 ? "expanded_conv_" : `block_${id}_`;
-    const expand = id === 0 ? undefined : [
-      tf.layers.conv2d({
-        filters: expansion * inChannels,
-        kernelSize: 1,
-        padding: "same",
-        useBias: false,
-        name: `${prefix}expand`,
-      }),
-      bn(`${prefix}expand_BN`),
-      relu6(`${prefix}expand_relu`),
-    ];
-    const pad = stride === 2
-      ? tf.layers.zeroPadding2d({ padding: stridePad(side), name: `${prefix}pad` })
-      : undefined;
-    const depthwise = tf.layers.depthwiseConv2d({
-      kernelSize: 3,
-      strides: stride,
-      padding: stride === 1 ? "same" : "valid",
-      useBias: false,
-      name: `${prefix}depthwise`,
-    });
-    const rest = [
-      bn(`${prefix}depthwise_BN`),
-      relu6(`${prefix}depthwise_relu`),
-      tf.layers.conv2d({
-        filters: out,
-        kernelSize: 1,
-        padding: "same",
-        useBias: false,
-        name: `${prefix}project`,
-      }),
-      bn(`${prefix}project_BN`),
-    ];
-    const residual = inChannels === out && stride === 1
-      ? tf.layers.add({ name: `${prefix}add` })
-      : undefined;
-    stages.push({
-      name: id === 0 ? "expanded_conv" : `block_${id}`,
-      apply: (input) => {
-        let x = input;
-        for (const layer of expand ?? []) x = layer.apply(x) as SymbolicTensor;
-        if (pad) x = pad.apply(x) as SymbolicTensor;
-        x = depthwise.apply(x) as SymbolicTensor;
-        for (const layer of rest) x = layer.apply(x) as SymbolicTensor;
-        return residual ? residual.apply([input, x]) as SymbolicTensor : x;
-      },
-    });
+    stages.push(invertedResidual(id, channels, out, expansion, stride, side));
     channels = out;
     if (stride === 2) side = Math.ceil(side / 2);
   });
+  return [...stages, ...top(alpha)];
+}
+
+/** Conv1: a stride-2 3x3 convolution, explicitly padded as Keras does. */
+function stem(filters: number, size: number): Stage {
+  const pad = tf.layers.zeroPadding2d({ padding: stridePad(size), name: "Conv1_pad" });
+  const conv = tf.layers.conv2d({
+    filters,
+    kernelSize: 3,
+    strides: 2,
+    padding: "valid",
+    useBias: false,
+    name: "Conv1",
+  });
+  const norm = bn("bn_Conv1");
+  const act = relu6("Conv1_relu");
+  return {
+    name: "stem",
+    apply: (x) => act.apply(norm.apply(conv.apply(pad.apply(x)))) as SymbolicTensor,
+  };
+}
+
+/** Block `id`: 1x1 expansion (not in block 0), 3x3 depthwise, linear 1x1 projection, and the
+ * residual connection when the shape is kept. `side` is the input's spatial size. */
+function invertedResidual(
+  id: number,
+  inChannels: number,
+  out: number,
+  expansion: number,
+  stride: number,
+  side: number,
+): Stage {
+  const prefix = id === 0 ? "expanded_conv_" : `block_${id}_`;
+  const pointwise = (filters: number, name: string) =>
+    tf.layers.conv2d({ filters, kernelSize: 1, padding: "same", useBias: false, name });
+  const expand = id === 0 ? [] : [
+    pointwise(expansion * inChannels, `${prefix}expand`),
+    bn(`${prefix}expand_BN`),
+    relu6(`${prefix}expand_relu`),
+  ];
+  const pad = stride === 2
+    ? [tf.layers.zeroPadding2d({ padding: stridePad(side), name: `${prefix}pad` })]
+    : [];
+  const depthwise = tf.layers.depthwiseConv2d({
+    kernelSize: 3,
+    strides: stride,
+    padding: stride === 1 ? "same" : "valid",
+    useBias: false,
+    name: `${prefix}depthwise`,
+  });
+  const layers: tf.layers.Layer[] = [
+    ...expand,
+    ...pad,
+    depthwise,
+    bn(`${prefix}depthwise_BN`),
+    relu6(`${prefix}depthwise_relu`),
+    pointwise(out, `${prefix}project`),
+    bn(`${prefix}project_BN`),
+  ];
+  const residual = inChannels === out && stride === 1
+    ? tf.layers.add({ name: `${prefix}add` })
+    : undefined;
+  return {
+    name: id === 0 ? "expanded_conv" : `block_${id}`,
+    apply: (input) => {
+      const x = layers.reduce((t, layer) => layer.apply(t) as SymbolicTensor, input);
+      return residual ? residual.apply([input, x]) as SymbolicTensor : x;
+    },
+  };
+}
+
+/** The final 1x1 convolution to 1280 channels, then global average pooling. */
+function top(alpha: number): Stage[] {
   const last = alpha > 1 ? makeDivisible(1280 * alpha) : 1280;
   const conv = tf.layers.conv2d({ filters: last, kernelSize: 1, useBias: false, name: "Conv_1" });
   const norm = bn("Conv_1_bn");
   const act = relu6("out_relu");
   const pool = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" });
-  stages.push({
-    name: "head_conv",
-    apply: (x) => act.apply(norm.apply(conv.apply(x))) as SymbolicTensor,
-  });
-  stages.push({ name: "pool", apply: (x) => pool.apply(x) as SymbolicTensor });
-  return stages;
+  return [
+    { name: "head_conv", apply: (x) => act.apply(norm.apply(conv.apply(x))) as SymbolicTensor },
+    { name: "pool", apply: (x) => pool.apply(x) as SymbolicTensor },
+  ];
 }
 
 /** MobileNetV2 at width `alpha` (Keras' `MobileNetV2(alpha, include_top=False, pooling="avg")`). */

@@ -60,11 +60,10 @@ export function buildSeedModel(backbone: Backbone, options: SeedModelOptions): S
     name: "seed_head",
   });
   const width = embedding.shape[1] as number;
-  const centers = tf.variable(
-    tf.zeros([classes, width]),
-    true,
-    `centers_${Date.now()}_${Math.random()}`,
-  );
+  // The variable shares the zeros' data; the zeros tensor itself is ours to free.
+  const zeros = tf.zeros([classes, width]);
+  const centers = tf.variable(zeros, true, `centers_${Date.now()}_${Math.random()}`);
+  zeros.dispose();
   return { backbone, head, centers, classes };
 }
 
@@ -89,6 +88,15 @@ export function predictionModel(model: SeedModel): tf.LayersModel {
     ] as tf.SymbolicTensor[],
     name: "seed_predict",
   });
+}
+
+/** Frees every weight of the model. (`LayersModel.dispose` frees a layer's weights only when no
+ * other graph uses the layer, and the trunk/top splits of training do.) */
+export function disposeSeedModel(model: SeedModel): void {
+  for (const layer of [...model.backbone.model.layers, ...model.head.layers]) {
+    for (const weight of layer.weights) weight.dispose();
+  }
+  model.centers.dispose();
 }
 
 /** Stage 1: the whole backbone frozen; only the head and the centers train. */

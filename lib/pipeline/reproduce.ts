@@ -108,7 +108,19 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
 /** The reproductions open in this process, by folder (see `openRun`). */
 const open = new Map<string, Reproduction>();
 
-/** Checks the inputs and the folder, and locks it: the steps of `reproduce`, one call each. */
+/**
+ * Checks the inputs and the folder, and locks it: the steps of `reproduce`, one call each.
+ *
+ * @example
+ * ```ts
+ * const r = await openReproduction({ data, weights, out, preset: PRESETS.cpu });
+ * await r.trainBase();
+ * const before = await r.predictTest("before");
+ * await r.transfer(r.pseudoLabels(before));
+ * const after = await r.predictTest("after");
+ * await r.close();
+ * ```
+ */
 export async function openReproduction(options: ReproduceOptions): Promise<Reproduction> {
   await open.get(resolve(options.out))?.close();
   const { out, flip = false, threshold = 0 } = options;

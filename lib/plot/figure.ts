@@ -70,7 +70,14 @@ export function figureHtml(figure: Figure, withBundle: boolean): string {
     `<script>${draw}</script>`;
 }
 
-/** Shows a figure in a notebook (await it), with the plotly loader. */
+/**
+ * Shows a figure in a notebook (await it), with the plotly loader.
+ *
+ * @example
+ * ```ts
+ * await showFigure(barChart(["beagle", "dingo"], [12, 7], { title: "photos per breed" }));
+ * ```
+ */
 export async function showFigure(figure: Figure): Promise<void> {
   const html = figureHtml(figure, true);
   const title = (figure.layout?.title as { text?: string } | undefined)?.text;

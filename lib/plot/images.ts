@@ -38,7 +38,14 @@ export function composeGrid(images: readonly RgbImage[], columns: number, tile: 
   return out;
 }
 
-/** Shows a captioned grid in a notebook (await it). */
+/**
+ * Shows a captioned grid in a notebook (await it).
+ *
+ * @example
+ * ```ts
+ * await showImages([await loadImage(path, { size: 224 })], { captions: ["beagle"] });
+ * ```
+ */
 export async function showImages(
   images: readonly RgbImage[],
   options: GridOptions = {},

@@ -1,7 +1,14 @@
 /** Tables in notebooks: an HTML table for Jupyter, aligned text for plain front ends. */
 import { show } from "../display.ts";
 
-/** Shows a table in a notebook (await it), or prints it aligned on the console. */
+/**
+ * Shows a table in a notebook (await it), or prints it aligned on the console.
+ *
+ * @example
+ * ```ts
+ * await showTable([{ breed: "beagle", photos: 12 }, { breed: "dingo", photos: 7 }], "photos");
+ * ```
+ */
 export async function showTable(
   rows: readonly Record<string, unknown>[],
   title?: string,

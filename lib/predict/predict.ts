@@ -28,6 +28,15 @@ export interface PredictOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * Main and aux probabilities of photos in the cache, center-cropped.
+ *
+ * @example
+ * ```ts
+ * const run = await loadRun("data/runs/notebook-cpu/train");
+ * const probs = predictPhotos(run.model, cache, ids, { flip: true });
+ * ```
+ */
 export function predictPhotos(
   model: SeedModel,
   cache: ImageCache,

@@ -78,6 +78,8 @@ export async function saveCheckpoint(
   const optimizerWeights = optimizer ? await optimizer.getWeights() : [];
   const opt = optimizerWeights.map((w, i) => ({ name: `o${i}`, tensor: w.tensor }));
   const { data, specs } = await tf.io.encodeWeights([...named, ...opt]);
+  // `getWeights` makes a fresh tensor for the step count ("iter"); the rest are live variables.
+  tf.dispose(optimizerWeights.filter((w) => w.name === "iter").map((w) => w.tensor));
   await Deno.writeFile(join(tmp, "weights.bin"), new Uint8Array(data));
   await Deno.writeTextFile(
     join(tmp, "specs.json"),

@@ -29,7 +29,7 @@ import type { PolicyName } from "../augment/policy.ts";
 import { POLICIES } from "../augment/policy.ts";
 import { type Backbone, buildBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
-import { buildSeedModel, type SeedModel } from "../model/seed_model.ts";
+import { buildSeedModel, disposeSeedModel, type SeedModel } from "../model/seed_model.ts";
 import { SEED_LOSS_WEIGHTS } from "../model/loss.ts";
 import {
   bestOf,
@@ -324,9 +324,7 @@ export class TrainingRun {
   /** `close()`, and the model's tensors too. */
   async dispose(): Promise<void> {
     await this.close();
-    this.model.head.dispose();
-    this.model.backbone.model.dispose();
-    this.model.centers.dispose();
+    disposeSeedModel(this.model);
   }
 
   #checkOpen(): void {

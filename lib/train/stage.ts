@@ -8,7 +8,13 @@ import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import type { StageSpec } from "../run/presets.ts";
 import type { StageData } from "./stage_inputs.ts";
-import { type Callback, makeOptimizer, prepareStage, runRound } from "./trainer.ts";
+import {
+  type Callback,
+  disposeOptimizer,
+  makeOptimizer,
+  prepareStage,
+  runRound,
+} from "./trainer.ts";
 
 export interface StagePlan {
   /** 0-based position in the run; readers call it "stage index + 1". */
@@ -81,6 +87,6 @@ export async function runStage(run: StageRun): Promise<void> {
       );
     }
   } finally {
-    optimizer.dispose();
+    disposeOptimizer(optimizer);
   }
 }

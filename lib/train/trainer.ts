@@ -65,6 +65,16 @@ export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
     : tf.train.momentum(spec.learningRate, spec.momentum ?? 0.9);
 }
 
+/** Frees an optimizer's state. tfjs' `MomentumOptimizer.dispose` forgets the learning-rate scalar
+ * its SGD base class keeps (one tensor per stage otherwise). */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  if (optimizer instanceof tf.MomentumOptimizer) {
+    const { c } = optimizer as unknown as { c?: tf.Tensor };
+    if (c && !c.isDisposed) c.dispose();
+  }
+}
+
 /** Freezes or unfreezes the backbone as the stage says. */
 export function prepareStage(model: SeedModel, stage: StageSpec): void {
   if (stage.unfreeze) unfreezeFrom(model);

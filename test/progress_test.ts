@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { progressBar } from "@/progress.ts";
+import { useKernel } from "@/display.ts";
+
+Deno.test("progress in a notebook: one display, redrawn in place, ending at the total", async () => {
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  useKernel({ broadcast: (type, content) => (sent.push({ type, content }), Promise.resolve()) });
+  try {
+    const bar = progressBar("decode", 100);
+    for (let i = 1; i <= 100; i++) bar.update(i);
+    bar.done();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    useKernel(undefined);
+  }
+  assert.equal(sent[0].type, "display_data");
+  assert.ok(sent.length >= 2 && sent.length < 10, `throttled: ${sent.length} messages`);
+  assert.ok(sent.slice(1).every((m) => m.type === "update_display_data"));
+  const ids = new Set(sent.map((m) => (m.content.transient as { display_id: string }).display_id));
+  assert.equal(ids.size, 1, "one display");
+  const last = (sent.at(-1)!.content.data as Record<string, string>)["text/plain"];
+  assert.match(last, /^decode █+ 100\/100 /);
+});
