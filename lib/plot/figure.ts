@@ -116,10 +116,17 @@ export interface Series {
   y: readonly number[];
 }
 
-/** Line chart; `marks` draws labelled vertical lines (e.g. stage boundaries). */
+/** Line chart; `marks` draws labelled vertical lines (e.g. stage boundaries); `wholeX` ticks the
+ * x axis at whole numbers only (rounds). */
 export function lineChart(
   series: readonly Series[],
-  { title = "", xTitle = "", yTitle = "", marks = [] as { x: number; label: string }[] } = {},
+  {
+    title = "",
+    xTitle = "",
+    yTitle = "",
+    marks = [] as { x: number; label: string }[],
+    wholeX = false,
+  } = {},
 ): Figure {
   return {
     data: series.map((s) => ({
@@ -131,7 +138,7 @@ export function lineChart(
     })),
     layout: {
       title: { text: title },
-      xaxis: { title: { text: xTitle } },
+      xaxis: { title: { text: xTitle }, ...(wholeX ? { tick0: 0, dtick: 1 } : {}) },
       yaxis: { title: { text: yTitle } },
       shapes: marks.map((m) => ({
         type: "line",

@@ -20,6 +20,7 @@ export function accuracyCurves(history: readonly HistoryRow[]): Figure {
     xTitle: "round",
     yTitle: "top-1 accuracy",
     marks: stageMarks(history),
+    wholeX: true,
   });
 }
 
@@ -31,5 +32,11 @@ export function lossCurves(history: readonly HistoryRow[]): Figure {
     { name: "train center", x, y: history.map((h) => h.metrics.loss.center) },
     { name: "train CE (aux)", x, y: history.map((h) => h.metrics.loss.aux) },
     { name: "val CE (main)", x, y: history.map((h) => h.metrics.valLoss) },
-  ], { title: "Loss per round", xTitle: "round", yTitle: "loss", marks: stageMarks(history) });
+  ], {
+    title: "Loss per round",
+    xTitle: "round",
+    yTitle: "loss",
+    marks: stageMarks(history),
+    wholeX: true,
+  });
 }
