@@ -8,7 +8,7 @@
  */
 import fs from "node:fs";
 import { join, resolve } from "node:path";
-import type { Skipped } from "./errors.ts";
+import { DataError, type Skipped } from "./errors.ts";
 import { type Interpolation, loadImage, type RgbImage } from "./image.ts";
 import { removeStaleTemporaries, sha256Hex, writeTextAtomic } from "../files.ts";
 import { cacheDir } from "../paths.ts";
@@ -127,7 +127,9 @@ export async function cacheImages(
         fs.writeSync(fd, data, 0, data.length, i * frame);
         ok[i] = true;
       } catch (error) {
-        skipped.push({ path: items[i].path, problem: (error as Error).message });
+        // The path is the entry's own field: keep only the problem (a DataError names it again).
+        const problem = error instanceof DataError ? error.problem : (error as Error).message;
+        skipped.push({ path: items[i].path, problem });
       }
       options.onProgress?.(++done, items.length);
     }
