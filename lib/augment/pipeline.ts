@@ -4,7 +4,7 @@
  * a pure function of (config, k), so the worker can run ahead and a resumed run can start at any
  * k; `inline` makes the same batches on the calling thread (tests, notebooks).
  */
-import { type CacheMeta, ImageCache } from "../data/cache.ts";
+import { type CacheMeta, ImageCache } from "../data/image_cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import { groupByClass } from "../data/split.ts";
 import { type Batch, makeBatch, type PhotoSource } from "./batch.ts";

@@ -4,7 +4,7 @@
  * one single-threaded worker per core keeps every core busy; bench/RESULTS.md compares splits).
  * Batch k goes to worker k mod N; results come back in order, identical to a single thread's.
  */
-import type { CacheMeta } from "../data/cache.ts";
+import type { CacheMeta } from "../data/image_cache.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
 import type { BackendRequest } from "../tf.ts";
 import type { ActivationSet } from "./features.ts";

@@ -9,7 +9,7 @@ import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { type FoldedModel, foldModel } from "../model/fold.ts";
 import { batchMaker, type StreamConfig } from "../augment/pipeline.ts";
-import { ImageCache } from "../data/cache.ts";
+import { ImageCache } from "../data/image_cache.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { TrunkJob, TrunkWorkerInit } from "./trunk_pool.ts";
 
