@@ -124,11 +124,6 @@ export async function startThreadedWasm(threads: number): Promise<ThreadedWasm> 
     for (const w of instance.PThread.unusedWorkers) w.terminate();
     instance.PThread.unusedWorkers.length = 0;
     for (const w of instance.PThread.runningWorkers) w.unref();
-    // Unref'd workers still hold the wasm memory (a SharedArrayBuffer) when the process ends; left
-    // for the runtime's teardown, that intermittently crashed a long test process at exit
-    // ("double free or corruption"). End them first.
-    const running = [...instance.PThread.runningWorkers];
-    globalThis.addEventListener("unload", () => running.forEach((w) => w.terminate()));
     started = { threads: wasmBackend.getThreadsCount() };
     return started;
   } catch (error) {

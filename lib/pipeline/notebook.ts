@@ -71,12 +71,13 @@ export async function trainNotebookRun(
 export async function openNotebookReproduction(
   extra: Partial<ReproduceOptions> = {},
 ): Promise<Reproduction> {
+  const { data, weights, preset, seed } = await notebookRunOptions();
   return await openReproduction({
-    data: await notebookData(),
-    weights: defaultWeights(),
+    data,
+    weights,
+    preset,
+    seed,
     out: notebookRunFolder(),
-    preset: notebookPreset(),
-    seed: 0,
     ...extra,
   });
 }

@@ -11,6 +11,7 @@ import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
 import { predictPhotos, type Probabilities } from "../predict/predict.ts";
 import { loadRun } from "../run/load.ts";
+import type { CheckpointMeta } from "../run/checkpoint.ts";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
 import { argmaxRow, blend } from "../model/blend.ts";
 import type { Preset } from "../run/presets.ts";
@@ -201,16 +202,34 @@ export class Reproduction {
   async trainBase(): Promise<TrainResult> {
     if (this.#base) return this.#base;
     this.#log("== stages 1-3: training");
-    return this.#base = await this.#train({ out: join(this.out, "train") });
+    const base = await this.#train({ out: join(this.out, "train") });
+    const unreadable = base.data.unreadableTest.length;
+    if (unreadable) {
+      this.#log(
+        `${unreadable} test photo(s) could not be read (listed in ${
+          join(this.out, "train", "skipped.tsv")
+        }); their submission lines are the most frequent training class`,
+      );
+    }
+    return this.#base = base;
+  }
+
+  /** The best checkpoint of stages 1-3: its weights start the transfer, its alpha blends every
+   * submission. */
+  async #best(): Promise<{ path: string; meta: CheckpointMeta }> {
+    const { best } = await this.trainBase();
+    if (!best) throw new DataError(join(this.out, "train"), "no complete checkpoint (train first)");
+    return best;
   }
 
   /** The test photos predicted by the best checkpoint ("before") or by the transfer's last
    * ("after"), written as the three submission files and scored where the answers are known. */
   async predictTest(when: "before" | "after"): Promise<TestPredictions> {
     const base = await this.trainBase();
-    const best = await loadRun(join(this.out, "train"), "best");
-    const run = when === "before" ? best : await loadRun(join(this.out, "transfer"), "latest");
-    const alpha = best.checkpoint.meta.metrics.alpha;
+    const alpha = (await this.#best()).meta.metrics.alpha;
+    const run = when === "before"
+      ? await loadRun(join(this.out, "train"), "best")
+      : await loadRun(join(this.out, "transfer"), "latest");
     const testIds = base.data.test.map((t) => t.id);
     this.#log(`== prediction of ${testIds.length} test photos with ${run.checkpoint.path}`);
     this.#cache ??= await cacheImages(base.data.test, {
@@ -241,13 +260,6 @@ export class Reproduction {
   /** Every test id gets a line: photos that did not decode get the class prior. */
   #withFallback(base: TrainResult, ids: string[], probs: Probabilities) {
     const unreadable = base.data.unreadableTest.map((t) => t.id);
-    if (unreadable.length) {
-      this.#log(
-        `${unreadable.length} test photo(s) could not be read (listed in ${
-          join(this.out, "train", "skipped.tsv")
-        }); their submission lines are the most frequent training class`,
-      );
-    }
     const { labels, train: photos } = base.data;
     const prior = classPrior(photos.map((t) => labels.toIndex(t.label)), labels.size);
     return withFallback(ids, probs, unreadable, prior);
@@ -263,7 +275,7 @@ export class Reproduction {
   /** Fine-tunes the best checkpoint again with the pseudo-labelled photos (`transfer/`). */
   async transfer(pseudo: LabelledImage[], callbacks?: Callback[]): Promise<TrainResult> {
     const base = await this.trainBase();
-    const best = await loadRun(join(this.out, "train"), "best");
+    const best = await this.#best();
     this.#log(
       `== transfer: ${pseudo.length} pseudo-labelled test photos join ${
         base.data.train.length + base.data.val.length
@@ -272,7 +284,7 @@ export class Reproduction {
     return await this.#train({
       out: join(this.out, "transfer"),
       stages: this.#options.preset.transferStages,
-      init: best.checkpoint.path,
+      init: best.path,
       pseudo,
       trainOnVal: true,
       ...(callbacks ? { callbacks } : {}),
@@ -285,12 +297,12 @@ export class Reproduction {
     after: TestPredictions | undefined,
     pseudoLabels: number,
   ): Promise<ReproduceSummary> {
-    const best = await loadRun(join(this.out, "train"), "best");
-    const { main, aux, blend } = best.checkpoint.meta.metrics;
+    const best = await this.#best();
+    const { main, aux, blend } = best.meta.metrics;
     const summary: ReproduceSummary = {
       alpha: before.alpha,
       validation: { main, aux, blend },
-      checkpoint: best.checkpoint.path,
+      checkpoint: best.path,
       before: before.files,
       after: after?.files,
       pseudoLabels,

@@ -24,7 +24,7 @@ import { readDataset } from "../data/readers.ts";
 import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
 import type { Skipped } from "../data/errors.ts";
 import { UsageError } from "../errors.ts";
-import { removeStaleTemporaries } from "../files.ts";
+import { exists, removeStaleTemporaries } from "../files.ts";
 import type { PolicyName } from "../augment/policy.ts";
 import { POLICIES } from "../augment/policy.ts";
 import { type Backbone, buildBackbone } from "../model/index.ts";
@@ -150,8 +150,7 @@ async function splitData(
     valFraction: options.valFraction,
     testFraction: options.testFraction,
     listing,
-    resume: state === "resume" &&
-      await Deno.stat(join(out, "split.tsv")).then(() => true, () => false),
+    resume: state === "resume" && await exists(join(out, "split.tsv")),
     onProgress: reporter("decode", options.progress),
   });
   reportSkipped(data.skipped, out, log);

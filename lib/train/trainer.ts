@@ -81,6 +81,13 @@ export function prepareStage(model: SeedModel, stage: StageSpec): void {
   else freezeBackbone(model);
 }
 
+/** Batch k as the trainable part's inputs: through the frozen model first when there is one.
+ * (Call inside a tidy.) */
+function inputsOf(source: BatchSource, k: number): { x: tf.Tensor; labels: tf.Tensor1D } {
+  const { x, labels } = source.batch(k);
+  return { x: source.frozen ? source.frozen.predict(x) : x, labels };
+}
+
 /** One optimisation step; returns the loss terms as numbers. Leaves no tensors behind. */
 export function trainStep(
   model: SeedModel,
@@ -91,8 +98,7 @@ export function trainStep(
 ): StepLoss {
   const variables = trainableVariables(model);
   const values = tf.tidy(() => {
-    const { x: batch, labels } = source.batch(k);
-    const x = source.frozen ? source.frozen.predict(batch) : batch;
+    const { x, labels } = inputsOf(source, k);
     let kept: tf.Tensor[] = [];
     optimizer.minimize(
       () => {
@@ -121,8 +127,7 @@ export function lossOnBatch(
   weights: LossWeights = SEED_LOSS_WEIGHTS,
 ): StepLoss {
   const [main, center, aux] = tf.tidy(() => {
-    const { x: batch, labels } = source.batch(k);
-    const x = source.frozen ? source.frozen.predict(batch) : batch;
+    const { x, labels } = inputsOf(source, k);
     const outputs = model.head.apply(applyPart(source.part, x), { training: false }) as tf.Tensor[];
     const terms = seedLoss(outputs, labels, model.centers, weights);
     return tf.stack([terms.main, terms.center, terms.aux]).dataSync();
