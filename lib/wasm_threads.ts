@@ -8,8 +8,11 @@
  *
  * 1. tfjs creates the pthread workers from a `Blob` URL, which `node:worker_threads` (what the
  *    emscripten glue uses under Node) rejects. Here the glue is loaded directly and given file
- *    paths: the worker script is written once to the temp folder, the main script is the glue's
- *    own file.
+ *    paths: the main script is the glue's own file; the worker script is written to a folder
+ *    made for this process alone (mode 0700, a fresh random name), loaded from there, and the
+ *    folder removed once the pool has started. A fixed name in the shared temp folder would let
+ *    another local user plant or swap the file between a check and the load, and run their code
+ *    inside this process with all its permissions.
  * 2. The worker shim of emscripten 3.1.28 (tfjs 4.22) assigns `location`, a getter-only global in
  *    a Deno worker, and the worker dies; the assignment is dropped.
  * 3. The same shim replaces the global `postMessage` with a call to `parentPort.postMessage`;
@@ -32,7 +35,6 @@ import * as tf from "@tensorflow/tfjs";
 import * as wasmBackend from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import os from "node:os";
-import { sha256Hex, writeTextAtomic } from "./files.ts";
 
 const GLUE = "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js";
 const WORKER = "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js";
@@ -98,7 +100,7 @@ export async function startThreadedWasm(threads: number): Promise<ThreadedWasm> 
   if (!(poolSize >= 1)) throw new Error("unrecognised emscripten glue (no pthread pool size)");
   // (9 threads ask 8 workers of a pool of 8, yet only 8 start: keep to the pool's size.)
   threads = Math.min(threads, poolSize);
-  const workerPath = await writeWorkerScript(require(WORKER).wasmWorkerContents);
+  const worker = await writeWorkerScript(require(WORKER).wasmWorkerContents);
 
   const registry = (tf.engine() as unknown as { registryFactory: Record<string, Registration> })
     .registryFactory;
@@ -110,7 +112,7 @@ export async function startThreadedWasm(threads: number): Promise<ThreadedWasm> 
     // The C++ side reads the core count in its static initialisers, as the module loads.
     (os as { cpus: () => os.CpuInfo[] }).cpus = () =>
       Array.from({ length: 2 * threads }, () => cpus()[0]);
-    module = await loadGlue(require(gluePath), gluePath, workerPath);
+    module = await loadGlue(require(gluePath), gluePath, worker.path);
     const instance = module;
     wasmBackend.setThreadsCount(threads);
     const backend = new wasmBackend.BackendWasm(instance as never);
@@ -140,11 +142,15 @@ export async function startThreadedWasm(threads: number): Promise<ThreadedWasm> 
   } finally {
     (os as { cpus: () => os.CpuInfo[] }).cpus = cpus;
     globalThis.Worker = savedWorker;
+    // Every pool worker has read its script by now (no worker starts later, see above).
+    await worker.remove();
   }
 }
 
-/** The patched worker shim, written once per content to the temp folder (atomic rename). */
-async function writeWorkerScript(contents: string): Promise<string> {
+/** The patched worker shim, in a folder only this process's user can enter. */
+export async function writeWorkerScript(
+  contents: string,
+): Promise<{ path: string; remove(): Promise<void> }> {
   // tfjs ships the shim inside a template literal, where "\n" in its strings became newlines.
   let shim = contents.replace(/\n/g, "\\n");
   for (const edit of SHIM_EDITS) {
@@ -154,12 +160,11 @@ async function writeWorkerScript(contents: string): Promise<string> {
     }
     shim = shim.replace(edit.find, edit.replace);
   }
-  const path = `${os.tmpdir()}/tfjs-wasm-threads-${tf.version_core}-${
-    sha256Hex(shim, 16)
-  }.worker.cjs`;
-  const existing = await Deno.readTextFile(path).catch(() => undefined);
-  if (existing !== shim) await writeTextAtomic(path, shim);
-  return path;
+  // mkdtemp: a new folder, never an existing one, created with mode 0700.
+  const dir = await Deno.makeTempDir({ prefix: "tfjs-wasm-threads-" });
+  const path = `${dir}/worker.cjs`;
+  await Deno.writeTextFile(path, shim, { createNew: true, mode: 0o600 });
+  return { path, remove: () => Deno.remove(dir, { recursive: true }).catch(() => {}) };
 }
 
 /** Runs the emscripten factory; a worker that fails to load rejects instead of crashing. */

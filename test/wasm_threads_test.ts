@@ -4,6 +4,7 @@
  * a backend is chosen once per process.
  */
 import assert from "node:assert/strict";
+import { writeWorkerScript } from "@/wasm_threads.ts";
 
 const PROBE = new URL("./fixtures/threads_probe.ts", import.meta.url).pathname;
 
@@ -15,10 +16,14 @@ interface Probe {
   [kernel: string]: unknown;
 }
 
-async function probe(threads: string, ...args: string[]): Promise<Probe> {
+async function probe(
+  threads: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Probe> {
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", PROBE, ...args],
-    env: { TFJS_THREADS: threads, TFJS_BACKEND: "wasm" },
+    env: { TFJS_THREADS: threads, TFJS_BACKEND: "wasm", ...env },
     stdout: "piped",
     stderr: "piped",
   });
@@ -64,7 +69,7 @@ Deno.test("wasm threads: more than the pre-started pool gives the pool's count, 
 });
 
 Deno.test("wasm threads: without SharedArrayBuffer it runs on one thread and says why", async () => {
-  const fallback = await probe("2", "--no-sab");
+  const fallback = await probe("2", ["--no-sab"]);
   assert.equal(fallback.backend, "wasm");
   assert.equal(fallback.threads, 1);
   assert.match(fallback.message, /1 thread \(threads unavailable: no SharedArrayBuffer\)/);
@@ -81,4 +86,33 @@ Deno.test("wasm threads: TFJS_THREADS must be a whole number", async () => {
   }).output();
   assert.notEqual(out.code, 0);
   assert.match(new TextDecoder().decode(out.stderr), /TFJS_THREADS='two' is not a whole number/);
+});
+
+Deno.test("wasm threads: the worker script is never at a name another user can plant or swap", async () => {
+  // The shared temp folder of this probe: a file planted there under any name is never loaded,
+  // and nothing is left there once the pool runs.
+  const tmp = await Deno.makeTempDir({ prefix: "dogs-test-tmp-" });
+  const planted = `${tmp}/tfjs-wasm-threads-4.22.0-planted.worker.cjs`;
+  await Deno.writeTextFile(planted, "throw new Error('planted worker ran');");
+  const two = await probe("2", [], { TMPDIR: tmp });
+  assert.equal(two.threads, 2, two.message);
+  const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name);
+  assert.deepEqual(left, ["tfjs-wasm-threads-4.22.0-planted.worker.cjs"], "nothing else left");
+  await Deno.remove(tmp, { recursive: true });
+
+  // Where it goes instead: a fresh folder per call, only its owner may enter.
+  const shim = (await import(
+    "npm:@tensorflow/tfjs-backend-wasm@4.22.0/wasm-out/" +
+      "tfjs-backend-wasm-threaded-simd.worker.js"
+  )).default.wasmWorkerContents as string;
+  const [a, b] = [await writeWorkerScript(shim), await writeWorkerScript(shim)];
+  assert.notEqual(a.path, b.path);
+  for (const script of [a, b]) {
+    const folder = await Deno.stat(script.path.replace(/\/[^/]+$/, ""));
+    assert.equal(folder.mode! & 0o777, 0o700);
+    assert.equal(folder.uid, Deno.uid());
+    assert.match(await Deno.readTextFile(script.path), /postMessage/);
+    await script.remove();
+    assert.equal(await Deno.stat(script.path).catch(() => undefined), undefined);
+  }
 });

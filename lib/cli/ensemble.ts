@@ -12,7 +12,7 @@ import {
   searchEnsembleAlpha,
 } from "../predict/ensemble.ts";
 import { scoreSubmission, writeSubmissions } from "../predict/submission.ts";
-import { UsageError } from "../data/errors.ts";
+import { UsageError } from "../errors.ts";
 import { numberOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 

@@ -2,7 +2,7 @@
 import { initBackend } from "../tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { exportRun } from "../predict/export.ts";
-import { UsageError } from "../data/errors.ts";
+import { UsageError } from "../errors.ts";
 import { parseCliArgs } from "./run_args.ts";
 import { runMain } from "./main.ts";
 

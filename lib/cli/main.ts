@@ -1,18 +1,20 @@
 /**
  * How every `deno task` ends on an error. A problem with the input (a file, an option, a run
  * folder) is one line, `error: <file>[:<line>]: <problem>`, and exit status 2: a person can act on
- * it without reading a stack trace. Anything else is a bug and keeps its stack trace (exit 1);
- * `DEBUG=1` shows the stack for input errors too.
+ * it without reading a stack trace. An operating-system error (disk full, read-only, not a
+ * directory, permission) is one line with the path and the reason, exit status 1. Anything else
+ * is a bug and keeps its stack trace (exit 1); `DEBUG=1` shows the stack for every error.
  */
-import { isUserError } from "../data/errors.ts";
+import { isUserError, userErrorLine } from "../errors.ts";
 
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
-    if (isUserError(error) && Deno.env.get("DEBUG") !== "1") {
-      console.error(`error: ${error.message}`);
-      Deno.exit(2);
+    const line = userErrorLine(error);
+    if (line !== undefined && Deno.env.get("DEBUG") !== "1") {
+      console.error(`error: ${line}`);
+      Deno.exit(isUserError(error) ? 2 : 1);
     }
     throw error;
   }

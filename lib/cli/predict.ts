@@ -7,7 +7,7 @@ import { initBackend } from "../tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
 import { progressBar } from "../progress.ts";
-import { UsageError } from "../data/errors.ts";
+import { UsageError } from "../errors.ts";
 import { integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 

@@ -6,7 +6,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
-import { UsageError } from "../data/errors.ts";
+import { UsageError } from "../errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { type Preset, resolvePreset } from "../run/presets.ts";
 

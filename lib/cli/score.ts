@@ -1,7 +1,7 @@
 /** `deno task score --submission FILE --answers FILE`: accuracy of a submission, per class too. */
 import { scoreSubmission } from "../predict/submission.ts";
 import { displayName } from "../data/breeds.ts";
-import { UsageError } from "../data/errors.ts";
+import { UsageError } from "../errors.ts";
 import { parseCliArgs } from "./run_args.ts";
 import { runMain } from "./main.ts";
 

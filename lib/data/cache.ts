@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import { join, resolve } from "node:path";
-import { DataError, type Skipped } from "./errors.ts";
+import { DataError, type Skipped } from "../errors.ts";
 import { type Interpolation, loadImage } from "./image.ts";
 import { type CacheMeta, ImageCache } from "./image_cache.ts";
 

@@ -1,5 +1,5 @@
 /** The shapes every reader produces and every later step consumes. */
-import type { Skipped } from "./errors.ts";
+import type { Skipped } from "../errors.ts";
 
 /** A photo with the dataset's own label (a Baidu type id, a WordNet id, ...). */
 export interface LabelledImage {

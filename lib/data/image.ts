@@ -4,7 +4,7 @@
  * format the augmentations and the model take.
  */
 import sharp from "sharp";
-import { DataError } from "./errors.ts";
+import { DataError } from "../errors.ts";
 
 /** 8-bit RGB pixels, row-major, channels last (HWC). */
 export interface RgbImage {

@@ -9,7 +9,7 @@
  * process ending in "double free or corruption" after every test had passed).
  */
 import fs from "node:fs";
-import type { Skipped } from "./errors.ts";
+import type { Skipped } from "../errors.ts";
 import type { Interpolation, RgbImage } from "./image.ts";
 
 export interface CacheMeta {

@@ -3,7 +3,7 @@
  * The Baidu set numbers its 100 breeds with gaps up to 133; a softmax wants 0..C-1, and a
  * submission wants the dataset's own ids back.
  */
-import { DataError } from "./errors.ts";
+import { DataError } from "../errors.ts";
 
 export class LabelMap {
   readonly #index: Map<string, number>;

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
 import { displayName } from "./breeds.ts";
 import type { DatasetListing, LabelledImage, UnlabelledImage } from "./dataset.ts";
-import { DataError, type Skipped } from "./errors.ts";
+import { DataError, type Skipped } from "../errors.ts";
 import { cacheImages, type ImageCache } from "./cache.ts";
 import type { Interpolation } from "./image.ts";
 import { LabelMap } from "./labels.ts";

@@ -5,7 +5,7 @@
  * file are errors naming file and line; a single unusable photo is skipped and reported.
  */
 import { join } from "node:path";
-import { DataError, type Skipped } from "./errors.ts";
+import { DataError, type Skipped } from "../errors.ts";
 import { exists } from "../files.ts";
 import {
   type DatasetListing,

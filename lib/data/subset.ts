@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { isImageName } from "./dataset.ts";
-import { DataError } from "./errors.ts";
+import { DataError } from "../errors.ts";
 
 export async function linkSubset(
   source: string,

@@ -6,7 +6,7 @@
 import { parse } from "csv-parse/sync";
 import { writeFileAtomic } from "../files.ts";
 import { stringify } from "csv-stringify/sync";
-import { DataError } from "./errors.ts";
+import { DataError } from "../errors.ts";
 
 export type Row = Record<string, string>;
 

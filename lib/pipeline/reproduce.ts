@@ -17,7 +17,7 @@ import { argmaxRow, blend } from "../model/blend.ts";
 import type { Preset } from "../run/presets.ts";
 import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
-import { DataError, UsageError } from "../data/errors.ts";
+import { DataError, UsageError } from "../errors.ts";
 import { readTestFolder } from "../data/readers.ts";
 import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
 import { exists, removeStaleTemporaries, writeTextAtomic } from "../files.ts";

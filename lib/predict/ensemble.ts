@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { cacheImages } from "../data/cache.ts";
 import { exists } from "../files.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../errors.ts";
 import { LabelMap } from "../data/labels.ts";
 import { readSplit } from "../data/prepare.ts";
 import { readTable } from "../data/table.ts";

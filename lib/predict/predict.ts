@@ -11,7 +11,7 @@ import type { SeedModel } from "../model/seed_model.ts";
 import { foldModel } from "../model/fold.ts";
 import { bestOf, listCheckpoints } from "../run/checkpoint.ts";
 import { type LoadedRun, loadRun } from "../run/load.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../errors.ts";
 import { exists } from "../files.ts";
 
 export interface Probabilities {

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { LabelMap } from "../data/labels.ts";
 import { readRows, readTable, writeTable } from "../data/table.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../errors.ts";
 import { argmaxRow, blend } from "../model/blend.ts";
 import type { Probabilities } from "./predict.ts";
 

@@ -11,7 +11,7 @@
  */
 import { join, relative, resolve } from "node:path";
 import { hostname } from "node:os";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../errors.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import { processAlive, sha256Hex } from "../files.ts";
 import { weightFileOf } from "../model/weights.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import sharp from "sharp";
 import { join } from "node:path";
 import { decodeImage, loadImage } from "@/data/image.ts";
-import { DataError } from "@/data/errors.ts";
+import { DataError } from "@/errors.ts";
 import { SHARED_IMAGEWOOF, solidJpeg, tempDir } from "../fixtures.ts";
 
 const px = (img: { width: number; data: Uint8Array }, x: number, y: number) =>

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readCompetition, readDataset, readImageFolder } from "@/data/readers.ts";
-import { DataError } from "@/data/errors.ts";
+import { DataError } from "@/errors.ts";
 import { makeImageFolder, SHARED_IMAGEWOOF, solidJpeg, tempDir } from "../fixtures.ts";
 
 Deno.test("ImageFolder: labels from folder names, sorted, non-images and empty files reported", async () => {

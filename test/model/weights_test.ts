@@ -6,7 +6,7 @@ import { loadImage } from "@/data/image.ts";
 import { scaleInto } from "@/augment/batch.ts";
 import { SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 import { writeKerasH5 } from "./h5_writer.ts";
-import { DataError } from "@/data/errors.ts";
+import { DataError } from "@/errors.ts";
 
 await initBackend({ quiet: true });
 

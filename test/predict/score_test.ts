@@ -1,7 +1,7 @@
 /** Scoring a submission: both answer-key forms, missing predictions named, numeric class order. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DataError } from "@/data/errors.ts";
+import { DataError } from "@/errors.ts";
 import { compareLabels, scoreSubmission } from "@/predict/submission.ts";
 import { tempDir } from "../fixtures.ts";
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DataError } from "@/data/errors.ts";
+import { DataError } from "@/errors.ts";
 import { prepareData } from "@/data/prepare.ts";
 import {
   checkIdentity,
