@@ -127,33 +127,110 @@ export interface RunLock {
   release(): Promise<void>;
 }
 
-/** Takes the run folder's lock, or refuses with who holds it. */
+interface LockHolder {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+let lockFiles = 0;
+
+/**
+ * Takes the run folder's lock, or refuses with who holds it.
+ *
+ * The lock is `.lock`, holding the holder's pid, host and start time. It is written to a private
+ * file first, and that file is locked (`flock`) and then published whole with a hard link, which
+ * fails when `.lock` exists (the pattern of git's lock files and maildir): no reader ever sees a
+ * half-written lock, and two processes started together cannot both win. The `flock` lives as
+ * long as the holder's process, so a lock whose process is gone (killed with -9, a crashed
+ * kernel) is known to be stale without guessing from pids, and is broken by whoever takes its
+ * `flock` first; the others wait and read the new holder.
+ */
 export async function lockRunFolder(out: string): Promise<RunLock> {
   await Deno.mkdir(out, { recursive: true });
   const path = join(out, ".lock");
-  const me = { pid: Deno.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const file = await Deno.open(path, { createNew: true, write: true });
-      await file.write(new TextEncoder().encode(JSON.stringify(me)));
-      file.close();
-      return { release: () => Deno.remove(path).catch(() => {}) };
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  const me: LockHolder = { pid: Deno.pid, host: hostname(), started: new Date().toISOString() };
+  const mine = `${path}.${++lockFiles}.tmp-${Deno.pid}`;
+  const file = await Deno.open(mine, { createNew: true, write: true, read: true });
+  try {
+    await file.write(new TextEncoder().encode(JSON.stringify(me)));
+    if (!(await file.tryLock(true))) throw new Error(`${mine}: cannot lock a new private file`);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        await Deno.link(mine, path);
+        await Deno.remove(mine);
+        return {
+          // Unpublished first, unlocked second: a lock file on disk is always a held lock or
+          // a dead process's.
+          release: async () => {
+            await Deno.remove(path).catch(() => {});
+            file.close();
+          },
+        };
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+      const holder = await breakIfStale(path);
+      if (holder === "broken") continue;
+      if (holder && (holder.host !== me.host || processAlive(holder.pid))) {
+        throw new DataError(
+          path,
+          `in use by process ${holder.pid} on ${holder.host} since ${holder.started}; ` +
+            `wait for it to end, or remove this file if that process is gone`,
+        );
+      }
+      // Being published or broken by another process this very moment: look again shortly.
+      await new Promise((r) => setTimeout(r, 20));
     }
-    const holder = await Deno.readTextFile(path).then(JSON.parse).catch(() => undefined) as
-      | typeof me
-      | undefined;
-    const stale = holder && holder.host === me.host && !processAlive(holder.pid);
-    if (!holder || stale) {
-      await Deno.remove(path).catch(() => {}); // a crashed run's lock (or a torn write)
-      continue;
-    }
-    throw new DataError(
-      path,
-      `in use by process ${holder.pid} on ${holder.host} since ${holder.started}; ` +
-        `wait for it to end, or remove this file if that process is gone`,
-    );
+    throw new DataError(path, "could not take the lock: other processes keep taking it");
+  } catch (error) {
+    file.close();
+    await Deno.remove(mine).catch(() => {});
+    throw error;
   }
-  throw new DataError(path, "could not take the lock");
+}
+
+/**
+ * Removes `.lock` when no process holds its `flock` (its holder is gone), and says so; else
+ * returns what the lock says of its holder (undefined if it vanished meanwhile).
+ */
+async function breakIfStale(path: string): Promise<LockHolder | "broken" | undefined> {
+  const lock = await Deno.open(path, { read: true }).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (!lock) return undefined;
+  try {
+    if (await lock.tryLock(true)) {
+      // Nobody can unlink this file now without its flock, which is ours; check that the path
+      // still names it (its holder may have released it and another taken the path) first.
+      const [held, named] = [await lock.stat(), await Deno.stat(path).catch(() => undefined)];
+      if (named && named.ino === held.ino && named.dev === held.dev) {
+        await Deno.remove(path);
+        return "broken";
+      }
+      return undefined;
+    }
+    const text = new TextDecoder().decode(await readAll(lock));
+    try {
+      return JSON.parse(text) as LockHolder;
+    } catch {
+      throw new DataError(path, "damaged lock file; remove it if no process uses this run folder");
+    }
+  } finally {
+    lock.close();
+  }
+}
+
+/** A small file's bytes through its open handle (the path may name another file by now). */
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(4096);
+  for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
+    chunks.push(buffer.slice(0, n));
+  }
+  const bytes = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) bytes.set(chunk, (at += chunk.length) - chunk.length);
+  return bytes;
 }
