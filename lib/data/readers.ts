@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { DataError, type Skipped } from "../errors.ts";
 import { exists } from "../files.ts";
+import { fitsTsv } from "./table.ts";
 import {
   type DatasetListing,
   isImageName,
@@ -40,6 +41,20 @@ export async function readDataset(
   return (await exists(labelFile)) ? readCompetition(root, options) : readImageFolder(root);
 }
 
+/**
+ * Ids are opaque strings and travel through tab-separated files; a name with a tab or a line
+ * break cannot, and is refused by name before anything is written.
+ */
+function checkName(path: string, name: string): void {
+  if (!fitsTsv(name)) {
+    throw new DataError(
+      path,
+      "its name holds a tab or a line break, which the run's tab-separated files (split, " +
+        "submissions) cannot carry: rename it",
+    );
+  }
+}
+
 /** `<root>/<class>/<file>`; the class folder name is the label. */
 export async function readImageFolder(root: string): Promise<DatasetListing> {
   await requireDirectory(root);
@@ -49,9 +64,11 @@ export async function readImageFolder(root: string): Promise<DatasetListing> {
   for (const classDir of await sortedEntries(root)) {
     if (!classDir.isDirectory || classDir.name.startsWith(".")) continue;
     const dir = join(root, classDir.name);
+    checkName(dir, classDir.name);
     for (const file of await sortedEntries(dir)) {
       if (file.name.startsWith(".") || file.isDirectory) continue;
       const path = join(dir, file.name);
+      checkName(path, file.name);
       const problem = await fileProblem(path, file.name);
       if (problem) {
         skipped.push({ path, problem });
@@ -99,14 +116,25 @@ export async function readCompetition(
       throw new DataError(labelFile, `duplicate image id '${id}' (first on line ${seen})`, line);
     }
     firstLine.set(id, line);
-    const name = files.get(id);
-    if (!name) {
+    const names = files.get(id);
+    if (!names) {
       skipped.push({
         path: join(trainDir, `${id}.jpg`),
-        problem: `listed on ${labelFile}:${line} but missing`,
+        problem: /[\\/]/.test(id)
+          ? `listed on ${labelFile}:${line} with a path outside ${trainDir} (ids are file ` +
+            `names inside it)`
+          : `listed on ${labelFile}:${line} but missing`,
       });
       continue;
     }
+    const photos = names.filter(isImageName);
+    if (photos.length > 1) {
+      throw new DataError(
+        join(trainDir, photos[0]),
+        `image id '${id}' (${labelFile}:${line}) names two photos: ${photos.join(", ")}; keep one`,
+      );
+    }
+    const name = photos[0] ?? names[0];
     const path = join(trainDir, name);
     const problem = await fileProblem(path, name);
     if (problem) skipped.push({ path, problem });
@@ -114,6 +142,17 @@ export async function readCompetition(
   }
   if (train.length === 0) throw new DataError(labelFile, "no usable labelled images");
   const test = await readTestFolder(testDir, skipped);
+  const trainPaths = new Map(train.map((t) => [t.id, t.path]));
+  for (const t of test) {
+    const other = trainPaths.get(t.id);
+    if (other) {
+      throw new DataError(
+        t.path,
+        `image id '${t.id}' is also a training photo (${other}): one id must name one photo; ` +
+          `rename one of them`,
+      );
+    }
+  }
   return { root, layout: "competition", train, test, skipped };
 }
 
@@ -128,11 +167,26 @@ export async function readTestFolder(
 ): Promise<UnlabelledImage[]> {
   if (!(await exists(dir))) return [];
   const test: UnlabelledImage[] = [];
+  const firstPath = new Map<string, string>();
   for (const file of await sortedEntries(dir)) {
     if (file.isDirectory || file.name.startsWith(".")) continue;
     const path = join(dir, file.name);
-    if (isImageName(file.name)) test.push({ id: stem(file.name), path });
-    else skipped.push({ path, problem: "not an image file (unknown extension)" });
+    if (!isImageName(file.name)) {
+      skipped.push({ path, problem: "not an image file (unknown extension)" });
+      continue;
+    }
+    checkName(path, file.name);
+    const id = stem(file.name);
+    const other = firstPath.get(id);
+    if (other) {
+      throw new DataError(
+        path,
+        `image id '${id}' names two test photos (also ${other}): a submission has one line ` +
+          `per id; keep one`,
+      );
+    }
+    firstPath.set(id, path);
+    test.push({ id, path });
   }
   return test;
 }
@@ -147,11 +201,15 @@ async function fileProblem(path: string, name: string): Promise<string | undefin
   return undefined;
 }
 
-async function filesByStem(dir: string): Promise<Map<string, string>> {
+/** The photos of a folder by id (file stem); an id may name several files (A.jpg, A.png). */
+async function filesByStem(dir: string): Promise<Map<string, string[]>> {
   await requireDirectory(dir);
-  const map = new Map<string, string>();
+  const map = new Map<string, string[]>();
   for (const entry of await sortedEntries(dir)) {
-    if (!entry.isDirectory) map.set(stem(entry.name), entry.name);
+    if (entry.isDirectory) continue;
+    if (isImageName(entry.name)) checkName(join(dir, entry.name), entry.name);
+    const id = stem(entry.name);
+    map.set(id, [...map.get(id) ?? [], entry.name]);
   }
   return map;
 }

@@ -24,6 +24,14 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
   const data = join(dir, "data");
   const cache = join(dir, "cache");
   await makeColourDataset(data);
+  // Ids are opaque: names with leading, trailing and inner spaces and quotes survive every file
+  // (every photo of a class renamed, so some of them are among the carved-off test photos).
+  const odd: string[] = [];
+  for (let i = 0; i < 24; i++) {
+    const id = [` lead${i}`, `trail${i} `, `in ner${i}`, `qu"ote${i}`][i % 4];
+    await Deno.rename(join(data, "class1", `p1_${i}.jpg`), join(data, "class1", `${id}.jpg`));
+    odd.push(id);
+  }
 
   const out = join(dir, "whole");
   const whole = await command(data, out, cache).output();
@@ -42,6 +50,18 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
   const split = await readSplit(join(out, "train"));
   const testIds = split.test.map((t) => t.id).sort();
   assert.ok(testIds.length >= 6);
+  const allIds = [...split.train, ...split.val, ...split.test].map((t) => t.id);
+  assert.deepEqual(odd.filter((id) => allIds.includes(id)), odd, "odd ids read back exactly");
+  assert.ok(odd.some((id) => testIds.includes(id)), "an odd id among the test photos");
+
+  // The same command again on the finished run: it succeeds and rewrites nothing differently.
+  const before = await Deno.readTextFile(join(out, "submissions/before-transfer", FILES[2]));
+  const again = await command(data, out, cache).output();
+  assert.equal(again.code, 0, new TextDecoder().decode(again.stderr).slice(-2000));
+  assert.equal(
+    await Deno.readTextFile(join(out, "submissions/before-transfer", FILES[2])),
+    before,
+  );
   for (const name of FILES.slice(0, 3)) {
     for (const folder of ["submissions/before-transfer", "submissions"]) {
       const rows = await readRows(join(out, folder, name), { delimiter: "\t" });

@@ -112,3 +112,52 @@ Deno.test("ImageFolder: a broken symlink is skipped and reported, the rest still
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("competition layout: one id for two photos, in test/, in train/ or across both, is refused by name", async () => {
+  // test/t1.jpg beside test/t1.jpeg: two lines with one id in every submission.
+  let root = await makeCompetition(["p1 1", "p2 2"]);
+  await Deno.copyFile(join(root, "test", "t1.jpg"), join(root, "test", "t1.jpeg"));
+  await assert.rejects(readCompetition(root), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.match(
+      e.message,
+      /test\/t1\.jpg: image id 't1' names two test photos \(also .*t1\.jpeg\)/,
+    );
+    return true;
+  });
+  await Deno.remove(root, { recursive: true });
+  // train/p1.jpg beside train/p1.png, p1 listed.
+  root = await makeCompetition(["p1 1", "p2 2"]);
+  await Deno.copyFile(join(root, "train", "p1.jpg"), join(root, "train", "p1.png"));
+  await assert.rejects(
+    readCompetition(root),
+    /train\/p1\.jpg: image id 'p1' \(.*train\.txt:1\) names two photos: p1\.jpg, p1\.png/,
+  );
+  await Deno.remove(root, { recursive: true });
+  // The same id in train/ and test/: training would read the test photo's pixels.
+  root = await makeCompetition(["p1 1", "p2 2"]);
+  await Deno.copyFile(join(root, "train", "p2.jpg"), join(root, "test", "p2.jpg"));
+  await assert.rejects(
+    readCompetition(root),
+    /test\/p2\.jpg: image id 'p2' is also a training photo \(.*train\/p2\.jpg\)/,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("readers: an id with a path in it is 'outside', not 'missing'; a tab in a name is refused", async () => {
+  const root = await makeCompetition(["p1 1", "../train/p2 2", "p3 1"]);
+  const listing = await readCompetition(root);
+  assert.deepEqual(listing.train.map((t) => t.id), ["p1", "p3"]);
+  assert.match(listing.skipped[0].problem, /train\.txt:2 with a path outside .*train \(ids are/);
+  await Deno.writeFile(join(root, "test", "t\t3.jpg"), await solidJpeg(8, 8, [1, 2, 3]));
+  await assert.rejects(
+    readCompetition(root),
+    /test\/t\t3\.jpg: its name holds a tab or a line break, which the run's tab-separated files/,
+  );
+  await Deno.remove(root, { recursive: true });
+  const folder = await tempDir();
+  await makeImageFolder(folder, { a: 2 });
+  await Deno.writeFile(join(folder, "a", "new\nline.jpg"), await solidJpeg(8, 8, [1, 2, 3]));
+  await assert.rejects(readImageFolder(folder), /new\nline\.jpg: its name holds a tab or a line/);
+  await Deno.remove(folder, { recursive: true });
+});
