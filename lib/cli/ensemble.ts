@@ -3,7 +3,7 @@
  * split, as three submission files, with the blend weight searched on their shared validation
  * photos (or --alpha). Scores every run and the ensemble when the runs carved off a test part.
  */
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { initBackend } from "../tf.ts";
 import {
   averageRuns,
@@ -38,6 +38,7 @@ await runMain(async () => {
   const alphaGiven = values.alpha === undefined
     ? undefined
     : numberOption("alpha", values.alpha, { min: 0, max: 1 });
+  refuseOutInsideRuns(values.out, dirs);
   const runs = await Promise.all(dirs.map(readRunProbabilities));
   const average = averageRuns(runs);
   let alpha = alphaGiven;
@@ -81,6 +82,19 @@ await runMain(async () => {
   );
   console.log(`submission files: ${files.main}, ${files.aux}, ${files.blend}`);
 });
+
+/** An ensemble's files never land in (and overwrite) one of its runs' own folders. */
+function refuseOutInsideRuns(out: string, dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    const inside = relative(resolve(dir), resolve(out));
+    if (!inside.startsWith("..") && !isAbsolute(inside)) {
+      throw new UsageError(
+        `--out ${out} is inside the run folder ${dir}: its own submission files would be ` +
+          "overwritten; choose a folder of its own",
+      );
+    }
+  }
+}
 
 /** Whether every run carved off the same test part with the same answers. */
 async function sameAnswers(dirs: readonly string[]): Promise<boolean> {

@@ -1,12 +1,16 @@
 /**
  * Building the decoded-image cache (`image_cache.ts` reads it): every photo center-cropped and
  * resized once, stored as raw RGB frames in one binary file under `data/cache/`, so an epoch reads
- * frames instead of decoding 18k JPEGs again. The file name is a hash of the settings and of every source file's path, size and mtime, so a
- * changed photo or setting never serves stale pixels.
+ * frames instead of decoding 18k JPEGs again. The file name is a hash of the settings and of every
+ * source file's path, size and mtime, so a changed photo or setting never serves stale pixels.
+ *
+ * A photo that does not decode is a fact about the photo, recorded in the metadata and skipped by
+ * every run. A failed write (disk full) is a fact about this machine at this moment: the build
+ * stops, nothing is marked complete, and the next run builds the cache again.
  */
 import fs from "node:fs";
 import { join, resolve } from "node:path";
-import { DataError, type Skipped } from "../errors.ts";
+import { DataError, FileSystemError, type Skipped } from "../errors.ts";
 import { type Interpolation, loadImage } from "./image.ts";
 import { type CacheMeta, ImageCache } from "./image_cache.ts";
 
@@ -48,26 +52,41 @@ export async function cacheImages(
   const skipped: Skipped[] = [];
   let done = 0;
   let next = 0;
+  let failure: Error | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const i = next++;
+      let data: Uint8Array;
       try {
-        const { data } = await loadImage(items[i].path, { size, interpolation });
-        fs.writeSync(fd, data, 0, data.length, i * frame);
-        ok[i] = true;
+        data = (await loadImage(items[i].path, { size, interpolation })).data;
       } catch (error) {
-        // The path is the entry's own field: keep only the problem (a DataError names it again).
-        const problem = error instanceof DataError ? error.problem : (error as Error).message;
-        skipped.push({ path: items[i].path, problem });
+        if (!(error instanceof DataError)) throw error;
+        // The path is the entry's own field: keep only the problem (the DataError names it).
+        skipped.push({ path: items[i].path, problem: error.problem });
+        options.onProgress?.(++done, items.length);
+        continue;
       }
+      try {
+        fs.writeSync(fd, data, 0, data.length, i * frame);
+      } catch (error) {
+        failure ??= FileSystemError.of(file, error);
+        return;
+      }
+      ok[i] = true;
       options.onProgress?.(++done, items.length);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-    fs.ftruncateSync(fd, items.length * frame);
+    if (!failure) fs.ftruncateSync(fd, items.length * frame);
+  } catch (error) {
+    failure ??= FileSystemError.of(file, error);
   } finally {
     fs.closeSync(fd);
+  }
+  if (failure) {
+    await Deno.remove(tmp).catch(() => {});
+    throw failure;
   }
   await Deno.rename(tmp, file);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -98,10 +117,17 @@ function cacheKey(
   return sha256Hex(text);
 }
 
+/** The metadata of a complete cache; anything damaged or incomplete reads as no cache (it is
+ * rebuilt: a cache holds nothing that cannot be made again). */
 async function readMeta(path: string): Promise<CacheMeta | undefined> {
   try {
     const meta = JSON.parse(await Deno.readTextFile(path)) as CacheMeta;
-    return meta.version === 2 ? meta : undefined;
+    const strings = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === "string");
+    const whole = meta?.version === 2 && typeof meta.size === "number" &&
+      typeof meta.interpolation === "string" && strings(meta.ids) && Array.isArray(meta.slots) &&
+      meta.slots.length === meta.ids.length && meta.slots.every(Number.isInteger) &&
+      Array.isArray(meta.skipped);
+    return whole ? meta : undefined;
   } catch {
     return undefined;
   }

@@ -14,7 +14,9 @@ import type { Interpolation } from "./image.ts";
 import { LabelMap } from "./labels.ts";
 import { readDataset } from "./readers.ts";
 import { type ClassSplit, splitPerClass } from "./split.ts";
-import { readTable, writeTable } from "./table.ts";
+import { readSavedSplit, readSplit, type SplitLists, writeSplit } from "./split_files.ts";
+
+export { readSplit } from "./split_files.ts";
 
 export interface PrepareOptions {
   /** Dataset root, either layout. */
@@ -58,14 +60,6 @@ export interface PreparedData {
   layout: "competition" | "imagefolder";
 }
 
-interface SplitLists {
-  labels: LabelMap;
-  train: LabelledImage[];
-  val: LabelledImage[];
-  test: UnlabelledImage[];
-  testAnswers: LabelledImage[];
-}
-
 /**
  * The split (per-class, seeded; saved as `split.tsv`) and the decoded photos of a dataset.
  *
@@ -78,7 +72,7 @@ interface SplitLists {
 export async function prepareData(options: PrepareOptions): Promise<PreparedData> {
   const { data, out, size = 224 } = options;
   const listing = options.listing ?? await readDataset(data);
-  const lists = options.resume ? await readSavedSplit(out) : newSplit(listing, options);
+  const lists = options.resume ? await readSavedSplit(out, listing) : newSplit(listing, options);
   let { train, val, test, testAnswers } = lists;
   let unreadableTest: UnlabelledImage[] = [];
   let skipped = [...listing.skipped];
@@ -111,7 +105,7 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
     cache,
     layout: listing.layout,
   };
-  if (!options.resume) await writePrepared(out, lists, skipped);
+  if (!options.resume) await writeSplit(out, lists, skipped);
   return prepared;
 }
 
@@ -167,7 +161,7 @@ export async function listingChanges(
   out: string,
   listing: DatasetListing,
 ): Promise<string | undefined> {
-  const saved = await readSavedSplit(out).catch(() => undefined);
+  const saved = await readSplit(out).catch(() => undefined);
   if (!saved) return undefined;
   const now = new Set([...listing.train, ...listing.test].map((p) => resolve(p.path)));
   const before = [...saved.train, ...saved.val, ...saved.test].map((p) => resolve(p.path));
@@ -185,59 +179,4 @@ export async function listingChanges(
       `${list(added)} (a resumed run never re-splits)`;
   }
   return "the dataset's labels changed since this run started";
-}
-
-/** Files of a run folder: labels.tsv, split.tsv (train/val/test rows), test_answers.tsv,
- * skipped.tsv. */
-async function writePrepared(out: string, p: SplitLists, skipped: Skipped[]): Promise<void> {
-  await Deno.mkdir(out, { recursive: true });
-  await writeTable(
-    join(out, "labels.tsv"),
-    p.labels.labels.map((label, index) => ({
-      index: String(index),
-      label,
-      name: displayName(label),
-    })),
-    { columns: ["index", "label", "name"] },
-  );
-  const rows = [
-    ...p.train.map((t) => ({ ...t, subset: "train" })),
-    ...p.val.map((t) => ({ ...t, subset: "val" })),
-    ...p.test.map((t) => ({ ...t, label: "", subset: "test" })),
-  ];
-  await writeTable(join(out, "split.tsv"), rows, { columns: ["id", "path", "label", "subset"] });
-  await writeTable(join(out, "test_answers.tsv"), p.testAnswers, { columns: ["id", "label"] });
-  await writeTable(join(out, "skipped.tsv"), skipped, { columns: ["path", "problem"] });
-}
-
-/** Reads back the split a run folder holds (a resumed run must not re-split). */
-export async function readSplit(out: string): Promise<{
-  labels: LabelMap;
-  train: LabelledImage[];
-  val: LabelledImage[];
-  test: UnlabelledImage[];
-}> {
-  const labelRows = await readTable(join(out, "labels.tsv"));
-  const labels = LabelMap.fromOrdered(labelRows.map((r) => r.label));
-  const rows = await readTable(join(out, "split.tsv"));
-  const pick = (subset: string) => rows.filter((r) => r.subset === subset);
-  const labelled = (r: Record<string, string>) => ({ id: r.id, path: r.path, label: r.label });
-  return {
-    labels,
-    train: pick("train").map(labelled),
-    val: pick("val").map(labelled),
-    test: pick("test").map((r) => ({ id: r.id, path: r.path })),
-  };
-}
-
-async function readSavedSplit(out: string): Promise<SplitLists> {
-  const split = await readSplit(out);
-  const answers = await readTable(join(out, "test_answers.tsv")).catch(() => []);
-  const paths = new Map(split.test.map((t) => [t.id, t.path]));
-  const testAnswers = answers.map((r) => ({
-    id: r.id,
-    path: paths.get(r.id) ?? "",
-    label: r.label,
-  }));
-  return { ...split, testAnswers };
 }

@@ -32,3 +32,12 @@ export async function loadPretrained(
     disposeWeightFile(file);
   }
 }
+
+/**
+ * Checks that a path holds weights this project reads (format, shards, lengths), without keeping
+ * them: what a command does before it writes the first file of a run folder.
+ */
+export async function checkWeightFile(weights: string): Promise<void> {
+  if (weights === "imagenet") return;
+  disposeWeightFile(await readWeightFile(weights));
+}

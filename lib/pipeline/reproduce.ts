@@ -18,9 +18,10 @@ import type { Preset } from "../run/presets.ts";
 import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
 import { DataError, UsageError } from "../errors.ts";
-import { readTestFolder } from "../data/readers.ts";
+import { readDataset } from "../data/readers.ts";
+import { checkWeightFile } from "../model/pretrained.ts";
 import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
-import { exists, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
+import { removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 
 export interface ReproduceOptions {
   data: string;
@@ -140,21 +141,21 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
   return reproduction;
 }
 
-/** Nothing to predict is an error before anything runs. */
+/** The dataset and the weights are read, and nothing to predict is an error, before the first
+ * file of the folder is written: a failed start leaves nothing that refuses the corrected one. */
 async function preflight(options: ReproduceOptions): Promise<void> {
-  if (await hasCompetitionLabels(options.data)) {
-    const testDir = join(options.data, "test");
-    if (!(await readTestFolder(testDir)).length) {
-      throw new DataError(
-        testDir,
-        "no test photos: the competition layout needs test/<image_id>.jpg to predict",
-      );
-    }
-  } else if (options.testFraction === 0) {
+  const listing = await readDataset(options.data);
+  if (listing.layout === "competition" && !listing.test.length) {
+    throw new DataError(
+      join(options.data, "test"),
+      "no test photos: the competition layout needs test/<image_id>.jpg to predict",
+    );
+  } else if (listing.layout === "imagefolder" && options.testFraction === 0) {
     throw new UsageError(
       "--test-fraction 0 leaves an ImageFolder dataset without test photos: nothing to predict",
     );
   }
+  await checkWeightFile(options.weights);
 }
 
 export class Reproduction {
@@ -325,7 +326,20 @@ export class Reproduction {
  * refused when they differ from what the folder was made with. */
 async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
   const file = join(out, "reproduce.json");
-  const saved = await Deno.readTextFile(file).then(JSON.parse, () => undefined);
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  let saved: Record<string, unknown> | undefined;
+  try {
+    saved = text === undefined ? undefined : JSON.parse(text);
+  } catch (error) {
+    throw new DataError(
+      file,
+      `damaged (${(error as Error).message}): it records ${Object.keys(settings).join(", ")}; ` +
+        "remove it and run the command with the options this run was started with",
+    );
+  }
   if (saved) {
     for (const [key, value] of Object.entries(settings)) {
       if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
@@ -346,10 +360,6 @@ async function checkSettings(out: string, settings: Record<string, unknown>): Pr
     "not empty and not a reproduce run folder; start it in another folder (--out)",
   );
   await writeTextAtomic(file, JSON.stringify(settings, null, 1));
-}
-
-function hasCompetitionLabels(data: string): Promise<boolean> {
-  return exists(join(data, "train.txt"));
 }
 
 /** Training-class frequencies: the fallback prediction for a test photo that cannot be read. */

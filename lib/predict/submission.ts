@@ -117,6 +117,16 @@ export async function scoreSubmission(submission: string, answers: string): Prom
     }
     perClass.set(expected, c);
   });
+  const answerLabels = new Set(truth.values());
+  if (rows.length && rows.every(([label]) => !answerLabels.has(label))) {
+    const sample = (labels: Iterable<string>) =>
+      [...new Set(labels)].slice(0, 3).map((l) => `'${l}'`).join(", ");
+    throw new DataError(
+      submission,
+      `none of its labels (${sample(rows.map((r) => r[0]))}, ...) is a label of ${answers} ` +
+        `(${sample(answerLabels)}, ...): the two files use different label sets`,
+    );
+  }
   if (seen.size !== truth.size) {
     const missing = [...truth.keys()].filter((id) => !seen.has(id));
     const first = missing.slice(0, 3).map((id) => `'${id}'`).join(", ");

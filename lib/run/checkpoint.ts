@@ -3,10 +3,14 @@
  * one folder per round named by its metrics as the seed names its files
  * (`round07-main0.912-aux0.905-blend0.918-alpha0.63`). A folder is written under a temporary
  * name and renamed when complete, so a run killed mid-write never leaves a checkpoint that looks
- * whole; `meta.json` inside it is the last file written.
+ * whole; `meta.json` inside it is the last file written, with the byte length and SHA-256 of the
+ * weights, so that a checkpoint damaged later (a truncated copy, a bad disk) is named when read
+ * instead of loading garbage.
  */
 import { join } from "node:path";
 import { tf } from "../tf.ts";
+import { DataError } from "../errors.ts";
+import { sha256Hex } from "../files.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 
 export interface RoundMetrics {
@@ -22,6 +26,9 @@ export interface RoundMetrics {
 
 export interface CheckpointMeta {
   round: number;
+  /** `weights.bin` as written (absent in checkpoints of earlier versions: its length is then
+   * checked against `specs.json` alone). */
+  weights?: { bytes: number; sha256: string };
   stage: string;
   /** Training steps completed in the whole run (the batch cursor resumes from it). */
   step: number;
@@ -80,15 +87,79 @@ export async function saveCheckpoint(
   const { data, specs } = await tf.io.encodeWeights([...named, ...opt]);
   // `getWeights` makes a fresh tensor for the step count ("iter"); the rest are live variables.
   tf.dispose(optimizerWeights.filter((w) => w.name === "iter").map((w) => w.tensor));
-  await Deno.writeFile(join(tmp, "weights.bin"), new Uint8Array(data));
+  const bytes = new Uint8Array(data);
+  await Deno.writeFile(join(tmp, "weights.bin"), bytes);
   await Deno.writeTextFile(
     join(tmp, "specs.json"),
     JSON.stringify({ specs, modelCount: named.length }),
   );
-  await Deno.writeTextFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 1));
+  const written = { ...meta, weights: { bytes: bytes.length, sha256: sha256Hex(bytes) } };
+  await Deno.writeTextFile(join(tmp, "meta.json"), JSON.stringify(written, null, 1));
   await Deno.remove(path, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, path);
   return path;
+}
+
+const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+interface CheckpointFiles {
+  specs: tf.io.WeightsManifestEntry[];
+  modelCount: number;
+  bytes: Uint8Array;
+  meta: CheckpointMeta;
+}
+
+/** What a checkpoint holds, checked: its specs parse, and its weights have the length they need
+ * (and the SHA-256 its meta recorded). A damaged one is a DataError saying what to do. */
+async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
+  const fail = (file: string, problem: string) =>
+    new DataError(
+      join(path, file),
+      `${problem}; remove the checkpoint folder ${path} to go back to the one before (a run ` +
+        `resumes from there)`,
+    );
+  const json = async <T>(file: string): Promise<T> => {
+    try {
+      return JSON.parse(await Deno.readTextFile(join(path, file)));
+    } catch (error) {
+      if (error instanceof SyntaxError) throw fail(file, `damaged (${error.message})`);
+      if (error instanceof Deno.errors.NotFound) throw fail(file, "missing");
+      throw error;
+    }
+  };
+  const parsed = await json<{ specs: tf.io.WeightsManifestEntry[]; modelCount: number }>(
+    "specs.json",
+  );
+  const meta = await json<CheckpointMeta>("meta.json");
+  const bytes = await Deno.readFile(join(path, "weights.bin")).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) throw fail("weights.bin", "missing");
+    throw error;
+  });
+  const needed = (parsed.specs ?? []).reduce(
+    (sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * (BYTES_PER[s.dtype] ?? NaN),
+    0,
+  );
+  if (bytes.length !== needed || (meta.weights && bytes.length !== meta.weights.bytes)) {
+    throw fail(
+      "weights.bin",
+      `truncated or damaged: ${bytes.length} bytes, its specs need ${needed}`,
+    );
+  }
+  if (meta.weights && sha256Hex(bytes) !== meta.weights.sha256) {
+    throw fail("weights.bin", "damaged: its SHA-256 is not the one recorded in meta.json");
+  }
+  return { specs: parsed.specs, modelCount: parsed.modelCount, bytes, meta };
+}
+
+/** Why a checkpoint cannot be loaded (undefined: it can). */
+export async function checkpointProblem(path: string): Promise<string | undefined> {
+  try {
+    await readCheckpointFiles(path);
+    return undefined;
+  } catch (error) {
+    if (error instanceof DataError) return error.message;
+    throw error;
+  }
 }
 
 /** Restores model weights (and optimizer state, when given) from a checkpoint folder. */
@@ -97,14 +168,18 @@ export async function loadCheckpoint(
   model: SeedModel,
   optimizer?: tf.Optimizer,
 ): Promise<CheckpointMeta> {
-  const { specs, modelCount } = JSON.parse(await Deno.readTextFile(join(path, "specs.json")));
-  const bytes = await Deno.readFile(join(path, "weights.bin"));
-  const decoded = tf.io.decodeWeights(bytes.buffer, specs);
+  const { specs, modelCount, bytes, meta } = await readCheckpointFiles(path);
+  const decoded = tf.io.decodeWeights(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer,
+    specs,
+  );
   const targets = modelVariables(model);
   if (modelCount !== targets.length + 1) {
     tf.dispose(Object.values(decoded));
-    throw new Error(
-      `${path}: checkpoint holds ${modelCount} model tensors, this model has ${targets.length + 1}`,
+    throw new DataError(
+      path,
+      `the checkpoint holds ${modelCount} model tensors, this model has ${targets.length + 1}: ` +
+        "a checkpoint of another model",
     );
   }
   targets.forEach((w, i) => w.write(decoded[`w${i}`]));
@@ -118,7 +193,7 @@ export async function loadCheckpoint(
   }
   // Variables hold their own references now; the decoded tensors are ours to free.
   tf.dispose(Object.values(decoded));
-  return JSON.parse(await Deno.readTextFile(join(path, "meta.json")));
+  return meta;
 }
 
 /**

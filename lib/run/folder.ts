@@ -75,15 +75,37 @@ function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** What a run folder's run.json says about it, if it has one. */
+/** What a run folder's run.json says about it, if it has one. A damaged file is an error naming
+ * it: it is the folder's contract, and nothing in the folder can be trusted without it. */
 export async function readIdentity(out: string): Promise<RunIdentity | "none" | "unknown"> {
-  const text = await Deno.readTextFile(join(out, "run.json")).catch(() => undefined);
+  const file = join(out, "run.json");
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
   if (text === undefined) return "none";
+  let parsed: { identity?: RunIdentity };
   try {
-    return (JSON.parse(text) as { identity?: RunIdentity }).identity ?? "unknown";
-  } catch {
-    return "unknown";
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new DataError(
+      file,
+      `damaged (${(error as Error).message}): restore it from a backup (it binds the folder ` +
+        `to its dataset, preset, seed and weights), or start the run in another folder (--out)`,
+    );
   }
+  const identity = parsed?.identity;
+  const whole = identity && typeof identity.preset === "string" &&
+    typeof identity.seed === "number" && typeof identity.dataset?.listing === "string" &&
+    typeof identity.weights?.sha256 === "string" && typeof identity.settings === "object";
+  if (identity && !whole) {
+    throw new DataError(
+      file,
+      "damaged: its run identity lacks fields; restore it from a backup, or start the run " +
+        "in another folder (--out)",
+    );
+  }
+  return identity ?? "unknown";
 }
 
 /**
@@ -95,6 +117,10 @@ export async function checkIdentity(
   wanted: RunIdentity,
   explain?: () => Promise<string | undefined>,
 ): Promise<"new" | "resume"> {
+  const info = await Deno.stat(out).catch(() => undefined);
+  if (info && !info.isDirectory) {
+    throw new DataError(out, "not a folder: the run folder (--out) must be a folder or not exist");
+  }
   const saved = await readIdentity(out);
   const file = join(out, "run.json");
   const advice = "start it in another folder (--out)";

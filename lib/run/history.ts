@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { writeTable } from "../data/table.ts";
 import type { RoundMetrics } from "./checkpoint.ts";
 import { writeTextAtomic } from "../files.ts";
+import { DataError } from "../errors.ts";
 
 export interface HistoryRow {
   round: number;
@@ -17,8 +18,32 @@ export interface HistoryRow {
 
 /** The rows of `metrics.json` up to `round` (all of them by default); none when it is missing. */
 export async function readHistory(dir: string, round = Infinity): Promise<HistoryRow[]> {
-  const text = await Deno.readTextFile(join(dir, "metrics.json")).catch(() => "[]");
-  return (JSON.parse(text) as HistoryRow[]).filter((h) => h.round <= round);
+  const file = join(dir, "metrics.json");
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return "[]";
+    throw error;
+  });
+  let rows: HistoryRow[];
+  try {
+    rows = JSON.parse(text);
+  } catch (error) {
+    throw damaged(file, (error as Error).message);
+  }
+  const sound = Array.isArray(rows) &&
+    rows.every((h) =>
+      Number.isInteger(h?.round) && typeof h.stage === "string" &&
+      typeof h.metrics?.blend === "number" && typeof h.metrics?.loss?.total === "number"
+    );
+  if (!sound) throw damaged(file, "rows without their round, stage or metrics");
+  return rows.filter((h) => h.round <= round);
+}
+
+function damaged(file: string, why: string): DataError {
+  return new DataError(
+    file,
+    `damaged (${why}): restore it, or remove it to resume without the rows of earlier rounds ` +
+      "(the checkpoints keep the weights and their own metrics)",
+  );
 }
 
 export async function writeHistory(dir: string, history: HistoryRow[]): Promise<void> {

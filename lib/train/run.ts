@@ -18,9 +18,10 @@
  * }
  * ```
  */
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
+import { LabelMap } from "../data/labels.ts";
 import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
 import { type Skipped, UsageError } from "../errors.ts";
 import { exists, removeStaleTemporaries } from "../files.ts";
@@ -33,6 +34,7 @@ import { SEED_LOSS_WEIGHTS } from "../model/loss.ts";
 import {
   bestOf,
   type CheckpointMeta,
+  checkpointProblem,
   listCheckpoints,
   loadCheckpoint,
   type Snapshot,
@@ -90,8 +92,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
  * earlier one closed (its lock released) instead of a refusal from its own lock. */
 const openRuns = new Map<string, TrainingRun>();
 
-/** Opens a run folder: checks that it holds this run (or nothing), locks it, prepares the split
- * and the model, and finds where to resume. Close it when done. */
+/** Opens a run folder: checks that it holds this run (or nothing), loads the model's weights,
+ * locks the folder, prepares the split and finds where to resume. Close it when done. */
 export async function openRun(options: TrainOptions): Promise<TrainingRun> {
   await openRuns.get(resolve(options.out))?.dispose();
   const log = options.log ?? ((line: string) => console.error(line));
@@ -103,18 +105,32 @@ export async function openRun(options: TrainOptions): Promise<TrainingRun> {
     identity,
     () => listingChanges(options.out, listing),
   );
+  const config = runConfig(options, identity);
+  const existed = await exists(options.out);
   const lock = await lockRunFolder(options.out);
+  let model: SeedModel | undefined;
+  let data: PreparedData | undefined;
+  let run: TrainingRun | undefined;
   try {
-    const config = runConfig(options, identity);
+    // Weights that do not load are refused before the first file of the folder is written.
+    const classes = LabelMap.fromLabels(listing.train.map((t) => t.label)).size;
+    const built = await buildModel(config, classes, log);
+    model = built.model;
     await prepareFolder(options.out, config, state, log);
-    const data = await splitData(options, listing, state, log);
-    const { backbone, model, weights } = await buildModel(config, data.labels.size, log);
-    const run = new TrainingRun(options, { config, data, backbone, model, weights, lock, log });
+    data = await splitData(options, listing, state, log);
+    run = new TrainingRun(options, { config, data, ...built, lock, log });
     await run.findResumePoint();
     openRuns.set(resolve(options.out), run);
     return run;
   } catch (error) {
-    await lock.release();
+    if (run) await run.dispose();
+    else {
+      data?.cache?.close();
+      if (model) disposeSeedModel(model);
+      await lock.release();
+      // A folder this call made goes too, when nothing else landed in it meanwhile.
+      if (!existed) await Deno.remove(options.out).catch(() => {});
+    }
     throw error;
   }
 }
@@ -231,8 +247,9 @@ export class TrainingRun {
     return join(this.out, "checkpoints");
   }
 
-  /** Reads the history up to the last complete checkpoint, or starts from `init`. */
+  /** Reads the history up to the last sound checkpoint, or starts from `init`. */
   async findResumePoint(): Promise<void> {
+    await this.#setAsideDamaged();
     const latest = await this.#latest();
     if (latest) {
       this.history.push(...await readHistory(this.out, latest.meta.round));
@@ -331,6 +348,21 @@ export class TrainingRun {
 
   async #latest() {
     return (await listCheckpoints(this.#checkpoints)).at(-1);
+  }
+
+  /** A damaged last checkpoint (truncated weights, a bad copy) is moved aside, kept for a look,
+   * and the run resumes from the one before; so on, until one is sound. */
+  async #setAsideDamaged(): Promise<void> {
+    for (let latest = await this.#latest(); latest; latest = await this.#latest()) {
+      const problem = await checkpointProblem(latest.path);
+      if (!problem) return;
+      const aside = join(this.#checkpoints, `damaged-${basename(latest.path)}`);
+      await Deno.remove(aside, { recursive: true }).catch(() => {});
+      await Deno.rename(latest.path, aside);
+      this.#parts.log(
+        `${problem.split(";")[0]}: set aside as ${aside}; going back to the one before`,
+      );
+    }
   }
 
   /** One stage from where the folder stands: weights (and, mid-stage, optimizer state) from the

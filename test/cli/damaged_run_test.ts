@@ -1,0 +1,288 @@
+/**
+ * Faults and bad inputs on a finished run, tried from the command line as a careful tester would:
+ * every state file the run reads back is damaged in turn, and the same command must end in one
+ * line naming the file, what is wrong and what to do, without rewriting a good file; a damaged
+ * checkpoint the run does not need is set aside and the run goes on; a failed start leaves
+ * nothing behind; operating-system errors are one line too.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cli, makeColourDataset, SHARED_MOBILENET, smallRun, tempDir } from "../fixtures.ts";
+
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** The one line of a refused command (the backend notice and progress lines may come first). */
+function errorLine(stderr: string): string {
+  assert.ok(!/\bat .*\.ts:\d+|Uncaught/.test(stderr), `no stack trace:\n${stderr}`);
+  const errors = stderr.trim().split("\n").filter((l) => l.startsWith("error: "));
+  assert.equal(errors.length, 1, `one error line expected, got:\n${stderr}`);
+  return errors[0];
+}
+
+/** Every file under a folder with its bytes, to show that nothing was rewritten. */
+async function files(dir: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) { for (const [p, c] of await files(path)) found.set(p, c); }
+    else found.set(path, await Deno.readTextFile(path).catch(() => "<binary>"));
+  }
+  return found;
+}
+
+async function copy(from: string, to: string): Promise<void> {
+  const status = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
+  assert.equal(status.code, 0);
+}
+
+/** Cases run two at a time on copies of the finished run (two cores). */
+async function inPairs<T>(items: T[], each: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += 2) await Promise.all(items.slice(i, i + 2).map(each));
+}
+
+interface Damage {
+  name: string;
+  damage: (run: string) => Promise<void>;
+  /** The error line expected; undefined: the command succeeds with the same submissions. */
+  error?: (run: string) => RegExp;
+}
+
+const lines = async (file: string) => (await Deno.readTextFile(file)).trimEnd().split("\n");
+const write = (file: string, rows: string[]) => Deno.writeTextFile(file, rows.join("\n") + "\n");
+
+const DAMAGES: Damage[] = [
+  {
+    name: "split.tsv truncated (still a valid table)",
+    damage: async (run) => {
+      const file = join(run, "train", "split.tsv");
+      await write(file, (await lines(file)).slice(0, -3));
+    },
+    error: (run) =>
+      new RegExp(
+        `^error: ${run}/train/split\\.tsv: damaged: it lists \\d+ of the dataset's 72 photos ` +
+          `\\(first missing: '.*'\\); remove it and run the same command`,
+      ),
+  },
+  {
+    name: "labels.tsv with two whole rows swapped (the index column says which is which)",
+    damage: async (run) => {
+      const file = join(run, "train", "labels.tsv");
+      const [header, a, b, ...rest] = await lines(file);
+      await write(file, [header, b, a, ...rest]);
+    },
+  },
+  {
+    name: "labels.tsv with two labels swapped under their indices",
+    damage: async (run) => {
+      const file = join(run, "train", "labels.tsv");
+      const [header, a, b, ...rest] = (await lines(file)).map((l) => l.split("\t"));
+      [a[1], b[1]] = [b[1], a[1]];
+      await write(file, [header, a, b, ...rest].map((r) => r.join("\t")));
+    },
+    error: (run) =>
+      new RegExp(
+        `^error: ${run}/train/labels\\.tsv: damaged: its classes are not the dataset's 3 in order`,
+      ),
+  },
+  {
+    name: "metrics.json garbage",
+    damage: (run) => Deno.writeTextFile(join(run, "train", "metrics.json"), "[{]"),
+    error: (run) =>
+      new RegExp(
+        `^error: ${run}/train/metrics\\.json: damaged \\(.*\\): restore it, or remove it to ` +
+          `resume without the rows of earlier rounds`,
+      ),
+  },
+  {
+    name: "reproduce.json garbage",
+    damage: (run) => Deno.writeTextFile(join(run, "reproduce.json"), "{flip"),
+    error: (run) =>
+      new RegExp(
+        `^error: ${run}/reproduce\\.json: damaged \\(.*\\): it records flip, threshold, ` +
+          `transfer; remove it and run the command with the options`,
+      ),
+  },
+  {
+    name: "run.json garbage",
+    damage: (run) => Deno.writeTextFile(join(run, "train", "run.json"), '{"data":'),
+    error: (run) =>
+      new RegExp(`^error: ${run}/train/run\\.json: damaged \\(.*\\): restore it from a backup`),
+  },
+  {
+    name: "the best checkpoint's weights truncated (it is needed: named, with what to do)",
+    damage: async (run) => {
+      const weights = join(await bestCheckpoint(run), "weights.bin");
+      await Deno.truncate(weights, (await Deno.stat(weights)).size - 100);
+    },
+    error: (run) =>
+      new RegExp(
+        `^error: ${run}/train/checkpoints/round\\d\\d-[^/]+/weights\\.bin: truncated or ` +
+          `damaged: \\d+ bytes, its specs need \\d+; remove the checkpoint folder .* to go back`,
+      ),
+  },
+];
+
+/** The train/ checkpoint with weights that the transfer started from (named in its run.json). */
+async function bestCheckpoint(run: string): Promise<string> {
+  const transfer = JSON.parse(await Deno.readTextFile(join(run, "transfer", "run.json")));
+  return join(run, "train", "checkpoints", transfer.identity.settings.init);
+}
+
+Deno.test("damaged state files: one line naming the file and what to do, nothing good rewritten", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeColourDataset(data);
+  const finished = join(dir, "finished");
+  const first = await smallRun("reproduce", data, finished, cache).output();
+  assert.equal(first.code, 0, decode(first.stderr).slice(-2000));
+  const submissions = await files(join(finished, "submissions"));
+
+  await inPairs(DAMAGES, async ({ name, damage, error }) => {
+    const run = join(dir, name.replace(/\W+/g, "-"));
+    await copy(finished, run);
+    await damage(run);
+    const before = await files(run);
+    const out = await smallRun("reproduce", data, run, cache).output();
+    const stderr = decode(out.stderr);
+    if (error) {
+      assert.equal(out.code, 2, `${name}:\n${stderr}`);
+      assert.match(errorLine(stderr), error(run), name);
+      assert.deepEqual(await files(run), before, `${name}: no file rewritten`);
+    } else {
+      assert.equal(out.code, 0, `${name}:\n${stderr}`);
+      const after = await files(join(run, "submissions"));
+      for (const [path, text] of submissions) {
+        assert.equal(after.get(path.replace(finished, run)), text, `${name}: ${path}`);
+      }
+    }
+  });
+
+  // The checkpoint a resume would start from is damaged: set aside, kept, and the run goes back
+  // to the one before; the finished transfer ends with the same files.
+  const resumed = join(dir, "latest-damaged");
+  await copy(finished, resumed);
+  const checkpoints = join(resumed, "transfer", "checkpoints");
+  const names = (await Array.fromAsync(Deno.readDir(checkpoints))).map((e) => e.name).sort();
+  await Deno.truncate(join(checkpoints, names.at(-1)!, "weights.bin"), 1000);
+  const out = await smallRun("reproduce", data, resumed, cache).output();
+  const log = decode(out.stderr);
+  assert.equal(out.code, 0, log);
+  assert.match(
+    log,
+    /weights\.bin: truncated or damaged: 1000 bytes, its specs need \d+: set aside as/,
+  );
+  assert.ok(await Deno.stat(join(checkpoints, `damaged-${names.at(-1)}`)), "kept for a look");
+  const after = await files(join(resumed, "submissions"));
+  for (const [path, text] of submissions) {
+    assert.equal(after.get(path.replace(finished, resumed)), text, path);
+  }
+
+  // predict on a run whose model is damaged: the same one line.
+  const broken = join(
+    dir,
+    "the-best-checkpoint-s-weights-truncated-it-is-needed-named-with-what-to-do-",
+  );
+  const predicted = await cli("predict", "--run", join(broken, "train"), data).output();
+  assert.equal(predicted.code, 2);
+  assert.match(errorLine(decode(predicted.stderr)), /weights\.bin: truncated or damaged/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("failed starts: bad weights or data leave no file behind; the corrected command runs", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeColourDataset(data);
+  const notWeights = join(dir, "photo.h5");
+  await Deno.copyFile(join(data, "class0", "p0_0.jpg"), notWeights);
+  for (const script of ["train", "reproduce"]) {
+    const out = join(dir, `${script}-run`);
+    for (
+      const [args, expected] of [
+        [["--weights", notWeights], new RegExp(`^error: ${notWeights}: `)],
+        [
+          ["--data", join(dir, "nowhere")],
+          new RegExp(`^error: ${dir}/nowhere: directory not found`),
+        ],
+      ] as const
+    ) {
+      const command = cli(
+        script,
+        "--small",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--cache-dir",
+        cache,
+        "--weights",
+        SHARED_MOBILENET,
+        ...args,
+      );
+      const refused = await command.output();
+      assert.equal(refused.code, 2, decode(refused.stderr));
+      assert.match(errorLine(decode(refused.stderr)), expected);
+      assert.equal(await Deno.stat(out).catch(() => undefined), undefined, `${script}: nothing`);
+    }
+  }
+  // The folder given is a file: one line, nothing else.
+  const file = join(dir, "a-file");
+  await Deno.writeTextFile(file, "mine");
+  const onFile = await smallRun("train", data, file, cache).output();
+  assert.equal(onFile.code, 2);
+  assert.equal(
+    errorLine(decode(onFile.stderr)),
+    `error: ${file}: not a folder: the run folder (--out) must be a folder or not exist`,
+  );
+  assert.equal(await Deno.readTextFile(file), "mine");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("operating-system errors: one line with the path and the reason, exit 1", async () => {
+  const fixture = new URL("../fixtures/os_error.ts", import.meta.url).pathname;
+  for (
+    const [what, expected] of [
+      ["full", "error: No space left on device: writefile '/dev/full'"],
+      ["notdir", "error: Not a directory: mkdir '/dev/null/run'"],
+    ]
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", fixture, what],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 1);
+    assert.equal(decode(out.stderr).trim(), expected);
+  }
+});
+
+Deno.test("score and ensemble: another label set is named, an ensemble never writes into a run", async () => {
+  const dir = await tempDir();
+  const submission = join(dir, "submission.txt");
+  const answers = join(dir, "answers.tsv");
+  await Deno.writeTextFile(submission, "3\ta\n7\tb\n");
+  await Deno.writeTextFile(answers, "id\tlabel\na\tn02086240\nb\tn02087394\n");
+  const scored = await cli("score", "--submission", submission, "--answers", answers).output();
+  assert.equal(scored.code, 2);
+  assert.equal(
+    errorLine(decode(scored.stderr)),
+    `error: ${submission}: none of its labels ('3', '7', ...) is a label of ${answers} ` +
+      `('n02086240', 'n02087394', ...): the two files use different label sets`,
+  );
+  const run = join(dir, "run");
+  const ensemble = await cli(
+    "ensemble",
+    "--runs",
+    run,
+    join(dir, "other"),
+    "--out",
+    join(run, "submissions"),
+  ).output();
+  assert.equal(ensemble.code, 2);
+  assert.match(
+    errorLine(decode(ensemble.stderr)),
+    new RegExp(`^error: --out ${run}/submissions is inside the run folder ${run}: its own`),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
