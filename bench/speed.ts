@@ -108,15 +108,15 @@ const fixed = (x: tf.Tensor, part: Part | null, frozen?: InferenceModel): BatchS
 const trunkOut = foldedTrunk.predict(images);
 const pooled = applyPart(top, trunkOut);
 
-function rate(f: () => void): number {
-  f(); // warm-up (first-call kernel setup)
+async function rate(f: () => unknown): Promise<number> {
+  await f(); // warm-up (first-call kernel setup)
   const start = performance.now();
-  for (let i = 0; i < steps; i++) f();
+  for (let i = 0; i < steps; i++) await f();
   return (steps * B) / ((performance.now() - start) / 1000);
 }
 const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
 const sgd = makeOptimizer({ kind: "sgd", learningRate: 1e-4, momentum: 0.9 });
-const tfjsCases: Record<string, () => number> = {
+const tfjsCases: Record<string, () => Promise<number>> = {
   "infer (Keras layers)": () =>
     rate(() => tf.dispose(tf.tidy(() => backbone.model.predict(images)))),
   "infer": () => rate(() => foldedBackbone.predict(images).dispose()),
@@ -162,7 +162,7 @@ const theirs = new Map<string, number[]>();
 const torchArgs = ["--steps", String(steps), "--repeats", "1", "--batch", String(B)];
 for (let r = 0; r < repeats; r++) {
   for (const [name, f] of Object.entries(tfjsCases)) {
-    ours.set(name, [...(ours.get(name) ?? []), f()]);
+    ours.set(name, [...(ours.get(name) ?? []), await f()]);
   }
   for (const layout of [[], ["--channels-last"]]) {
     for (const fold of [[], ["--fold"]]) {

@@ -34,8 +34,8 @@ const source = {
   batch: () => ({ x: tf.tensor(x, [32, ...shape]), labels: tf.tensor1d(labels, "int32") }),
 };
 const optimizer = makeOptimizer({ kind: "sgd", learningRate: 1e-4, momentum: 0.9 });
-for (let k = 0; k < 5; k++) trainStep(model, source, k, optimizer);
+for (let k = 0; k < 5; k++) await trainStep(model, source, k, optimizer);
 const steps = 40;
 const start = performance.now();
-for (let k = 0; k < steps; k++) trainStep(model, source, k, optimizer);
+for (let k = 0; k < steps; k++) await trainStep(model, source, k, optimizer);
 console.log(`${root}: ${(steps / ((performance.now() - start) / 1000)).toFixed(2)} steps/s`);

@@ -38,3 +38,39 @@ Deno.test("backend: the first candidate that starts is chosen, the others say wh
   }
   assert.deepEqual(Array.from(tf.add(tf.tensor([1, 2]), 1).dataSync()), [2, 3]);
 });
+
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** A child Deno with a clean environment (no XDG_RUNTIME_DIR, as in root shells, SSH, CI). */
+function child(code: string, env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+Deno.test("backend: the GPU probe keeps the drivers' noise to itself; the notice is the one line", async () => {
+  // Mesa's Vulkan drivers (CI installs them, as every desktop has them) print to the terminal of
+  // a process that asks for an adapter without XDG_RUNTIME_DIR: the probe's child takes that.
+  const lib = new URL("../lib/tf.ts", import.meta.url).href;
+  const probe = await child(
+    `import { probeAdapter } from "${lib}"; console.log(JSON.stringify(await probeAdapter()));`,
+  ).output();
+  assert.equal(decode(probe.stderr), "", "nothing on this process's stderr");
+  const found = JSON.parse(decode(probe.stdout));
+  assert.ok(typeof found === "string" || typeof found.software === "boolean", decode(probe.stdout));
+  for (const backend of ["auto", "webgpu"]) {
+    const started = await child(
+      `import { initBackend } from "${lib}"; await initBackend();`,
+      { TFJS_BACKEND: backend },
+    ).output();
+    const stderr = decode(started.stderr);
+    assert.equal(started.code, 0, stderr);
+    assert.equal(stderr.trim().split("\n").length, 1, `${backend}: only the notice:\n${stderr}`);
+    assert.match(stderr, /^\[tfjs\] backend: /);
+    if (backend === "webgpu") assert.match(stderr, /WebGPU \(tfjs-backend-webgpu\) on /);
+  }
+});

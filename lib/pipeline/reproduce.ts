@@ -237,7 +237,7 @@ export class Reproduction {
       size: this.#options.preset.backbone.size,
       dir: this.#options.cacheDir,
     });
-    const predicted = predictPhotos(run.model, this.#cache, testIds, {
+    const predicted = await predictPhotos(run.model, this.#cache, testIds, {
       flip: this.#options.flip ?? false,
     });
     const [ids, probs] = this.#withFallback(base, testIds, predicted);

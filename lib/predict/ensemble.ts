@@ -120,7 +120,7 @@ export async function searchEnsembleAlpha(
     try {
       const ids = val.map((p) => p.id).filter((id) => cache.has(id));
       if (ids.length !== val.length) throw new DataError(dir, "some validation photos are gone");
-      const p = predictPhotos(run.model, cache, ids);
+      const p = await predictPhotos(run.model, cache, ids);
       sum ??= {
         main: new Float32Array(p.main.length),
         aux: new Float32Array(p.aux.length),

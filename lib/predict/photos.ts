@@ -82,7 +82,7 @@ export async function predictFiles(
   });
   try {
     const readable = items.filter((item) => cache.has(item.id));
-    const probs = predictPhotos(run.model, cache, readable.map((i) => i.id), {
+    const probs = await predictPhotos(run.model, cache, readable.map((i) => i.id), {
       flip,
       onProgress: options.onPredict,
     });

@@ -4,7 +4,7 @@
  * beyond the seed). And which checkpoint of a run folder predicts.
  */
 import { join } from "node:path";
-import { tf } from "../tf.ts";
+import { readValues, tf } from "../tf.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { SeedModel } from "../model/seed_model.ts";
@@ -34,15 +34,15 @@ export interface PredictOptions {
  * @example
  * ```ts
  * const run = await loadRun("data/runs/notebook-cpu/train");
- * const probs = predictPhotos(run.model, cache, ids, { flip: true });
+ * const probs = await predictPhotos(run.model, cache, ids, { flip: true });
  * ```
  */
-export function predictPhotos(
+export async function predictPhotos(
   model: SeedModel,
   cache: ImageCache,
   ids: readonly string[],
   { flip = false, chunk = 32, onProgress }: PredictOptions = {},
-): Probabilities {
+): Promise<Probabilities> {
   // The weights do not change while predicting: BatchNorm folded into the convolutions.
   const backbone = foldModel(model.backbone.model);
   const probabilities = (x: tf.Tensor): tf.Tensor[] => {
@@ -56,7 +56,7 @@ export function predictPhotos(
     for (let start = 0; start < ids.length; start += chunk) {
       const n = Math.min(chunk, ids.length - start);
       const images = scaledPhotos(cache, ids.slice(start, start + n));
-      const [m, a] = tf.tidy(() => {
+      const both = await readValues(tf.tidy(() => {
         const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
         let [pm, pa] = probabilities(x);
         if (flip) {
@@ -64,10 +64,10 @@ export function predictPhotos(
           pm = tf.div(tf.add(pm, fm), 2);
           pa = tf.div(tf.add(pa, fa), 2);
         }
-        return [pm.dataSync(), pa.dataSync()];
-      });
-      main.set(m, start * classes);
-      aux.set(a, start * classes);
+        return tf.stack([pm, pa]);
+      }));
+      main.set(both.subarray(0, n * classes), start * classes);
+      aux.set(both.subarray(n * classes), start * classes);
       onProgress?.(start + n, ids.length);
     }
   } finally {

@@ -5,7 +5,7 @@
  * runs only the top. Batches of the cache are the stream's batches 0..K-1, so which samples are
  * cached is as reproducible as the stream itself.
  */
-import { tf } from "../tf.ts";
+import { readValues, tf } from "../tf.ts";
 import type { BatchStream } from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
@@ -25,23 +25,23 @@ export function sampleSize(shape: readonly number[]): number {
 }
 
 /** Applies `model` (inference) to an activation set, in chunks. */
-export function mapActivations(
+export async function mapActivations(
   model: Part,
   input: ActivationSet,
   chunk = 64,
-): ActivationSet {
+): Promise<ActivationSet> {
   const outShape = outputShapeOf(model);
   const out = new Float32Array(input.n * sampleSize(outShape));
   const inSize = sampleSize(input.shape);
   for (let start = 0; start < input.n; start += chunk) {
     const n = Math.min(chunk, input.n - start);
-    const values = tf.tidy(() => {
+    const values = await readValues(tf.tidy(() => {
       const x = tf.tensor(input.x.subarray(start * inSize, (start + n) * inSize), [
         n,
         ...input.shape,
       ]);
-      return applyPart(model, x).dataSync();
-    });
+      return applyPart(model, x);
+    }));
     out.set(values, start * sampleSize(outShape));
   }
   return { x: out, labels: input.labels, n: input.n, shape: outShape };
@@ -65,10 +65,10 @@ export async function activationsOfStream(
       x = new Float32Array(batches * batch.n * size);
       labels = new Int32Array(batches * batch.n);
     }
-    const values = tf.tidy(() => {
+    const values = await readValues(tf.tidy(() => {
       const images = tf.tensor4d(batch.images, [batch.n, batch.size, batch.size, 3]);
-      return applyPart(trunk, images).dataSync();
-    });
+      return applyPart(trunk, images);
+    }));
     x.set(values, n * size);
     labels.set(batch.labels, n);
     n += batch.n;
@@ -78,23 +78,23 @@ export async function activationsOfStream(
 }
 
 /** The trunk's activations for cached photos as they are (center crop, no augmentation). */
-export function activationsOfPhotos(
+export async function activationsOfPhotos(
   trunk: Part,
   cache: ImageCache,
   photos: readonly { id: string; label: number }[],
   chunk = 32,
   onProgress?: (done: number, total: number) => void,
-): ActivationSet {
+): Promise<ActivationSet> {
   const shape = outputShapeOf(trunk);
   const size = sampleSize(shape);
   const x = new Float32Array(photos.length * size);
   for (let start = 0; start < photos.length; start += chunk) {
     const n = Math.min(chunk, photos.length - start);
     const images = scaledPhotos(cache, photos.slice(start, start + n).map((p) => p.id));
-    const values = tf.tidy(() => {
+    const values = await readValues(tf.tidy(() => {
       const t = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
-      return applyPart(trunk, t).dataSync();
-    });
+      return applyPart(trunk, t);
+    }));
     x.set(values, start * size);
     onProgress?.(start + n, photos.length);
   }

@@ -305,7 +305,7 @@ export class TrainingRun {
     this.#checkOpen();
     const data = await this.#inputs.forStage(this.stage(n).spec);
     try {
-      return lossOnBatch(this.model, data.source, k, this.config.lossWeights);
+      return await lossOnBatch(this.model, data.source, k, this.config.lossWeights);
     } finally {
       data.release();
     }

@@ -107,8 +107,8 @@ export class StageInputs {
     const frozenTop = foldModel(this.#top);
     try {
       const sets: [ActivationSet, ActivationSet] = [
-        mapActivations(frozenTop, await this.#activations(policy)),
-        this.#pooledVal ??= mapActivations(frozenTop, await this.#valSet()),
+        await mapActivations(frozenTop, await this.#activations(policy)),
+        this.#pooledVal ??= await mapActivations(frozenTop, await this.#valSet()),
       ];
       this.#pooledSets.set(policy, sets);
       return sets;
@@ -219,7 +219,7 @@ export class StageInputs {
     const { cache, val } = this.#o;
     return this.#valTrunk ??= this.#workers > 1
       ? await this.#trunkPool().photos(val, outputShapeOf(this.#trunk), 32, progress)
-      : activationsOfPhotos(this.#foldedTrunk(), cache, val, 32, progress);
+      : await activationsOfPhotos(this.#foldedTrunk(), cache, val, 32, progress);
   }
 }
 

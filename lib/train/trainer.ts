@@ -7,7 +7,7 @@
  * frozen trunk's activations (cached mode, stages 2-3) or pooled features (cached mode, stage 1,
  * where the whole backbone is frozen).
  */
-import { tf } from "../tf.ts";
+import { readValues, tf } from "../tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss } from "../model/loss.ts";
 import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";
@@ -89,15 +89,15 @@ function inputsOf(source: BatchSource, k: number): { x: tf.Tensor; labels: tf.Te
 }
 
 /** One optimisation step; returns the loss terms as numbers. Leaves no tensors behind. */
-export function trainStep(
+export async function trainStep(
   model: SeedModel,
   source: BatchSource,
   k: number,
   optimizer: tf.Optimizer,
   weights: LossWeights = SEED_LOSS_WEIGHTS,
-): StepLoss {
+): Promise<StepLoss> {
   const variables = trainableVariables(model);
-  const values = tf.tidy(() => {
+  const values = await readValues(tf.tidy(() => {
     const { x, labels } = inputsOf(source, k);
     let kept: tf.Tensor[] = [];
     optimizer.minimize(
@@ -111,64 +111,66 @@ export function trainStep(
       false,
       variables,
     );
-    const [main, center, aux] = tf.stack(kept).dataSync();
+    const terms = tf.stack(kept);
     tf.dispose(kept);
-    return [main, center, aux];
-  });
+    return terms;
+  }));
   const [main, center, aux] = values;
   return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
 }
 
 /** The loss terms on batch k, without a step (what the model sees before it trains). */
-export function lossOnBatch(
+export async function lossOnBatch(
   model: SeedModel,
   source: BatchSource,
   k: number,
   weights: LossWeights = SEED_LOSS_WEIGHTS,
-): StepLoss {
-  const [main, center, aux] = tf.tidy(() => {
+): Promise<StepLoss> {
+  const [main, center, aux] = await readValues(tf.tidy(() => {
     const { x, labels } = inputsOf(source, k);
     const outputs = model.head.apply(applyPart(source.part, x), { training: false }) as tf.Tensor[];
     const terms = seedLoss(outputs, labels, model.centers, weights);
-    return tf.stack([terms.main, terms.center, terms.aux]).dataSync();
-  });
+    return tf.stack([terms.main, terms.center, terms.aux]);
+  }));
   return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
 }
 
 /** Main and aux probabilities (row-major [n, classes]) for validation inputs, in chunks. */
-export function predictProbabilities(
+export async function predictProbabilities(
   model: SeedModel,
   set: ActivationSet,
   part: Part | null,
   chunk = 64,
-): { main: Float32Array; aux: Float32Array } {
+): Promise<{ main: Float32Array; aux: Float32Array }> {
   const classes = model.classes;
   const main = new Float32Array(set.n * classes);
   const aux = new Float32Array(set.n * classes);
   const size = sampleSize(set.shape);
   for (let start = 0; start < set.n; start += chunk) {
     const n = Math.min(chunk, set.n - start);
-    const [m, a] = tf.tidy(() => {
+    const both = await readValues(tf.tidy(() => {
       const x = tf.tensor(set.x.subarray(start * size, (start + n) * size), [n, ...set.shape]);
       const features = applyPart(part, x);
       const [, mainLogits, auxLogits] = model.head.apply(features, {
         training: false,
       }) as tf.Tensor[];
-      return [tf.softmax(mainLogits).dataSync(), tf.softmax(auxLogits).dataSync()];
-    });
-    main.set(m, start * classes);
-    aux.set(a, start * classes);
+      return tf.stack([tf.softmax(mainLogits), tf.softmax(auxLogits)]);
+    }));
+    main.set(both.subarray(0, n * classes), start * classes);
+    aux.set(both.subarray(n * classes), start * classes);
   }
   return { main, aux };
 }
 
 /** The validation pass: both heads, the best blend, and the main head's loss. */
-export function validate(
+export async function validate(
   model: SeedModel,
   set: ActivationSet,
   part: Part | null,
-): Omit<RoundMetrics, "loss"> & { probabilities: { main: Float32Array; aux: Float32Array } } {
-  const probabilities = predictProbabilities(model, set, part);
+): Promise<
+  Omit<RoundMetrics, "loss"> & { probabilities: { main: Float32Array; aux: Float32Array } }
+> {
+  const probabilities = await predictProbabilities(model, set, part);
   const { main, aux } = probabilities;
   const search = searchBlend(main, aux, set.labels, model.classes);
   let valLoss = 0;
@@ -221,12 +223,12 @@ export async function runRound(
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
   for (let s = 0; s < info.stage.stepsPerRound; s++) {
-    const loss = trainStep(model, source, info.step + s, optimizer, weights);
+    const loss = await trainStep(model, source, info.step + s, optimizer, weights);
     for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
     for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
   }
   const n = Math.max(info.stage.stepsPerRound, 1);
-  const { probabilities: _, ...metrics } = validate(model, val, valPart);
+  const { probabilities: _, ...metrics } = await validate(model, val, valPart);
   const result: RoundMetrics = {
     ...metrics,
     loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },

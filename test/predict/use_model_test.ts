@@ -120,7 +120,7 @@ Deno.test("export: plain TF.js on the cpu backend gives the project's prediction
   const inputs = join(dir, "inputs.f32");
   await Deno.writeFile(inputs, new Uint8Array(scaledPhotos(photos, ids).buffer));
   const run = await loadFinalModel(runs[0]);
-  const ours = predictPhotos(run.model, photos, ids);
+  const ours = await predictPhotos(run.model, photos, ids);
   photos.close();
   const want = blend(ours.main, ours.aux, run.alpha);
   const plain = await new Deno.Command(Deno.execPath(), {
@@ -147,7 +147,7 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
     dir: cache,
   });
   const ids = testIds.map((t) => t.id);
-  const p = predictPhotos(run.model, photos, ids);
+  const p = await predictPhotos(run.model, photos, ids);
   photos.close();
   const probs = blend(p.main, p.aux, run.alpha);
   const right = ids.findIndex((id, i) => {

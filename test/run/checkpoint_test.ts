@@ -95,7 +95,7 @@ Deno.test("checkpoints: latest and best kept, earliest best on ties; loadRun tak
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("validate: main is alpha 1, aux alpha 0, the loss is the main head's mean cross-entropy", () => {
+Deno.test("validate: main is alpha 1, aux alpha 0, the loss is the main head's mean cross-entropy", async () => {
   const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 32 });
   const model = buildSeedModel(backbone, { classes: 3, seed: 1 });
   const n = 12;
@@ -104,7 +104,7 @@ Deno.test("validate: main is alpha 1, aux alpha 0, the loss is the main head's m
   );
   const labelsOf = Int32Array.from({ length: n }, (_, i) => i % 3);
   const set = { x, labels: labelsOf, n, shape: [1280] };
-  const result = validate(model, set, null);
+  const result = await validate(model, set, null);
   const { main, aux } = result.probabilities;
   const argmax = (p: Float32Array, i: number) => {
     const row = Array.from(p.subarray(i * 3, i * 3 + 3));

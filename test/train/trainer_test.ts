@@ -29,33 +29,33 @@ function setup() {
   return { backbone, model, top, set: { x, labels, n, shape } };
 }
 
-Deno.test("memory: 100 training steps and validation passes leave tf.memory().numTensors unchanged", () => {
+Deno.test("memory: 100 training steps and validation passes leave tf.memory().numTensors unchanged", async () => {
   const { model, top, set } = setup();
   unfreezeFrom(model);
   const source = activationSource(set, 16, top);
   const optimizer = makeOptimizer({ kind: "sgd", learningRate: 1e-3, momentum: 0.9 });
-  trainStep(model, source, 0, optimizer); // the optimizer creates its slots on the first step
+  await trainStep(model, source, 0, optimizer); // the optimizer creates its slots on the first step
   const before = tf.memory().numTensors;
   for (let k = 1; k <= 100; k++) {
-    trainStep(model, source, k, optimizer);
+    await trainStep(model, source, k, optimizer);
     assert.equal(tf.memory().numTensors, before, `after step ${k}`);
     if (k % 25 === 0) {
-      validate(model, set, top);
+      await validate(model, set, top);
       assert.equal(tf.memory().numTensors, before, `after validation at step ${k}`);
     }
   }
   // Pooled-feature training (stage 1) too.
-  const pooled = mapActivations(top, set);
+  const pooled = await mapActivations(top, set);
   const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
   const head = activationSource(pooled, 16, null);
-  trainStep(model, head, 0, adam);
+  await trainStep(model, head, 0, adam);
   const before2 = tf.memory().numTensors;
-  for (let k = 1; k <= 100; k++) trainStep(model, head, k, adam);
-  validate(model, pooled, null);
+  for (let k = 1; k <= 100; k++) await trainStep(model, head, k, adam);
+  await validate(model, pooled, null);
   assert.equal(tf.memory().numTensors, before2);
 });
 
-Deno.test("training steps lower the loss on a fixed batch", () => {
+Deno.test("training steps lower the loss on a fixed batch", async () => {
   const { model, backbone } = setup();
   // Distinct pooled features (a random backbone's are nearly all alike): the head must fit them.
   const n = 64;
@@ -68,11 +68,11 @@ Deno.test("training steps lower the loss on a fixed batch", () => {
   };
   const source = activationSource(pooled, 64, null);
   const optimizer = makeOptimizer({ kind: "adam", learningRate: 1e-2 });
-  const first = trainStep(model, source, 0, optimizer);
+  const first = await trainStep(model, source, 0, optimizer);
   let last = first;
-  for (let k = 1; k < 60; k++) last = trainStep(model, source, 0, optimizer);
+  for (let k = 1; k < 60; k++) last = await trainStep(model, source, 0, optimizer);
   assert.ok(last.total < first.total * 0.5, `${first.total} -> ${last.total}`);
-  assert.ok(validate(model, pooled, null).main > 0.9, "memorises 64 samples");
+  assert.ok((await validate(model, pooled, null)).main > 0.9, "memorises 64 samples");
 });
 
 Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial folders are ignored", async () => {
@@ -81,7 +81,7 @@ Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial 
   unfreezeFrom(model);
   const source = activationSource(set, 16, top);
   const optimizer = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
-  for (let k = 0; k < 3; k++) trainStep(model, source, k, optimizer);
+  for (let k = 0; k < 3; k++) await trainStep(model, source, k, optimizer);
   const metrics = {
     main: 0.5,
     aux: 0.25,
@@ -99,8 +99,8 @@ Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial 
     savedAt: "",
   });
   assert.match(path, /round03-main0\.5000-aux0\.2500-blend0\.5000-alpha0\.30$/);
-  const expected = validate(model, set, top);
-  const nextA = trainStep(model, source, 3, optimizer);
+  const expected = await validate(model, set, top);
+  const nextA = await trainStep(model, source, 3, optimizer);
 
   const other = setup();
   unfreezeFrom(other.model);
@@ -108,10 +108,10 @@ Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial 
   const optimizer2 = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
   const meta = await loadCheckpoint(path, other.model, optimizer2);
   assert.equal(meta.round, 3);
-  const restored = validate(other.model, set, otherTop);
+  const restored = await validate(other.model, set, otherTop);
   assert.deepEqual(restored.probabilities.main, expected.probabilities.main);
   // Same optimizer state: the next step gives the same loss and the same weights.
-  const nextB = trainStep(other.model, activationSource(set, 16, otherTop), 3, optimizer2);
+  const nextB = await trainStep(other.model, activationSource(set, 16, otherTop), 3, optimizer2);
   assert.ok(Math.abs(nextA.total - nextB.total) < 1e-6, `${nextA.total} vs ${nextB.total}`);
   assert.deepEqual(other.model.centers.dataSync(), model.centers.dataSync());
 
@@ -121,7 +121,7 @@ Deno.test("checkpoint: weights, centers and optimizer state round-trip; partial 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, trunk untouched, no leak", () => {
+Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, trunk untouched, no leak", async () => {
   const { backbone, model, top } = setup();
   unfreezeFrom(model);
   const { trunk } = splitBackbone(backbone);
@@ -135,8 +135,8 @@ Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, 
   });
   // Learning rate 0: a step only measures the loss, so both paths see the same weights.
   const still = makeOptimizer({ kind: "sgd", learningRate: 0, momentum: 0 });
-  const layers = trainStep(model, source(backbone.model), 0, still);
-  const compiled = trainStep(model, source(top, folded), 0, still);
+  const layers = await trainStep(model, source(backbone.model), 0, still);
+  const compiled = await trainStep(model, source(top, folded), 0, still);
   assert.ok(
     Math.abs(layers.total - compiled.total) < 1e-4 * layers.total,
     `${layers.total} vs ${compiled.total}`,
@@ -145,9 +145,9 @@ Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, 
   const trunkBefore = trunk.getWeights().map((w) => w.dataSync().slice());
   const topBefore = top.getWeights().map((w) => w.dataSync().slice());
   const sgd = makeOptimizer({ kind: "sgd", learningRate: 1e-2, momentum: 0.9 });
-  trainStep(model, source(top, folded), 0, sgd);
+  await trainStep(model, source(top, folded), 0, sgd);
   const count = tf.memory().numTensors;
-  for (let k = 1; k <= 10; k++) trainStep(model, source(top, folded), k, sgd);
+  for (let k = 1; k <= 10; k++) await trainStep(model, source(top, folded), k, sgd);
   assert.equal(tf.memory().numTensors, count);
   assert.deepEqual(trunk.getWeights().map((w) => w.dataSync()), trunkBefore);
   assert.ok(

@@ -46,7 +46,7 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
     assert.deepEqual(parallel.x, single.x);
     const photos = listing.train.slice(0, 37).map((p, i) => ({ id: p.id, label: i % 3 }));
     const a = await pool.photos(photos, shape, 8);
-    const b = activationsOfPhotos(trunk, cache, photos, 8);
+    const b = await activationsOfPhotos(trunk, cache, photos, 8);
     assert.deepEqual(a.x, b.x);
     assert.deepEqual(a.labels, b.labels);
   } finally {
