@@ -45,17 +45,20 @@ export function progressBar(label: string, total: number, unit = "it"): Progress
 function progressLine(label: string, total: number, unit: string, start: number) {
   return (done: number, extra: Record<string, number | string> = {}): string => {
     const seconds = (performance.now() - start) / 1000;
-    // The first update can come microseconds after the start: no rate until there is one.
-    const rate = seconds > 0.25 ? done / seconds : NaN;
-    const eta = rate > 0 ? (total - done) / rate : Infinity;
+    // The first update can come microseconds after the start: no rate until there is one (a
+    // finished phase has one, however short).
+    const rate = seconds > 0.25 || (done === total && seconds > 0) ? done / seconds : NaN;
+    const eta = done === total ? 0 : rate > 0 ? (total - done) / rate : Infinity;
     const width = 24;
     const filled = Math.round((width * done) / Math.max(total, 1));
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
     const metrics = Object.entries(extra)
       .map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : v}`)
       .join(" ");
-    return `${label} ${bar} ${done}/${total} ${formatNumber(rate)} ${unit}/s ` +
-      `${formatTime(seconds)}<${formatTime(eta)}${metrics ? " " + metrics : ""}`;
+    const timing = Number.isNaN(rate)
+      ? formatTime(seconds)
+      : `${formatNumber(rate)} ${unit}/s ${formatTime(seconds)}<${formatTime(eta)}`;
+    return `${label} ${bar} ${done}/${total} ${timing}${metrics ? " " + metrics : ""}`;
   };
 }
 

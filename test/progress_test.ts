@@ -21,3 +21,24 @@ Deno.test("progress in a notebook: one display, redrawn in place, ending at the 
   const last = (sent.at(-1)!.content.data as Record<string, string>)["text/plain"];
   assert.match(last, /^decode █+ 100\/100 /);
 });
+
+Deno.test("progress: a phase that ends at once shows its real rate, never '-- it/s'", async () => {
+  const sent: string[] = [];
+  useKernel({
+    broadcast: (_type, content) => {
+      sent.push((content.data as Record<string, string>)["text/plain"]);
+      return Promise.resolve();
+    },
+  });
+  try {
+    const bar = progressBar("predict", 4, "photo");
+    bar.update(1); // too early for a rate: none shown
+    bar.done();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    useKernel(undefined);
+  }
+  assert.ok(sent.every((line) => !line.includes("--")), sent.join("\n"));
+  assert.match(sent[0], /^predict █+░+ 1\/4 00:00$/);
+  assert.match(sent.at(-1)!, /^predict █+ 4\/4 \d[\d.]* photo\/s 00:00<00:00$/);
+});

@@ -38,6 +38,8 @@ await runMain(async () => {
   const alphaGiven = values.alpha === undefined
     ? undefined
     : numberOption("alpha", values.alpha, { min: 0, max: 1 });
+  const twice = dirs.find((d, i) => dirs.findIndex((e) => resolve(e) === resolve(d)) !== i);
+  if (twice) throw new UsageError(`--runs names ${twice} twice: an ensemble averages other runs`);
   refuseOutInsideRuns(values.out, dirs);
   const runs = await Promise.all(dirs.map(readRunProbabilities));
   const average = averageRuns(runs);

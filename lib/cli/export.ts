@@ -12,7 +12,8 @@ const HELP = `Usage: deno task export --run DIR --out DIR
               model of its final submissions)
   --out DIR   the export: model.json + weights.bin (TF.js layers model, BatchNorm folded, one
               output: the blended probabilities), labels.json, preprocess.json, index.html (a page
-              that classifies a dropped photo; serve the folder, e.g. python3 -m http.server)`;
+              that classifies a dropped photo; serve the folder on this machine only, e.g.
+              python3 -m http.server --bind 127.0.0.1 -d DIR)`;
 
 await runMain(async () => {
   const values = parseCliArgs(HELP, { run: { type: "string" }, out: { type: "string" } });

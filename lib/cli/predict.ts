@@ -7,7 +7,8 @@ import { initBackend } from "../tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
 import { progressBar } from "../progress.ts";
-import { UsageError } from "../errors.ts";
+import { DataError, UsageError } from "../errors.ts";
+import { labelWithName } from "../data/breeds.ts";
 import { integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 
@@ -62,6 +63,16 @@ await runMain(async () => {
   console.log(
     values.json ? JSON.stringify(results, null, 1) : values.tsv ? tsv(results) : text(results),
   );
+  const unreadable = results.filter((r) => r.error).length;
+  if (unreadable === results.length) {
+    throw new DataError(
+      positionals.join(", "),
+      `none of the ${results.length} photo(s) could be read (each one's reason is above)`,
+    );
+  }
+  if (unreadable) {
+    console.error(`${unreadable} of ${results.length} photo(s) could not be read (named above)`);
+  }
 });
 
 function text(results: PhotoPrediction[]): string {
@@ -69,7 +80,8 @@ function text(results: PhotoPrediction[]): string {
     r.error
       ? `${r.path}: cannot read: ${r.error}`
       : `${r.path}: ${
-        r.top!.map((g) => `${g.name} (${g.label}) ${(100 * g.probability).toFixed(1)}%`).join(", ")
+        r.top!.map((g) => `${labelWithName(g.label)} ${(100 * g.probability).toFixed(1)}%`)
+          .join(", ")
       }`
   ).join("\n");
 }

@@ -44,7 +44,9 @@ export function parseCli<const T extends Options>(
       allowPositionals,
     });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+    // Node's message for an unknown option goes on about positionals and leaves a quote open.
+    const message = (error as Error).message.split("\n")[0].split(". To specify a positional")[0];
+    throw new UsageError(`${message} (see --help)`);
   }
   if ((parsed.values as { help?: boolean }).help) {
     console.log(help);

@@ -16,3 +16,9 @@ export const IMAGEWOOF_BREEDS: Readonly<Record<string, string>> = {
 export function displayName(label: string): string {
   return IMAGEWOOF_BREEDS[label] ?? label;
 }
+
+/** "beagle (n02088364)" where the breed has a name, else the label alone (never "25 (25)"). */
+export function labelWithName(label: string): string {
+  const name = displayName(label);
+  return name === label ? label : `${name} (${label})`;
+}

@@ -12,6 +12,7 @@ import { createRequire } from "node:module";
 import { tf } from "../tf.ts";
 import { displayName } from "../data/breeds.ts";
 import { foldChains } from "../model/fold.ts";
+import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
 
 export interface ExportFiles {
@@ -94,6 +95,10 @@ export async function exportableModel(run: FinalModel): Promise<tf.LayersModel> 
 
 /** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page. */
 export async function exportRun(run: FinalModel, out: string): Promise<ExportFiles> {
+  const info = await Deno.stat(out).catch(() => undefined);
+  if (info && !info.isDirectory) {
+    throw new DataError(out, "not a folder: --out names the folder the export is written to");
+  }
   await Deno.mkdir(out, { recursive: true });
   const files: ExportFiles = {
     model: join(out, "model.json"),
@@ -179,11 +184,18 @@ const ready = (async () => {
   return { labels, pre, model };
 })().catch((e) => { status("Could not load the model: " + e.message); throw e; });
 
-async function classify(url) {
+async function classify(url, name) {
   const { labels, pre, model } = await ready;
   const img = document.getElementById("photo");
   img.src = url;
-  await img.decode();
+  try {
+    await img.decode();
+  } catch {
+    document.getElementById("result").innerHTML = "";
+    img.removeAttribute("src");
+    status("Could not read " + (name || "this file") + " as a photo: choose a JPEG, PNG or WebP.");
+    return;
+  }
   // As the project preprocesses: center square, nearest-neighbour resize, x / 127.5 - 1.
   const side = Math.min(img.naturalWidth, img.naturalHeight);
   const canvas = document.createElement("canvas");
@@ -211,13 +223,15 @@ drop.addEventListener("drop", (e) => {
   e.preventDefault();
   drop.classList.remove("over");
   const file = e.dataTransfer.files[0];
-  if (file) classify(URL.createObjectURL(file));
+  if (file) classify(URL.createObjectURL(file), file.name).catch(failed);
 });
 document.getElementById("file").addEventListener("change", (e) => {
-  if (e.target.files[0]) classify(URL.createObjectURL(e.target.files[0]));
+  const file = e.target.files[0];
+  if (file) classify(URL.createObjectURL(file), file.name).catch(failed);
 });
+function failed(e) { status("Could not classify: " + e.message); }
 const photo = new URLSearchParams(location.search).get("photo");
-if (photo) classify(photo).catch((e) => status("Could not classify: " + e.message));
+if (photo) classify(photo, photo).catch(failed);
 </script>
 </body>
 </html>

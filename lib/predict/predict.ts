@@ -91,6 +91,9 @@ export interface FinalModel extends LoadedRun {
  * submissions use); without transfer, the training stages' best.
  */
 export async function loadFinalModel(dir: string): Promise<FinalModel> {
+  const info = await Deno.stat(dir).catch(() => undefined);
+  if (!info) throw new DataError(dir, "no such folder: --run names a run folder");
+  if (!info.isDirectory) throw new DataError(dir, "not a folder: --run names a run folder");
   if (await exists(join(dir, "run.json"))) {
     const run = await loadRun(dir, "best");
     const alpha = run.checkpoint.meta.metrics.alpha;

@@ -83,7 +83,17 @@ export async function readAnswers(answers: string): Promise<Map<string, string>>
       truth.set(id, label);
     });
   }
-  if (truth.size === 0) throw new DataError(answers, "no answers in this file");
+  if (truth.size === 0) {
+    const table = header.includes("id") && header.includes("label");
+    throw new DataError(
+      answers,
+      table
+        ? "holds no answers: a run on the competition layout knows no test labels (its test " +
+          "photos come unlabelled); score against the competition's answer key, or run on a " +
+          "labelled ImageFolder dataset, whose carved-off test part is answered here"
+        : "no answers in this file",
+    );
+  }
   return truth;
 }
 

@@ -159,6 +159,23 @@ Deno.test("competition layout: every test photo answered, unreadable ones with t
       assert.deepEqual(rows.slice(5).map((r) => r[0]), ["17", "17"], "fallback: most frequent");
     }
   }
+  // Its test photos come unlabelled: score says so instead of "no answers".
+  const score = await cli(
+    "score",
+    "--submission",
+    join(out, "submissions", "submission_blend.txt"),
+    "--answers",
+    join(out, "train", "test_answers.tsv"),
+  ).output();
+  assert.equal(score.code, 2);
+  assert.match(
+    errorLine(decode(score.stderr)),
+    /test_answers\.tsv: holds no answers: a run on the competition layout knows no test labels/,
+  );
+  // Numeric labels have no breed name: shown once, not as "17 (17)".
+  const predicted = await cli("predict", "--run", out, join(data, "test", "q0.jpg")).output();
+  assert.equal(predicted.code, 0, decode(predicted.stderr));
+  assert.match(decode(predicted.stdout), /q0\.jpg: (2|17|133) [\d.]+%, (2|17|133) [\d.]+%, /);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -201,8 +218,10 @@ Deno.test("options: bad values are one line naming the option, --help everywhere
     [
       "export",
       ["--run", "/nonexistent", "--out", "/tmp/x"],
-      /^error: \/nonexistent: not a run folder/,
+      /^error: \/nonexistent: no such folder: --run names a run folder$/,
     ],
+    ["predict", ["--bogus", "x.jpg"], /^error: Unknown option '--bogus' \(see --help\)$/],
+    ["ensemble", ["--runs", "a", "./a", "--out", "x"], /^error: --runs names \.\/a twice: /],
     ["ensemble", ["--runs", "a", "--out", "x"], /^error: --runs needs two run folders or more/],
     [
       "ensemble",

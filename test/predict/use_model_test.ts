@@ -99,10 +99,25 @@ Deno.test("predict: photos and folders, top-K, unreadable photos named, same num
   assert.equal(lines.length, 3);
   assert.match(lines[2], /broken\.jpg: cannot read: /);
   assert.match(lines[0], /a\.jpg: .+ \(n\d+\) [\d.]+%, .+, .+/);
+  assert.match(decode(text.stderr), /^1 of 3 photo\(s\) could not be read \(named above\)$/m);
+  // Nothing readable: every photo's reason, then a failing exit status.
+  const none = await cli("predict", "--run", runs[0], join(photos, "nested", "broken.jpg"))
+    .output();
+  assert.equal(none.code, 2);
+  assert.match(decode(none.stdout), /broken\.jpg: cannot read: /);
+  assert.match(decode(none.stderr), /error: .*broken\.jpg: none of the 1 photo\(s\) could be read/);
 });
 
 Deno.test("export: plain TF.js on the cpu backend gives the project's predictions; BatchNorm folded", async () => {
   const out = join(dir, "export");
+  // An --out that is a file: one line, the file untouched.
+  const file = join(dir, "a-file");
+  await Deno.writeTextFile(file, "mine");
+  const onFile = await cli("export", "--run", runs[0], "--out", file).output();
+  assert.equal(onFile.code, 2);
+  assert.match(decode(onFile.stderr), new RegExp(`error: ${file}: not a folder: --out names`));
+  assert.ok(!/\bat .*\.ts:\d+/.test(decode(onFile.stderr)), "no stack trace");
+  assert.equal(await Deno.readTextFile(file), "mine");
   const exported = await cli("export", "--run", runs[0], "--out", out).output();
   assert.equal(exported.code, 0, decode(exported.stderr));
   const topology = await Deno.readTextFile(join(out, "model.json"));
@@ -173,8 +188,9 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
       : "application/octet-stream";
     return new Response(body, { headers: { "content-type": type } });
   });
-  try {
-    const url = `http://127.0.0.1:${server.addr.port}/index.html?photo=photo.jpg`;
+  /** The page's status line after it has loaded `photo` in headless Chromium. */
+  const statusFor = async (photo: string) => {
+    const url = `http://127.0.0.1:${server.addr.port}/index.html?photo=${photo}`;
     const profile = await Deno.makeTempDir();
     const chromium = await new Deno.Command("chromium", {
       args: [
@@ -196,12 +212,18 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
     }).output();
     await Deno.remove(profile, { recursive: true });
     const dom = decode(chromium.stdout);
+    return /<p id="status">([^<]*)<\/p>/.exec(dom)?.[1] ?? dom.slice(0, 500);
+  };
+  try {
     const label = truth.get(id)!;
     const name = JSON.parse(await Deno.readTextFile(join(out, "labels.json")))
       .find((l: { label: string }) => l.label === label).name;
-    assert.ok(
-      dom.includes(`<p id="status">Most likely: ${name} (${label})</p>`),
-      `page status: ${/<p id="status">[^<]*<\/p>/.exec(dom)?.[0] ?? dom.slice(0, 500)}`,
+    assert.equal(await statusFor("photo.jpg"), `Most likely: ${name} (${label})`);
+    // A file that is no photo: the page says so instead of nothing.
+    await Deno.writeTextFile(join(out, "notes.jpg"), "not a photo");
+    assert.equal(
+      await statusFor("notes.jpg"),
+      "Could not read notes.jpg as a photo: choose a JPEG, PNG or WebP.",
     );
   } finally {
     await server.shutdown();
