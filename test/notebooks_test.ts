@@ -47,7 +47,12 @@ const CHECKS: Record<string, (outputs: string) => void | Promise<void>> = {
   "04_head_blending.ipynb": (outputs) => {
     assert.match(outputs, /blend, alpha = [01]\.\d\d/);
   },
-  "05_transfer_and_submission.ipynb": async () => {
+  "05_transfer_and_submission.ipynb": async (outputs) => {
+    // Changes split three ways: a wrong-to-wrong change is neither fixed nor broken.
+    assert.match(
+      outputs,
+      /\d+ of \d+ blended predictions changed: \d+ wrong → right, \d+ right → wrong, \d+ wrong → another wrong breed/,
+    );
     const out = join(RUNS, "notebook-cpu-small");
     const test = (await readTable(join(out, "train", "split.tsv"))).filter((r) =>
       r.subset === "test"
@@ -70,6 +75,13 @@ const CHECKS: Record<string, (outputs: string) => void | Promise<void>> = {
     const test = (await readTable(join(home, "seed0", "train", "split.tsv")))
       .filter((r) => r.subset === "test");
     assert.equal(rows.length, test.length);
+    // Accuracies in one format (not "1" beside "0.9167").
+    const ensembleTable = /Three breeds, stage 1 only[^]*$/.exec(outputs)?.[0] ?? "";
+    assert.equal(
+      ensembleTable.match(/<td>\d{1,3}\.\d%<\/td>/g)?.length,
+      3,
+      "three accuracies as percents",
+    );
   },
 };
 
