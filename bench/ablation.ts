@@ -8,7 +8,7 @@
  *   deno task bench:ablation [--data ../shared/data/imagewoof/train]
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "../lib/tf.ts";
+import { initBackend } from "../lib/engine/tf.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { PRESETS } from "../lib/run/presets.ts";
 import { train, type TrainOptions } from "../lib/train/run.ts";

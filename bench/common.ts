@@ -2,7 +2,7 @@
  * What the benchmarks share: the same sample of photos on every run, medians, sharp decoding as
  * the project does it, and MobileNetV2-0.35's frozen trunk on one wasm worker per core.
  */
-import { tf } from "../lib/tf.ts";
+import { tf } from "../lib/engine/tf.ts";
 import type { ImageCache } from "../lib/data/cache.ts";
 import type { LabelledImage } from "../lib/data/dataset.ts";
 import { loadImage } from "../lib/data/image.ts";

@@ -6,7 +6,7 @@
  *   TFJS_THREADS=2 deno run -A bench/matmul.ts [--repeats 3]
  */
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "../lib/tf.ts";
+import { initBackend, tf } from "../lib/engine/tf.ts";
 import { median } from "./common.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { repeats: { type: "string" } } });

@@ -18,7 +18,7 @@
  * python3-pil, installed here with apt-get when missing (root or sudo needed).
  */
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "../lib/tf.ts";
+import { initBackend, tf } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { foldModel } from "../lib/model/fold.ts";
 import { applyPart, type InferenceModel, type Part } from "../lib/model/inference.ts";

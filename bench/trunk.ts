@@ -7,7 +7,7 @@
  *   deno task bench:trunk [--batches 12] [--repeats 3]
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "../lib/tf.ts";
+import { initBackend } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";

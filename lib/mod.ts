@@ -11,7 +11,7 @@
  */
 
 // Backend, paths, seeded randomness
-export { initBackend, tf } from "./tf.ts";
+export { initBackend, tf } from "./engine/tf.ts";
 export {
   cacheDir,
   defaultDataset,

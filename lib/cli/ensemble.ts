@@ -4,7 +4,7 @@
  * photos (or --alpha). Scores every run and the ensemble when the runs carved off a test part.
  */
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { initBackend } from "../tf.ts";
+import { initBackend } from "../engine/tf.ts";
 import {
   averageRuns,
   labelMapOf,

@@ -1,5 +1,5 @@
 /** `deno task export --run DIR --out DIR`: the trained model as one TF.js model and a web page. */
-import { initBackend } from "../tf.ts";
+import { initBackend } from "../engine/tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { exportRun } from "../predict/export.ts";
 import { UsageError } from "../errors.ts";

@@ -3,7 +3,7 @@
  * with the blend weight its run chose on validation. The same decoding and prediction code as
  * the submission files.
  */
-import { initBackend } from "../tf.ts";
+import { initBackend } from "../engine/tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
 import { progressBar } from "../progress.ts";

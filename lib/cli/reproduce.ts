@@ -3,7 +3,7 @@
  * three training stages with the blend search, prediction, pseudo-label transfer, submissions —
  * resumable (run the same command again after an interruption), with a summary at the end.
  */
-import { initBackend } from "../tf.ts";
+import { initBackend } from "../engine/tf.ts";
 import {
   defaultRunFolder,
   integerOption,

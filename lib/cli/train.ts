@@ -2,7 +2,7 @@
  * `deno task train`: the three training stages with validation, blend search and checkpoints.
  * Resumes by itself after an interruption (run the same command again).
  */
-import { initBackend } from "../tf.ts";
+import { initBackend } from "../engine/tf.ts";
 import { defaultRunFolder, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";

@@ -5,7 +5,7 @@
  * top alone, so training can run the frozen trunk once and cache its output (weights are shared,
  * never copied).
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 
 export type SymbolicTensor = ReturnType<typeof tf.input>;
 

@@ -4,7 +4,7 @@
  * pooling are memory-bound and left out, as FLOP tables usually do). The speed benchmark divides
  * measured throughput by these to report achieved GFLOP/s against the machine's peak.
  */
-import type { tf } from "../tf.ts";
+import type { tf } from "../engine/tf.ts";
 
 function lastShape(layer: tf.layers.Layer): number[] {
   const shape = layer.outputShape as number[] | number[][];

@@ -21,7 +21,7 @@
  * Works on any functional LayersModel by walking its symbolic graph; layers it does not know run
  * as themselves.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import { type InferenceModel, outputShapeOf } from "./inference.ts";
 
 type SymbolicTensor = ReturnType<typeof tf.input>;

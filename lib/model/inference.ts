@@ -3,7 +3,7 @@
  * (`fold.ts`). Training, feature caching and validation take either, so a frozen trunk can be
  * swapped for its folded form without the callers knowing.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 
 /** What inference needs of a model: a batch in, a batch out. */
 export interface InferenceModel {

@@ -8,7 +8,7 @@
  * same optimizer. The center of each photo is picked with a one-hot matmul, not a gather: tfjs'
  * wasm backend has no gather gradient.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 
 export interface LossWeights {
   center: number;

@@ -3,7 +3,7 @@
  * same layer names (so Keras and TF.js weight files load by name), same paddings, BatchNorm
  * epsilon 1e-3. Teachable Machine's exported backbone is this network at alpha 0.35.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import type { BackboneSpec, Stage, SymbolicTensor } from "./backbone.ts";
 
 /** Keras' `_make_divisible`: channel counts rounded to multiples of 8, never down by > 10%. */

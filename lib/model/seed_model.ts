@@ -6,7 +6,7 @@
  * The head is its own small model (features -> [glu, main logits, aux logits]) so it can train on
  * cached backbone features as well as on images.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import { type Backbone, splitBackbone } from "./backbone.ts";
 
 export interface SeedModelOptions {

@@ -2,7 +2,7 @@
  * What the seed's network is made of, and which of it trains in each stage: the table notebook 03
  * shows before it trains anything.
  */
-import type { tf } from "../tf.ts";
+import type { tf } from "../engine/tf.ts";
 import { splitBackbone } from "./backbone.ts";
 import { type SeedModel, unfreezeFrom } from "./seed_model.ts";
 

@@ -9,7 +9,7 @@ import h5wasm from "h5wasm/node";
 import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "../errors.ts";
 import { exists } from "../files.ts";
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 
 export interface WeightFile {
   /** `"layer/param"` (e.g. `"Conv1/kernel"`) -> values. */

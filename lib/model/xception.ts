@@ -4,7 +4,7 @@
  * convolutions unnamed; they carry the names the official weight file gives them
  * (`conv2d_1`..`conv2d_4`, `batch_normalization_1`..`_4`).
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import type { BackboneSpec, Stage, SymbolicTensor } from "./backbone.ts";
 
 type Layer = tf.layers.Layer;

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import { displayName } from "../data/breeds.ts";
 import { foldChains } from "../model/fold.ts";
 import { DataError } from "../errors.ts";

@@ -4,7 +4,7 @@
  * beyond the seed). And which checkpoint of a run folder predicts.
  */
 import { join } from "node:path";
-import { readValues, tf } from "../tf.ts";
+import { readValues, tf } from "../engine/tf.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { SeedModel } from "../model/seed_model.ts";

@@ -8,7 +8,7 @@
  * instead of loading garbage.
  */
 import { join } from "node:path";
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import { DataError } from "../errors.ts";
 import { sha256Hex } from "../files.ts";
 import type { SeedModel } from "../model/seed_model.ts";

@@ -1,5 +1,5 @@
 /** The callbacks the CLI and the notebooks attach to the training loop. */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { formatNumber, type Progress, progressBar } from "../progress.ts";
 import { show, updateDisplay } from "../display.ts";

@@ -5,7 +5,7 @@
  * runs only the top. Batches of the cache are the stream's batches 0..K-1, so which samples are
  * cached is as reproducible as the stream itself.
  */
-import { readValues, tf } from "../tf.ts";
+import { readValues, tf } from "../engine/tf.ts";
 import type { BatchStream } from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";

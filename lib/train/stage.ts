@@ -3,7 +3,7 @@
  * one set of trainable layers. The loop is short on purpose: what happens around a round
  * (progress, metrics log, checkpoints) is in the callbacks.
  */
-import { tf } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import type { StageSpec } from "../run/presets.ts";

@@ -4,8 +4,8 @@
  * the trunk activations of each policy and of the validation photos. One owner for all of it, so a
  * notebook's stage 2 reuses what stage 1 computed, and `close()` releases it whatever threw.
  */
-import { tf } from "../tf.ts";
-import type { BackendRequest } from "../tf.ts";
+import { tf } from "../engine/tf.ts";
+import type { BackendRequest } from "../engine/tf.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";

@@ -7,7 +7,7 @@
  * frozen trunk's activations (cached mode, stages 2-3) or pooled features (cached mode, stage 1,
  * where the whole backbone is frozen).
  */
-import { readValues, tf } from "../tf.ts";
+import { readValues, tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss } from "../model/loss.ts";
 import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";

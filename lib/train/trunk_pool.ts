@@ -6,7 +6,7 @@
  */
 import type { CacheMeta } from "../data/image_cache.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
-import type { BackendRequest } from "../tf.ts";
+import type { BackendRequest } from "../engine/tf.ts";
 import type { ActivationSet } from "./features.ts";
 
 export interface TrunkWorkerInit {

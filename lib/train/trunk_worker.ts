@@ -4,7 +4,7 @@
  * function of (seed, k)) or reads given photos, and returns the trunk's activations. Several of
  * them use several cores, each on the wasm thread count its pool gives it.
  */
-import { initBackend, tf } from "../tf.ts";
+import { initBackend, tf } from "../engine/tf.ts";
 import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { type FoldedModel, foldModel } from "../model/fold.ts";

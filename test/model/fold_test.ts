@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone, splitBackbone } from "@/model/index.ts";
 import { foldModel } from "@/model/fold.ts";
 import { Rng } from "@/rng.ts";

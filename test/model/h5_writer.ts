@@ -1,6 +1,6 @@
 /** Writes a model's weights as Keras does, so the loader can be tested on files we make. */
 import h5wasm from "h5wasm/node";
-import { tf } from "@/tf.ts";
+import { tf } from "@/engine/tf.ts";
 
 /** `layout: "notop"` as keras.applications files (root attributes); `"model"` as a whole-model
  * save with the backbone nested under `model_weights/<nested>`. `rename` changes layer names

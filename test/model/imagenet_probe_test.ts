@@ -4,7 +4,7 @@
  * photos per breed; the same probe on a randomly initialised backbone must not.
  */
 import assert from "node:assert/strict";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { assignWeights, buildBackbone, readWeightFile } from "@/model/index.ts";
 import { readImageFolder } from "@/data/readers.ts";
 import { LabelMap } from "@/data/labels.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend } from "@/tf.ts";
+import { initBackend } from "@/engine/tf.ts";
 import { buildBackbone, splitBackbone } from "@/model/index.ts";
 import { buildSeedModel } from "@/model/seed_model.ts";
 import { modelParts } from "@/model/summary.ts";

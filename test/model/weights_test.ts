@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { assignWeights, buildBackbone, disposeWeightFile, readWeightFile } from "@/model/index.ts";
 import { loadImage } from "@/data/image.ts";
 import { scaleInto } from "@/augment/batch.ts";

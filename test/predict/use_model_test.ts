@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "@/tf.ts";
+import { initBackend } from "@/engine/tf.ts";
 import { reproduce } from "@/pipeline/reproduce.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { loadFinalModel, predictPhotos } from "@/predict/predict.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone } from "@/model/index.ts";
 import { buildSeedModel } from "@/model/seed_model.ts";
 import { checkpointName, type RoundMetrics } from "@/run/checkpoint.ts";

@@ -1,7 +1,7 @@
 /** End-to-end mode (the native / GPU path): images every step, the whole backbone in the graph. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { train } from "@/train/run.ts";
 import type { Preset } from "@/run/presets.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { openRun, train, type TrainOptions } from "@/train/run.ts";
 import { PRESETS, smallPreset } from "@/run/presets.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";

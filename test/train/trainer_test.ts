@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone, buildSeedModel, splitBackbone, unfreezeFrom } from "@/model/index.ts";
 import {
   activationSource,

@@ -1,7 +1,7 @@
 /** The trunk on two worker cores gives exactly the single-thread activations. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { cacheImages } from "@/data/cache.ts";
 import { readImageFolder } from "@/data/readers.ts";

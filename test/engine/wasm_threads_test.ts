@@ -4,9 +4,9 @@
  * a backend is chosen once per process.
  */
 import assert from "node:assert/strict";
-import { writeWorkerScript } from "@/wasm_threads.ts";
+import { writeWorkerScript } from "@/engine/wasm_threads.ts";
 
-const PROBE = new URL("./fixtures/threads_probe.ts", import.meta.url).pathname;
+const PROBE = new URL("../fixtures/threads_probe.ts", import.meta.url).pathname;
 
 interface Probe {
   backend: string;

@@ -14,7 +14,7 @@
  *   the plain product is cheapest with the smaller operand on the right, where it gets packed:
  *   `A B = (B^T A^T)^T`. 2.4 ms -> 0.55 ms for a [32, 1280]^T [32, 64] weight gradient.
  *
- * Imported once by `lib/tf.ts`; registering is idempotent.
+ * Imported once by `lib/engine/tf.ts`; registering is idempotent.
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Attrs, override } from "./wasm_kernel.ts";

@@ -4,7 +4,7 @@
  * both orientations of the packed operand, with batch dimensions.
  */
 import assert from "node:assert/strict";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 
 await initBackend({ quiet: true });
 

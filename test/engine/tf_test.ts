@@ -4,7 +4,7 @@
  * one-line notice says which and, for wasm, on how many threads.
  */
 import assert from "node:assert/strict";
-import { BACKEND_REQUESTS, initBackend, tf } from "@/tf.ts";
+import { BACKEND_REQUESTS, initBackend, tf } from "@/engine/tf.ts";
 
 Deno.test("backend: the first candidate that starts is chosen, the others say why not", async () => {
   const forced = Deno.env.get("TFJS_BACKEND");
@@ -55,7 +55,7 @@ function child(code: string, env: Record<string, string> = {}): Deno.Command {
 Deno.test("backend: the GPU probe keeps the drivers' noise to itself; the notice is the one line", async () => {
   // Mesa's Vulkan drivers (CI installs them, as every desktop has them) print to the terminal of
   // a process that asks for an adapter without XDG_RUNTIME_DIR: the probe's child takes that.
-  const lib = new URL("../lib/tf.ts", import.meta.url).href;
+  const lib = new URL("../../lib/engine/tf.ts", import.meta.url).href;
   const probe = await child(
     `import { probeAdapter } from "${lib}"; console.log(JSON.stringify(await probeAdapter()));`,
   ).output();

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 
-const STEP = new URL("./fixtures/backend_step.ts", import.meta.url).pathname;
+const STEP = new URL("../fixtures/backend_step.ts", import.meta.url).pathname;
 
 interface Step {
   backend: string;

@@ -4,7 +4,7 @@
  * exactly on the bounds; on wasm and on the pure-JS backend.
  */
 import assert from "node:assert/strict";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 
 await initBackend({ quiet: true });
 

@@ -1,6 +1,6 @@
 /**
  * Cheaper gradients, same values, for two ops every fine-tuned MobileNet block runs (registered on
- * import by `lib/tf.ts`, for every backend):
+ * import by `lib/engine/tf.ts`, for every backend):
  *
  * - BatchNormalization in inference mode (frozen statistics, trainable gamma/beta): tfjs tiles
  *   1/sqrt(variance) to the full activation shape before multiplying and computes x - mean even

@@ -28,7 +28,7 @@
  *
  * Only XNNPACK-backed kernels (matmul, convolutions, depthwise convolutions, ...) use the pool;
  * elementwise kernels stay on the calling thread. Results match one thread within float
- * rounding (tested). Anything unexpected throws, and `lib/tf.ts` falls back to one thread with
+ * rounding (tested). Anything unexpected throws, and `lib/engine/tf.ts` falls back to one thread with
  * the reason in its notice.
  */
 import * as tf from "@tensorflow/tfjs";

@@ -16,7 +16,7 @@
  * convolution (most of MobileNet's and Xception's convolutions) is the matmul `dy @ W^T`, several
  * times faster than wasm's direct loop; other shapes still go to wasm's own kernel.
  *
- * Imported once by `lib/tf.ts`; registering is idempotent.
+ * Imported once by `lib/engine/tf.ts`; registering is idempotent.
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Attrs, override, register } from "./wasm_kernel.ts";

@@ -3,7 +3,7 @@
  * the unfrozen blocks use (1x1, 3x3, depthwise, stride 1 and 2, same and valid padding).
  */
 import assert from "node:assert/strict";
-import { initBackend, tf } from "@/tf.ts";
+import { initBackend, tf } from "@/engine/tf.ts";
 
 await initBackend({ quiet: true });
 
