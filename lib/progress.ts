@@ -10,9 +10,15 @@ export interface Progress {
   done(extra?: Record<string, number | string>): void;
 }
 
-export function progressBar(label: string, total: number, unit = "it"): Progress {
-  if (jupyter()) return notebookBar(label, total, unit);
-  const start = performance.now();
+/** A progress line for `total` units; `start` (a `performance.now()` time) when the work began
+ * before the bar was made. */
+export function progressBar(
+  label: string,
+  total: number,
+  unit = "it",
+  start = performance.now(),
+): Progress {
+  if (jupyter()) return notebookBar(label, total, unit, start);
   const tty = Deno.stderr.isTerminal();
   let lastDecile = -1;
   let last = 0;
@@ -66,8 +72,8 @@ let bars = 0;
 
 /** In a notebook: one display per bar, redrawn at most twice a second. Displays go out in order
  * without being awaited (a bar's `update` is synchronous). */
-function notebookBar(label: string, total: number, unit: string): Progress {
-  const render = progressLine(label, total, unit, performance.now());
+function notebookBar(label: string, total: number, unit: string, start: number): Progress {
+  const render = progressLine(label, total, unit, start);
   const id = `progress-${Deno.pid}-${++bars}`;
   const bundle = (line: string) => ({
     "text/plain": line,

@@ -14,6 +14,7 @@ import "./wasm_gradients.ts";
 import "./wasm_fast_paths.ts";
 import "./gradients.ts";
 import { startThreadedWasm } from "./wasm_threads.ts";
+import { engineFromEnv, type EngineRequest, onnxRuntimeVersion } from "./onnx.ts";
 import util from "node:util";
 
 export { tf };
@@ -56,6 +57,11 @@ export interface BackendChoice {
   threadsNote?: string;
   /** Candidates tried before it, with why each was not used. */
   skipped: { candidate: string; reason: string }[];
+  /** What runs forward passes whose weights stay fixed (trunk caching, validation,
+   * predictions): ONNX Runtime where it loads and tfjs runs on wasm or cpu, else tfjs itself. */
+  engine: "onnxruntime" | "tfjs";
+  /** Threads a forward pass of the main thread runs on (ONNX Runtime: every core, as wasm). */
+  engineThreads: number;
   /** The one-line notice printed at start-up. */
   message: string;
 }
@@ -70,17 +76,60 @@ let current: Promise<BackendChoice> | undefined;
  * `quiet` suppresses the notice line, e.g. in tests that print their own.
  */
 export function initBackend(
-  options: { request?: BackendRequest; quiet?: boolean; threads?: number } = {},
+  options: {
+    request?: BackendRequest;
+    quiet?: boolean;
+    threads?: number;
+    engine?: EngineRequest;
+  } = {},
 ): Promise<BackendChoice> {
   if (!current) {
     // Read only by the first call: later calls get the backend already chosen.
     wasmThreads = options.threads ?? threadsFromEnv();
-    current = select(options.request ?? requestFromEnv()).then((choice) => {
-      if (!options.quiet) console.error(choice.message);
-      return choice;
-    });
+    current = select(options.request ?? requestFromEnv())
+      .then((choice) => withEngine(choice, options.engine ?? engineFromEnv()))
+      .then((choice) => {
+        if (!options.quiet) console.error(choice.message);
+        return choice;
+      });
   }
   return current;
+}
+
+/**
+ * The forward engine beside the backend, and the notice saying both. Automatically ONNX Runtime
+ * where tfjs would run on WebAssembly or pure JS (it is 2.5x wasm); a native tfjs backend (CUDA,
+ * TensorFlow, a hardware WebGPU) keeps its own forward passes.
+ */
+async function withEngine(choice: BackendChoice, request: EngineRequest): Promise<BackendChoice> {
+  const { engine, note } = await chooseEngine(request, choice.via, onnxRuntimeVersion);
+  // As many threads as wasm asked for, never more than the cores (ONNX Runtime spins its own).
+  const engineThreads = Math.max(1, Math.min(wasmThreads, navigator.hardwareConcurrency || 1));
+  return { ...choice, engine, engineThreads, message: `${choice.message}; ${note}` };
+}
+
+/** The forward engine for a request and a tfjs backend; `load` loads ONNX Runtime and gives its
+ * version (or rejects with why it cannot). */
+export async function chooseEngine(
+  request: EngineRequest,
+  via: BackendChoice["via"],
+  load: () => Promise<string>,
+): Promise<{ engine: BackendChoice["engine"]; note: string }> {
+  if (request === "tfjs") {
+    return { engine: "tfjs", note: "forward passes on tfjs (DOGS_ENGINE=tfjs)" };
+  }
+  if (request === "auto" && !["wasm", "cpu"].includes(via)) {
+    return { engine: "tfjs", note: "forward passes on tfjs (a native backend)" };
+  }
+  try {
+    return { engine: "onnxruntime", note: `forward passes on ONNX Runtime ${await load()}` };
+  } catch (error) {
+    const reason = (error as Error).message.split("\n")[0].slice(0, 160);
+    if (request === "onnxruntime") {
+      throw new Error(`DOGS_ENGINE=onnxruntime, but ONNX Runtime cannot load: ${reason}`);
+    }
+    return { engine: "tfjs", note: `forward passes on tfjs (ONNX Runtime cannot load: ${reason})` };
+  }
 }
 
 function requestFromEnv(): BackendRequest {
@@ -127,6 +176,8 @@ async function select(requested: BackendRequest): Promise<BackendChoice> {
         threads,
         threadsNote: note,
         skipped,
+        engine: "tfjs",
+        engineThreads: 1,
         message: notice(candidate, skipped, threads, note),
       };
     }

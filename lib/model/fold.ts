@@ -37,8 +37,8 @@ interface ConvWeights {
 }
 
 /** What a compiled model runs, step by step, on concrete tensors. */
-type Op =
-  | { kind: "input"; out: number }
+export type FoldOp =
+  | { kind: "input"; out: number; shape: number[] }
   | {
     kind: ConvKind;
     out: number;
@@ -49,8 +49,11 @@ type Op =
     pad: "same" | "valid" | ExplicitPadding;
     dilations: [number, number];
     activation: Activation;
+    /** One input sample's shape, [h, w, c] (before any padding this convolution absorbed). */
+    inputShape: number[];
   }
-  | { kind: "layer"; out: number; inputs: number[]; layer: Layer };
+  | { kind: "layer"; out: number; inputs: number[]; layer: Layer; inputShapes: number[][] };
+type Op = FoldOp;
 
 export interface FoldedModel extends InferenceModel {
   /** How many BatchNormalization layers were folded away (for reporting and tests). */
@@ -146,7 +149,7 @@ function graphOf(model: tf.LayersModel) {
     }
     order.push(t);
   };
-  visit(model.outputs[0]);
+  for (const output of model.outputs) visit(output);
   const next = (t: SymbolicTensor) => {
     const users = consumers.get(t.id)!;
     return users.length === 1 ? users[0] : undefined;
@@ -329,11 +332,17 @@ function compile(
     const out = slot.size;
     if (t.inputs.length === 0) {
       slot.set(t.id, out);
-      ops.push({ kind: "input", out });
+      ops.push({ kind: "input", out, shape: sampleShape(t) });
       continue;
     }
     if (!foldableConv(layer)) {
-      ops.push({ kind: "layer", out, inputs: t.inputs.map((i) => slot.get(i.id)!), layer });
+      ops.push({
+        kind: "layer",
+        out,
+        inputs: t.inputs.map((i) => slot.get(i.id)!),
+        layer,
+        inputShapes: t.inputs.map(sampleShape),
+      });
       slot.set(t.id, out);
       continue;
     }
@@ -342,10 +351,12 @@ function compile(
     if (bn) program.folded++;
     const c = config(layer);
     const padding = paddings.get(t.id);
+    const input = padding?.input ?? t.inputs[0];
     ops.push({
       kind: CONVOLUTIONS[className(layer)],
       out,
-      input: slot.get((padding?.input ?? t.inputs[0]).id)!,
+      input: slot.get(input.id)!,
+      inputShape: sampleShape(input),
       weights: convWeights(layer, bn, trainable, program.kept),
       strides: pair(c.strides),
       pad: padding?.pad ?? c.padding as "same" | "valid",
@@ -355,6 +366,26 @@ function compile(
     slot.set(last.id, out);
   }
   return program;
+}
+
+/** One sample's shape of a symbolic tensor (its batch axis dropped). */
+function sampleShape(t: SymbolicTensor): number[] {
+  return (t.shape as number[]).slice(1);
+}
+
+/** The folded program of a frozen model: its ops in order (convolution chains with their folded
+ * weights, every other layer as itself) and the slot of its output, for writing it out in another
+ * format (lib/model/onnx.ts). dispose() frees the folded weights. */
+export function foldPlan(
+  model: tf.LayersModel,
+): { ops: FoldOp[]; outputs: number[]; dispose(): void } {
+  const { order, next } = graphOf(model);
+  const program = compile(order, next, foldablePaddings(order, next), false);
+  return {
+    ops: program.ops,
+    outputs: model.outputs.map((o) => program.slot.get(o.id)!),
+    dispose: () => tf.dispose(program.kept),
+  };
 }
 
 /** Trainable: the folded weights recomputed from the live variables at every call (inside the

@@ -4,7 +4,8 @@
  * beyond the seed). And which checkpoint of a run folder predicts.
  */
 import { join } from "node:path";
-import { readValues, tf } from "../engine/tf.ts";
+import { initBackend, readValues, tf } from "../engine/tf.ts";
+import { type BatchRunner, onnxRunner } from "../model/runner.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { SeedModel } from "../model/seed_model.ts";
@@ -43,12 +44,7 @@ export async function predictPhotos(
   ids: readonly string[],
   { flip = false, chunk = 32, onProgress }: PredictOptions = {},
 ): Promise<Probabilities> {
-  // The weights do not change while predicting: BatchNorm folded into the convolutions.
-  const backbone = foldModel(model.backbone.model);
-  const probabilities = (x: tf.Tensor): tf.Tensor[] => {
-    const [, main, aux] = model.head.apply(backbone.predict(x), { training: false }) as tf.Tensor[];
-    return [tf.softmax(main), tf.softmax(aux)];
-  };
+  const runner = await predictionRunner(model);
   const classes = model.classes;
   const main = new Float32Array(ids.length * classes);
   const aux = new Float32Array(ids.length * classes);
@@ -56,24 +52,70 @@ export async function predictPhotos(
     for (let start = 0; start < ids.length; start += chunk) {
       const n = Math.min(chunk, ids.length - start);
       const images = scaledPhotos(cache, ids.slice(start, start + n));
-      const both = await readValues(tf.tidy(() => {
-        const x = tf.tensor4d(images, [n, cache.size, cache.size, 3]);
-        let [pm, pa] = probabilities(x);
-        if (flip) {
-          const [fm, fa] = probabilities(tf.reverse(x, 2));
-          pm = tf.div(tf.add(pm, fm), 2);
-          pa = tf.div(tf.add(pa, fa), 2);
-        }
-        return tf.stack([pm, pa]);
-      }));
-      main.set(both.subarray(0, n * classes), start * classes);
-      aux.set(both.subarray(n * classes), start * classes);
+      let [pm, pa] = await runner.run(images, n);
+      if (flip) {
+        const [fm, fa] = await runner.run(mirrored(images, n, cache.size), n);
+        pm = pm.map((v, i) => (v + fm[i]) / 2);
+        pa = pa.map((v, i) => (v + fa[i]) / 2);
+      }
+      main.set(pm, start * classes);
+      aux.set(pa, start * classes);
       onProgress?.(start + n, ids.length);
     }
   } finally {
-    backbone.dispose();
+    await runner.dispose();
   }
   return { main, aux, classes };
+}
+
+/**
+ * Image -> [main, aux] probabilities on the forward engine: one ONNX Runtime session of the whole
+ * model, or on tfjs the backbone with BatchNorm folded into its convolutions (the weights do not
+ * change while predicting) and the heads.
+ */
+async function predictionRunner(model: SeedModel): Promise<BatchRunner> {
+  const size = model.backbone.size;
+  const { engine, engineThreads } = await initBackend({ quiet: true });
+  if (engine === "onnxruntime") {
+    return await onnxRunner([model.backbone.model, model.head], {
+      outputs: [1, 2],
+      softmax: true,
+      threads: engineThreads,
+    });
+  }
+  const backbone = foldModel(model.backbone.model);
+  return {
+    engine: "tfjs",
+    inputShape: [size, size, 3],
+    outputShapes: [[model.classes], [model.classes]],
+    run: async (images, n) => {
+      const both = await readValues(tf.tidy(() => {
+        const x = tf.tensor4d(images, [n, size, size, 3]);
+        const [, main, aux] = model.head.apply(backbone.predict(x), {
+          training: false,
+        }) as tf.Tensor[];
+        return tf.stack([tf.softmax(main), tf.softmax(aux)]);
+      }));
+      return [both.slice(0, n * model.classes), both.slice(n * model.classes)];
+    },
+    dispose: () => Promise.resolve(backbone.dispose()),
+  };
+}
+
+/** A batch of NHWC images, each mirrored left to right. */
+export function mirrored(images: Float32Array, n: number, size: number): Float32Array {
+  const out = new Float32Array(images.length);
+  const row = size * 3;
+  for (let i = 0; i < n * size; i++) {
+    for (let x = 0; x < size; x++) {
+      const from = i * row + x * 3;
+      const to = i * row + (size - 1 - x) * 3;
+      out[to] = images[from];
+      out[to + 1] = images[from + 1];
+      out[to + 2] = images[from + 2];
+    }
+  }
+  return out;
 }
 
 /** What predicts for a run folder: the model, its labels, and the blend weight. */

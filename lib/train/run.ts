@@ -19,6 +19,7 @@
  * ```
  */
 import { basename, join, resolve } from "node:path";
+import { initBackend } from "../engine/tf.ts";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
 import { LabelMap } from "../data/labels.ts";
@@ -118,7 +119,15 @@ export async function openRun(options: TrainOptions): Promise<TrainingRun> {
     model = built.model;
     await prepareFolder(options.out, config, state, log);
     data = await splitData(options, listing, state, log);
-    run = new TrainingRun(options, { config, data, ...built, lock, log });
+    const { engine, engineThreads } = await initBackend({ quiet: true });
+    run = new TrainingRun(options, {
+      config,
+      data,
+      ...built,
+      lock,
+      log,
+      engine: { name: engine, threads: engineThreads },
+    });
     await run.findResumePoint();
     openRuns.set(resolve(options.out), run);
     return run;
@@ -195,6 +204,8 @@ interface RunParts {
   weights: string;
   lock: RunLock;
   log: (line: string) => void;
+  /** The forward engine of frozen passes (see lib/engine/onnx.ts). */
+  engine: { name: "onnxruntime" | "tfjs"; threads: number };
 }
 
 /** An open run folder: its model, data and stages, trained one stage at a time. */
@@ -236,6 +247,8 @@ export class TrainingRun {
       without: options.without,
       trunkWorkers: options.trunkWorkers,
       progress: options.progress,
+      head: parts.model.head,
+      engine: parts.engine,
     });
     this.#callbacks = [
       metricsLogCallback(options.out, this.history),
@@ -327,7 +340,7 @@ export class TrainingRun {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#inputs.close();
+      await this.#inputs.close();
       this.data.cache?.close();
       this.#initial?.dispose();
     } finally {

@@ -75,16 +75,7 @@ export async function runStage(run: StageRun): Promise<void> {
         totalRounds: run.totalRounds,
         step,
       };
-      await runRound(
-        model,
-        info,
-        run.data.source,
-        run.data.val,
-        run.data.valPart,
-        optimizer,
-        run.callbacks,
-        run.lossWeights,
-      );
+      await runRound(model, info, run.data, optimizer, run.callbacks, run.lossWeights);
     }
   } finally {
     disposeOptimizer(optimizer);

@@ -15,7 +15,9 @@ import type { PolicyName } from "../augment/policy.ts";
 import { splitBackbone } from "../model/index.ts";
 import type { Backbone } from "../model/backbone.ts";
 import { type FoldedModel, foldModel } from "../model/fold.ts";
-import { chainParts, type InferenceModel, outputShapeOf, type Part } from "../model/inference.ts";
+import { chainParts, type InferenceModel, outputShapeOf } from "../model/inference.ts";
+import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
+import { toOnnx } from "../model/onnx.ts";
 import type { Preset, StageSpec } from "../run/presets.ts";
 import { progressBar } from "../progress.ts";
 import { TrunkPool } from "./trunk_pool.ts";
@@ -25,7 +27,7 @@ import {
   activationsOfStream,
   mapActivations,
 } from "./features.ts";
-import { activationSource, type BatchSource } from "./trainer.ts";
+import { activationSource, type RoundData } from "./trainer.ts";
 
 export interface StageInputsOptions {
   preset: Preset;
@@ -44,14 +46,14 @@ export interface StageInputsOptions {
   trunkWorkers?: number;
   /** Progress bars for trunk caching (default true). */
   progress?: boolean;
+  /** The seed's heads (validation runs them with the top on the forward engine). */
+  head: tf.LayersModel;
+  /** The forward engine for frozen passes, and its threads on the main thread (default tfjs). */
+  engine?: { name: "onnxruntime" | "tfjs"; threads: number };
 }
 
 /** A stage's batches and validation inputs; `release()` frees what only this stage used. */
-export interface StageData {
-  source: BatchSource;
-  val: ActivationSet;
-  /** Maps `val` to pooled features (null: `val` already is pooled features). */
-  valPart: Part | null;
+export interface StageData extends RoundData {
   release(): void;
 }
 
@@ -71,6 +73,9 @@ export class StageInputs {
   #valPixels?: ActivationSet;
   readonly #pooledSets = new Map<PolicyName, [ActivationSet, ActivationSet]>();
   #pooledVal?: ActivationSet;
+  /** The trunk as an ONNX graph, for the workers (written once). */
+  #trunkOnnx?: Promise<Uint8Array>;
+  #trunkRunner?: Promise<BatchRunner>;
 
   constructor(options: StageInputsOptions) {
     this.#o = options;
@@ -92,6 +97,14 @@ export class StageInputs {
         ),
         val: await this.#valSet(),
         valPart: this.#liveTop(),
+        valRunner: this.#native
+          ? () =>
+            onnxRunner([this.#top, this.#o.head], {
+              outputs: [1, 2],
+              softmax: true,
+              threads: this.#o.engine!.threads,
+            })
+          : undefined,
         release() {},
       };
     }
@@ -104,26 +117,59 @@ export class StageInputs {
   async #pooled(policy: PolicyName): Promise<[ActivationSet, ActivationSet]> {
     const known = this.#pooledSets.get(policy);
     if (known) return known;
-    const frozenTop = foldModel(this.#top);
+    const [cached, val] = [await this.#activations(policy), await this.#valSet()];
+    const frozenTop = await this.#frozenRunner(this.#top);
     try {
       const sets: [ActivationSet, ActivationSet] = [
-        await mapActivations(frozenTop, await this.#activations(policy)),
-        this.#pooledVal ??= await mapActivations(frozenTop, await this.#valSet()),
+        await mapActivations(frozenTop.runner, cached),
+        this.#pooledVal ??= await mapActivations(frozenTop.runner, val),
       ];
       this.#pooledSets.set(policy, sets);
       return sets;
     } finally {
-      frozenTop.dispose();
+      await frozenTop.dispose();
     }
   }
 
-  close(): void {
-    this.#pool?.close();
+  async close(): Promise<void> {
+    await this.#pool?.close();
     this.#pool = undefined;
+    const trunk = this.#trunkRunner;
+    this.#trunkRunner = undefined;
+    await (await trunk?.catch(() => undefined))?.dispose();
     this.#frozenTrunk?.dispose();
     this.#frozenTrunk = undefined;
     this.#trainableTop?.dispose();
     this.#trainableTop = undefined;
+  }
+
+  /** Whether frozen passes run on ONNX Runtime. */
+  get #native(): boolean {
+    return this.#o.engine?.name === "onnxruntime";
+  }
+
+  /** A frozen part as a runner on the forward engine (ONNX Runtime, or its fold on tfjs). */
+  async #frozenRunner(
+    part: tf.LayersModel,
+  ): Promise<{ runner: BatchRunner; dispose(): Promise<void> }> {
+    const inputShape = (part.inputs[0].shape as number[]).slice(1);
+    if (this.#native) {
+      const runner = await onnxRunner([part], { threads: this.#o.engine!.threads });
+      return { runner, dispose: () => runner.dispose() };
+    }
+    const folded = foldModel(part);
+    return {
+      runner: tfjsRunner(folded, inputShape),
+      dispose: () => Promise.resolve(folded.dispose()),
+    };
+  }
+
+  /** The trunk on the main thread (when there are no workers): kept for the stage's life. */
+  #trunkOnMainThread(): Promise<BatchRunner> {
+    const shape = (this.#trunk.inputs[0].shape as number[]).slice(1);
+    return this.#trunkRunner ??= this.#native
+      ? onnxRunner([this.#trunk], { threads: this.#o.engine!.threads })
+      : Promise.resolve(tfjsRunner(this.#foldedTrunk(), shape));
   }
 
   get #batch(): number {
@@ -173,12 +219,16 @@ export class StageInputs {
     });
   }
 
-  /** On the wasm and cpu backends the trunk runs in one worker per core; a native backend
-   * threads by itself. */
-  #trunkPool(): TrunkPool {
+  /** On the wasm and cpu backends the trunk runs in one worker per core (each on one thread,
+   * beside its augmentation): on ONNX Runtime from the trunk's graph, else on tfjs wasm. A native
+   * backend threads by itself. */
+  async #trunkPool(): Promise<TrunkPool> {
     const { preset, weights, backbone, cache } = this.#o;
+    if (this.#native) this.#trunkOnnx ??= toOnnx([this.#trunk]);
+    const onnx = await this.#trunkOnnx;
     return this.#pool ??= new TrunkPool({
       backend: tf.getBackend() as BackendRequest,
+      onnx,
       backbone: preset.backbone,
       weights,
       splitStage: backbone.spec.unfreezeFromStage,
@@ -196,7 +246,7 @@ export class StageInputs {
     let set: ActivationSet;
     if (this.#workers > 1) {
       const shape = outputShapeOf(this.#trunk);
-      set = await this.#trunkPool().stream(
+      set = await (await this.#trunkPool()).stream(
         this.#streamConfig(policy),
         cachedBatches,
         shape,
@@ -205,7 +255,12 @@ export class StageInputs {
     } else {
       const stream = workerStream(this.#streamConfig(policy), 0);
       try {
-        set = await activationsOfStream(this.#foldedTrunk(), stream, cachedBatches, progress);
+        set = await activationsOfStream(
+          await this.#trunkOnMainThread(),
+          stream,
+          cachedBatches,
+          progress,
+        );
       } finally {
         stream.close();
       }
@@ -218,17 +273,19 @@ export class StageInputs {
     const progress = reporter("trunk val", this.#o.progress);
     const { cache, val } = this.#o;
     return this.#valTrunk ??= this.#workers > 1
-      ? await this.#trunkPool().photos(val, outputShapeOf(this.#trunk), 32, progress)
-      : await activationsOfPhotos(this.#foldedTrunk(), cache, val, 32, progress);
+      ? await (await this.#trunkPool()).photos(val, outputShapeOf(this.#trunk), 32, progress)
+      : await activationsOfPhotos(await this.#trunkOnMainThread(), cache, val, 32, progress);
   }
 }
 
 /** A progress bar that appears with the first report (its total is known only then). */
 export function reporter(label: string, show = true) {
   let bar: ReturnType<typeof progressBar> | undefined;
+  // The phase starts now; its rate counts from here, not from its first report.
+  const started = performance.now();
   return (done: number, total: number) => {
     if (!show) return;
-    bar ??= progressBar(label, total);
+    bar ??= progressBar(label, total, "it", started);
     bar.update(done);
     if (done === total) bar.done();
   };

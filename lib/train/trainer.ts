@@ -16,6 +16,7 @@ import type { RoundMetrics } from "../run/checkpoint.ts";
 import { searchBlend } from "../model/blend.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
+import { type BatchRunner, runInChunks } from "../model/runner.ts";
 
 export interface StepLoss {
   total: number;
@@ -135,13 +136,20 @@ export async function lossOnBatch(
   return { main, center, aux, total: main + weights.center * center + weights.aux * aux };
 }
 
-/** Main and aux probabilities (row-major [n, classes]) for validation inputs, in chunks. */
+/** Main and aux probabilities (row-major [n, classes]) for validation inputs, in chunks: through
+ * `part` and the head on tfjs, or through `runner`, a native copy of both that gives the
+ * probabilities itself. */
 export async function predictProbabilities(
   model: SeedModel,
   set: ActivationSet,
   part: Part | null,
   chunk = 64,
+  runner?: BatchRunner,
 ): Promise<{ main: Float32Array; aux: Float32Array }> {
+  if (runner) {
+    const [main, aux] = await runInChunks(runner, set.x, set.n, chunk);
+    return { main, aux };
+  }
   const classes = model.classes;
   const main = new Float32Array(set.n * classes);
   const aux = new Float32Array(set.n * classes);
@@ -167,10 +175,18 @@ export async function validate(
   model: SeedModel,
   set: ActivationSet,
   part: Part | null,
+  makeRunner?: () => Promise<BatchRunner>,
 ): Promise<
   Omit<RoundMetrics, "loss"> & { probabilities: { main: Float32Array; aux: Float32Array } }
 > {
-  const probabilities = await predictProbabilities(model, set, part);
+  // A native runner is written from the weights as they are now, and freed after.
+  const runner = await makeRunner?.();
+  let probabilities;
+  try {
+    probabilities = await predictProbabilities(model, set, part, 64, runner);
+  } finally {
+    await runner?.dispose();
+  }
   const { main, aux } = probabilities;
   const search = searchBlend(main, aux, set.labels, model.classes);
   let valLoss = 0;
@@ -209,17 +225,26 @@ export interface Callback {
   ): void | Promise<void>;
 }
 
+/** What a round trains and validates on. */
+export interface RoundData {
+  source: BatchSource;
+  val: ActivationSet;
+  /** Maps `val` to pooled features (null: `val` already is pooled features). */
+  valPart: Part | null;
+  /** A native runner of valPart and the heads, made afresh for each validation pass. */
+  valRunner?: () => Promise<BatchRunner>;
+}
+
 /** Runs one round: its steps (batches `info.step`, `info.step + 1`, ...) then validation. */
 export async function runRound(
   model: SeedModel,
   info: RoundInfo,
-  source: BatchSource,
-  val: ActivationSet,
-  valPart: Part | null,
+  data: RoundData,
   optimizer: tf.Optimizer,
   callbacks: Callback[],
   weights: LossWeights = SEED_LOSS_WEIGHTS,
 ): Promise<RoundMetrics> {
+  const { source, val, valPart } = data;
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
   for (let s = 0; s < info.stage.stepsPerRound; s++) {
@@ -228,7 +253,7 @@ export async function runRound(
     for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
   }
   const n = Math.max(info.stage.stepsPerRound, 1);
-  const { probabilities: _, ...metrics } = await validate(model, val, valPart);
+  const { probabilities: _, ...metrics } = await validate(model, val, valPart, data.valRunner);
   const result: RoundMetrics = {
     ...metrics,
     loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },

@@ -12,6 +12,9 @@ import type { ActivationSet } from "./features.ts";
 export interface TrunkWorkerInit {
   type: "init";
   backend: BackendRequest;
+  /** The trunk as an ONNX graph: the worker runs it on ONNX Runtime (one thread) and never
+   * starts tfjs. Without it, the worker builds the trunk on tfjs' `backend`. */
+  onnx?: Uint8Array;
   /** wasm threads per worker (1 unless measured better). */
   threads?: number;
   backbone: { name: string; alpha?: number; size: number };
@@ -20,6 +23,9 @@ export interface TrunkWorkerInit {
   cacheFile: string;
   cacheMeta: CacheMeta;
 }
+
+/** The message id a worker answers `close` with, once it has released its session. */
+export const CLOSED = -2;
 
 export type TrunkJob =
   | { type: "batch"; config: StreamConfig; k: number }
@@ -33,12 +39,17 @@ export class TrunkPool {
   >();
   #next = 0;
   #failure: Error | undefined;
+  readonly #closed = new Map<Worker, () => void>();
 
   constructor(init: Omit<TrunkWorkerInit, "type">, size = navigator.hardwareConcurrency || 2) {
     this.#workers = Array.from({ length: Math.max(1, size) }, () => {
       const worker = new Worker(new URL("./trunk_worker.ts", import.meta.url), { type: "module" });
       worker.onmessage = (event: MessageEvent) => {
         const { id, x, labels, error } = event.data;
+        if (id === CLOSED) {
+          this.#closed.get(worker)?.();
+          return;
+        }
         if (id === -1) {
           this.#fail(new Error(`trunk worker failed to start: ${error}`));
           return;
@@ -125,8 +136,20 @@ export class TrunkPool {
     return { x, labels: Int32Array.from(photos, (p) => p.label), n: photos.length, shape };
   }
 
-  close(): void {
-    for (const w of this.#workers) w.terminate();
+  /** Ends the workers, each after it released what it holds natively (an ONNX Runtime
+   * session alive at exit can abort the process). */
+  async close(): Promise<void> {
     this.#fail(new Error("trunk pool closed"));
+    await Promise.all(this.#workers.map((worker) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        this.#closed.set(worker, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        worker.postMessage({ type: "close" });
+      })
+    ));
+    for (const w of this.#workers) w.terminate();
   }
 }

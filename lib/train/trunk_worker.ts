@@ -2,49 +2,61 @@
 /**
  * A worker that runs the frozen trunk: it makes augmented batch k itself (the stream is a pure
  * function of (seed, k)) or reads given photos, and returns the trunk's activations. Several of
- * them use several cores, each on the wasm thread count its pool gives it.
+ * them use several cores. Given the trunk's ONNX graph, a worker runs it on ONNX Runtime on one
+ * thread and never loads tfjs; otherwise it builds the trunk on tfjs (wasm) itself.
  */
-import { initBackend, tf } from "../engine/tf.ts";
-import { buildBackbone, splitBackbone } from "../model/index.ts";
-import { loadPretrained } from "../model/pretrained.ts";
-import { type FoldedModel, foldModel } from "../model/fold.ts";
 import { batchMaker, type StreamConfig } from "../augment/pipeline.ts";
 import { ImageCache } from "../data/image_cache.ts";
 import { scaledPhotos } from "../augment/batch.ts";
-import type { TrunkJob, TrunkWorkerInit } from "./trunk_pool.ts";
+import { CLOSED, type TrunkJob, type TrunkWorkerInit } from "./trunk_pool.ts";
 
-let trunk: FoldedModel | undefined;
+/** The trunk on a batch of n scaled images: its activations. */
+type Trunk = (images: Float32Array, n: number) => Promise<Float32Array>;
+
+let trunk: Trunk | undefined;
+let release: (() => Promise<void>) | undefined;
 const makers = new Map<string, ReturnType<typeof batchMaker>>();
 let cache: ImageCache | undefined;
 
-async function init(message: TrunkWorkerInit) {
-  await initBackend({ request: message.backend, quiet: true, threads: message.threads ?? 1 });
+async function init(message: TrunkWorkerInit): Promise<void> {
+  cache = new ImageCache(message.cacheFile, message.cacheMeta, true);
+  const size = message.backbone.size;
+  if (message.onnx) {
+    const { OnnxSession } = await import("../engine/onnx.ts");
+    const session = await OnnxSession.create(message.onnx, message.threads ?? 1);
+    trunk = async (images, n) => (await session.run(images, [n, size, size, 3]))[0];
+    release = () => session.release();
+    return;
+  }
+  const { initBackend, readValues, tf } = await import("../engine/tf.ts");
+  const { buildBackbone, splitBackbone } = await import("../model/index.ts");
+  const { loadPretrained } = await import("../model/pretrained.ts");
+  const { foldModel } = await import("../model/fold.ts");
+  await initBackend({
+    request: message.backend,
+    quiet: true,
+    threads: message.threads ?? 1,
+    engine: "tfjs",
+  });
   const backbone = buildBackbone(message.backbone.name, {
     alpha: message.backbone.alpha,
-    size: message.backbone.size,
+    size,
   });
   await loadPretrained(backbone, message.weights);
-  trunk = foldModel(splitBackbone(backbone, message.splitStage).trunk);
-  cache = new ImageCache(message.cacheFile, message.cacheMeta, true);
+  const folded = foldModel(splitBackbone(backbone, message.splitStage).trunk);
+  trunk = (images, n) =>
+    readValues(tf.tidy(() => folded.predict(tf.tensor4d(images, [n, size, size, 3]))));
 }
 
-function run(job: TrunkJob): { x: Float32Array; labels: Int32Array } {
+async function run(job: TrunkJob): Promise<{ x: Float32Array; labels: Int32Array }> {
   if (job.type === "batch") {
     const key = JSON.stringify(job.config);
     if (!makers.has(key)) makers.set(key, batchMaker(job.config as StreamConfig));
     const batch = makers.get(key)!.make(job.k);
-    const x = tf.tidy(() =>
-      trunk!.predict(tf.tensor4d(batch.images, [batch.n, batch.size, batch.size, 3]))
-        .dataSync() as Float32Array
-    );
-    return { x, labels: batch.labels };
+    return { x: await trunk!(batch.images, batch.n), labels: batch.labels };
   }
   const images = scaledPhotos(cache!, job.ids);
-  const x = tf.tidy(() =>
-    trunk!.predict(tf.tensor4d(images, [job.ids.length, cache!.size, cache!.size, 3]))
-      .dataSync() as Float32Array
-  );
-  return { x, labels: new Int32Array(0) };
+  return { x: await trunk!(images, job.ids.length), labels: new Int32Array(0) };
 }
 
 let ready: Promise<void> | undefined;
@@ -56,10 +68,16 @@ self.onmessage = async (event: MessageEvent) => {
     });
     return;
   }
+  if (message.type === "close") {
+    await ready?.catch(() => {});
+    await release?.().catch(() => {});
+    self.postMessage({ id: CLOSED });
+    return;
+  }
   try {
     await ready;
-    const { x, labels } = run(message.job);
-    // Copies: dataSync may hand back views of memory the worker keeps.
+    const { x, labels } = await run(message.job);
+    // Copies that own their buffers, handed over without another copy.
     const xs = x.slice();
     const ls = labels.slice();
     self.postMessage({ id: message.id, x: xs.buffer, labels: ls.buffer }, [xs.buffer, ls.buffer]);

@@ -4,7 +4,7 @@
  * one-line notice says which and, for wasm, on how many threads.
  */
 import assert from "node:assert/strict";
-import { BACKEND_REQUESTS, initBackend, tf } from "@/engine/tf.ts";
+import { BACKEND_REQUESTS, chooseEngine, initBackend, tf } from "@/engine/tf.ts";
 
 Deno.test("backend: the first candidate that starts is chosen, the others say why not", async () => {
   const forced = Deno.env.get("TFJS_BACKEND");
@@ -72,5 +72,36 @@ Deno.test("backend: the GPU probe keeps the drivers' noise to itself; the notice
     assert.equal(stderr.trim().split("\n").length, 1, `${backend}: only the notice:\n${stderr}`);
     assert.match(stderr, /^\[tfjs\] backend: /);
     if (backend === "webgpu") assert.match(stderr, /WebGPU \(tfjs-backend-webgpu\) on /);
+  }
+});
+
+Deno.test("engine: ONNX Runtime beside wasm or cpu, tfjs beside a native backend or when it cannot load", async () => {
+  const version = () => Promise.resolve("1.30.0");
+  const broken = () => Promise.reject(new Error("libonnxruntime.so.1: cannot open shared object"));
+  assert.deepEqual(await chooseEngine("auto", "wasm", version), {
+    engine: "onnxruntime",
+    note: "forward passes on ONNX Runtime 1.30.0",
+  });
+  assert.equal((await chooseEngine("auto", "node-gpu", version)).engine, "tfjs");
+  assert.equal((await chooseEngine("onnxruntime", "webgpu", version)).engine, "onnxruntime");
+  assert.deepEqual(await chooseEngine("tfjs", "wasm", version), {
+    engine: "tfjs",
+    note: "forward passes on tfjs (DOGS_ENGINE=tfjs)",
+  });
+  // Cannot load: the fallback, with the reason in the notice; asked for by name, an error.
+  assert.deepEqual(await chooseEngine("auto", "cpu", broken), {
+    engine: "tfjs",
+    note: "forward passes on tfjs (ONNX Runtime cannot load: libonnxruntime.so.1: cannot open " +
+      "shared object)",
+  });
+  await assert.rejects(
+    chooseEngine("onnxruntime", "wasm", broken),
+    /DOGS_ENGINE=onnxruntime, but ONNX Runtime cannot load: libonnxruntime/,
+  );
+  // This process: the real package loads, and the notice names it.
+  const choice = await initBackend({ quiet: true });
+  if (["wasm", "cpu"].includes(choice.via) && !Deno.env.get("DOGS_ENGINE")) {
+    assert.equal(choice.engine, "onnxruntime", choice.message);
+    assert.match(choice.message, /; forward passes on ONNX Runtime 1\.30\.0$/);
   }
 });

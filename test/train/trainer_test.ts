@@ -10,6 +10,7 @@ import {
   validate,
 } from "@/train/trainer.ts";
 import { mapActivations } from "@/train/features.ts";
+import { tfjsRunner } from "@/model/runner.ts";
 import { foldModel } from "@/model/fold.ts";
 import { type InferenceModel, type Part } from "@/model/inference.ts";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "@/run/checkpoint.ts";
@@ -45,7 +46,7 @@ Deno.test("memory: 100 training steps and validation passes leave tf.memory().nu
     }
   }
   // Pooled-feature training (stage 1) too.
-  const pooled = await mapActivations(top, set);
+  const pooled = await mapActivations(tfjsRunner(top, set.shape), set);
   const adam = makeOptimizer({ kind: "adam", learningRate: 1e-3 });
   const head = activationSource(pooled, 16, null);
   await trainStep(model, head, 0, adam);

@@ -1,4 +1,5 @@
-/** The trunk on two worker cores gives exactly the single-thread activations. */
+/** The trunk on two worker cores gives exactly the single-thread activations, on tfjs and on
+ * ONNX Runtime; and the two engines agree. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend, tf } from "@/engine/tf.ts";
@@ -10,6 +11,8 @@ import { LabelMap } from "@/data/labels.ts";
 import { foldModel } from "@/model/fold.ts";
 import { activationsOfPhotos, activationsOfStream } from "@/train/features.ts";
 import { TrunkPool } from "@/train/trunk_pool.ts";
+import { onnxRunner, tfjsRunner } from "@/model/runner.ts";
+import { toOnnx } from "@/model/onnx.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
@@ -40,17 +43,47 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
   }, 2);
   try {
     const parallel = await pool.stream(config, 5, shape);
-    const single = await activationsOfStream(trunk, inlineStream(config), 5);
+    const single = await activationsOfStream(
+      tfjsRunner(trunk, [64, 64, 3]),
+      inlineStream(config),
+      5,
+    );
     assert.equal(parallel.n, 40);
     assert.deepEqual(parallel.labels, single.labels);
     assert.deepEqual(parallel.x, single.x);
     const photos = listing.train.slice(0, 37).map((p, i) => ({ id: p.id, label: i % 3 }));
     const a = await pool.photos(photos, shape, 8);
-    const b = await activationsOfPhotos(trunk, cache, photos, 8);
+    const b = await activationsOfPhotos(tfjsRunner(trunk, [64, 64, 3]), cache, photos, 8);
     assert.deepEqual(a.x, b.x);
     assert.deepEqual(a.labels, b.labels);
+
+    // ONNX Runtime workers (one thread each, no tfjs in them) against a one-thread session.
+    const native = new TrunkPool({
+      backend: tf.getBackend() as "wasm",
+      onnx: await toOnnx([splitBackbone(backbone).trunk]),
+      backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },
+      weights: SHARED_MOBILENET,
+      splitStage: backbone.spec.unfreezeFromStage,
+      cacheFile: cache.file,
+      cacheMeta: cache.meta,
+    }, 2);
+    const runner = await onnxRunner([splitBackbone(backbone).trunk], { threads: 1 });
+    try {
+      const c = await native.stream(config, 5, shape);
+      const d = await activationsOfStream(runner, inlineStream(config), 5);
+      assert.deepEqual(c.labels, single.labels);
+      assert.deepEqual(c.x, d.x);
+      const scale = Math.max(...single.x.map(Math.abs));
+      const off = Math.max(...c.x.map((v, i) => Math.abs(v - single.x[i])));
+      assert.ok(off < 1e-5 * scale, `ONNX Runtime vs tfjs: ${off} of ${scale}`);
+      const e = await native.photos(photos, shape, 8);
+      assert.deepEqual(e.x, (await activationsOfPhotos(runner, cache, photos, 8)).x);
+    } finally {
+      await native.close();
+      await runner.dispose();
+    }
   } finally {
-    pool.close();
+    await pool.close();
     cache.close();
   }
   await Deno.remove(dir, { recursive: true });

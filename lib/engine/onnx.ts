@@ -1,0 +1,89 @@
+/**
+ * ONNX Runtime, the native engine for forward passes whose weights do not change while they run:
+ * the frozen trunk over augmented batches, validation, predictions. On a CPU it runs the network
+ * about 2.5 times as fast as tfjs' WebAssembly (AVX2 kernels where wasm has 128-bit SIMD), and
+ * faster than PyTorch (`bench/RESULTS.md`). tfjs keeps the model definition, the training steps
+ * and the browser export; the graphs ONNX Runtime runs are written from the model's own weights
+ * (`lib/model/onnx.ts`).
+ *
+ * `npm:onnxruntime-node` ships its native library inside the package (Linux, macOS, Windows); it
+ * is loaded on first use, and where it cannot load, everything runs on tfjs and the backend
+ * notice says why. `DOGS_ENGINE=onnxruntime|tfjs` forces a choice.
+ *
+ * Two facts shape its use: `session.run` blocks the calling thread's event loop for the whole
+ * pass (so the trunk workers each run their own session on one thread, beside their augmentation),
+ * and sessions hold native memory until released (each owner releases its own).
+ */
+import type * as Ort from "onnxruntime-node";
+
+export type EngineRequest = "auto" | "onnxruntime" | "tfjs";
+export const ENGINE_REQUESTS: readonly EngineRequest[] = ["auto", "onnxruntime", "tfjs"];
+
+let loaded: Promise<typeof Ort> | undefined;
+
+/** The onnxruntime-node module (loaded once); rejects with the reason it cannot load. */
+export function onnxRuntime(): Promise<typeof Ort> {
+  // A computed specifier: a process that never asks for it never loads the native library.
+  loaded ??= import(["onnxruntime-node"][0]).then((m) => (m.default ?? m) as typeof Ort);
+  return loaded;
+}
+
+/** What `DOGS_ENGINE` asks for (default auto). */
+export function engineFromEnv(): EngineRequest {
+  const value = (Deno.env.get("DOGS_ENGINE") ?? "auto").toLowerCase() as EngineRequest;
+  if (!ENGINE_REQUESTS.includes(value)) {
+    throw new Error(`DOGS_ENGINE='${value}' is not one of ${ENGINE_REQUESTS.join(", ")}`);
+  }
+  return value;
+}
+
+/** A loaded ONNX graph: one input `x`, outputs `y0`, `y1`, ... */
+export class OnnxSession {
+  readonly #session: Ort.InferenceSession;
+  readonly #ort: typeof Ort;
+  #released = false;
+
+  private constructor(ort: typeof Ort, session: Ort.InferenceSession) {
+    this.#ort = ort;
+    this.#session = session;
+  }
+
+  /** A session on `threads` threads (the calling thread among them). */
+  static async create(model: Uint8Array, threads: number): Promise<OnnxSession> {
+    const ort = await onnxRuntime();
+    const session = await ort.InferenceSession.create(model, {
+      intraOpNumThreads: Math.max(1, threads),
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+    });
+    return new OnnxSession(ort, session);
+  }
+
+  /** The graph's outputs for a batch `x` of the given shape (batch first), in output order. */
+  async run(x: Float32Array, shape: number[]): Promise<Float32Array[]> {
+    if (this.#released) throw new Error("ONNX session used after release");
+    const input = new this.#ort.Tensor("float32", x, shape);
+    const results = await this.#session.run({ x: input });
+    return this.#session.outputNames.map((name) => {
+      const tensor = results[name];
+      // A copy that owns its memory: the tensor's may be the native library's.
+      const values = new Float32Array(tensor.data as Float32Array);
+      tensor.dispose();
+      return values;
+    });
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await this.#session.release();
+  }
+}
+
+/** The version of the onnxruntime-node package that loaded. */
+export async function onnxRuntimeVersion(): Promise<string> {
+  const ort = await onnxRuntime();
+  return (ort as unknown as { env?: { versions?: { node?: string; common?: string } } }).env
+    ?.versions?.node ?? "unknown";
+}

@@ -1,0 +1,362 @@
+/**
+ * The project's networks written as ONNX graphs, so that ONNX Runtime (`lib/engine/onnx.ts`) can
+ * run their forward passes natively: a frozen trunk for the cached activations, the top and the
+ * heads for validation, the whole model for predictions.
+ *
+ * The graph is written from the model's own layers, through the same folding as `fold.ts`: each
+ * BatchNorm folded into the convolution before it, the ReLU or ReLU6 after it applied in place
+ * (`Relu`, `Clip`), Keras' ZeroPadding2D before a stride-2 convolution turned into that
+ * convolution's `pads`. Tensors stay channels-last (NHWC) at the graph's edges, as tfjs holds them;
+ * inside, images are NCHW, the layout ONNX convolutions take (one `Transpose` at each edge).
+ * Weights come from the model at the moment the graph is written: write again after training.
+ *
+ * Both backbones are covered (MobileNetV2's convolutions, depthwise convolutions, residual adds;
+ * Xception's separable convolutions and max pooling) and the seed's heads (dense layers, GLU,
+ * softmax). A layer it does not know is an error naming it.
+ */
+import onnxProto from "onnx-proto";
+import { tf } from "../engine/tf.ts";
+import { type FoldOp, foldPlan } from "./fold.ts";
+
+const { onnx } = onnxProto;
+const FLOAT = 1;
+const INT64 = 7;
+
+/** A value of the graph: its name, and one sample's shape as tfjs sees it (NHWC or [features]). */
+interface Value {
+  name: string;
+  shape: number[];
+}
+
+/** Nodes and weights of one graph, with fresh names. */
+class Graph {
+  readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  #count = 0;
+
+  name(hint: string): string {
+    return `${hint.replace(/[^\w]/g, "_")}_${this.#count++}`;
+  }
+
+  weight(hint: string, values: Float32Array, dims: number[]): string {
+    const name = this.name(hint);
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+    this.initializers.push({ name, dims, dataType: FLOAT, rawData: bytes });
+    return name;
+  }
+
+  integers(hint: string, values: number[]): string {
+    const name = this.name(hint);
+    const bytes = new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
+    this.initializers.push({ name, dims: [values.length], dataType: INT64, rawData: bytes });
+    return name;
+  }
+
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, number | number[]> = {},
+    hint = opType,
+  ): string {
+    const output = this.name(hint);
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: [output],
+      attribute: Object.entries(attributes).map(([name, value]) =>
+        Array.isArray(value)
+          ? { name, ints: value, type: onnx.AttributeProto.AttributeType.INTS }
+          : { name, i: value, type: onnx.AttributeProto.AttributeType.INT }
+      ),
+    });
+    return output;
+  }
+}
+
+const className = (layer: tf.layers.Layer) => layer.getClassName();
+const config = (layer: tf.layers.Layer) => layer.getConfig() as Record<string, unknown>;
+const pair = (v: unknown): [number, number] =>
+  Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number];
+
+async function values(tensor: tf.Tensor): Promise<Float32Array> {
+  return await tensor.data() as Float32Array;
+}
+
+/** A weight's values in another axis order. */
+async function transposed(tensor: tf.Tensor, perm: number[]): Promise<Float32Array> {
+  const t = tf.transpose(tensor, perm);
+  try {
+    return await values(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** tfjs' "same" padding of one spatial axis: the extra pixel goes after, as in TensorFlow. */
+function samePads(
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** ONNX `pads` ([top, left, bottom, right]) of a convolution or pooling window. */
+function windowPads(
+  pad: "same" | "valid" | number[][],
+  shape: number[],
+  kernel: [number, number],
+  strides: [number, number],
+  dilations: [number, number] = [1, 1],
+): number[] {
+  if (pad === "valid") return [0, 0, 0, 0];
+  if (pad === "same") {
+    const [top, bottom] = samePads(shape[0], kernel[0], strides[0], dilations[0]);
+    const [left, right] = samePads(shape[1], kernel[1], strides[1], dilations[1]);
+    return [top, left, bottom, right];
+  }
+  return [pad[1][0], pad[2][0], pad[1][1], pad[2][1]];
+}
+
+/** Output size of a window along one axis. */
+function windowOut(size: number, kernel: number, stride: number, before: number, after: number) {
+  return Math.floor((size + before + after - kernel) / stride) + 1;
+}
+
+type ConvOp = Extract<FoldOp, { kind: "conv" | "depthwise" | "separable" }>;
+
+/** A folded convolution (BatchNorm in its weights) and its activation, on an NCHW value. */
+async function convolution(g: Graph, op: ConvOp, input: Value): Promise<Value> {
+  const { filter, pointwise, bias } = op.weights();
+  const [kh, kw, inChannels, depth] = filter.shape;
+  const pads = windowPads(op.pad as "same", op.inputShape, [kh, kw], op.strides, op.dilations);
+  const common = { kernel_shape: [kh, kw], strides: op.strides, dilations: op.dilations, pads };
+  let x: string;
+  let channels: number;
+  if (op.kind === "conv") {
+    // [kh, kw, in, out] -> [out, in, kh, kw]
+    const w = g.weight("kernel", await transposed(filter, [3, 2, 0, 1]), [
+      depth,
+      inChannels,
+      kh,
+      kw,
+    ]);
+    channels = depth;
+    const b = bias ? [g.weight("bias", await values(bias), [channels])] : [];
+    x = g.node("Conv", [input.name, w, ...b], common);
+  } else {
+    // Depthwise [kh, kw, in, multiplier] -> [in * multiplier, 1, kh, kw], one group per channel.
+    const w = g.weight("depthwise", await transposed(filter, [2, 3, 0, 1]), [
+      inChannels * depth,
+      1,
+      kh,
+      kw,
+    ]);
+    channels = inChannels * depth;
+    if (op.kind === "depthwise") {
+      const b = bias ? [g.weight("bias", await values(bias), [channels])] : [];
+      x = g.node("Conv", [input.name, w, ...b], { ...common, group: inChannels });
+    } else {
+      const depthwise = g.node("Conv", [input.name, w], { ...common, group: inChannels });
+      const [, , , out] = pointwise!.shape;
+      const p = g.weight("pointwise", await transposed(pointwise!, [3, 2, 0, 1]), [
+        out,
+        channels,
+        1,
+        1,
+      ]);
+      channels = out;
+      const b = bias ? [g.weight("bias", await values(bias), [channels])] : [];
+      x = g.node("Conv", [depthwise, p, ...b], { kernel_shape: [1, 1] });
+    }
+  }
+  const kernel = [kh, kw];
+  const [h, w] = [0, 1].map((axis) =>
+    windowOut(
+      op.inputShape[axis],
+      (kernel[axis] - 1) * op.dilations[axis] + 1,
+      op.strides[axis],
+      pads[axis],
+      pads[axis + 2],
+    )
+  );
+  return { name: activate(g, x, op.activation), shape: [h, w, channels] };
+}
+
+/** Relu, ReLU6 (Clip) or nothing. */
+function activate(g: Graph, x: string, activation: string): string {
+  if (activation === "relu") return g.node("Relu", [x]);
+  if (activation === "relu6") {
+    const low = g.weight("zero", new Float32Array([0]), []);
+    const high = g.weight("six", new Float32Array([6]), []);
+    return g.node("Clip", [x, low, high]);
+  }
+  if (activation === "sigmoid") return g.node("Sigmoid", [x]);
+  if (activation === "softmax") return g.node("Softmax", [x], { axis: -1 });
+  if (activation === "linear" || activation === undefined) return x;
+  throw new Error(`onnx: activation '${activation}' is not written`);
+}
+
+/** Any other layer, on NCHW (images) or [n, features] values. */
+async function layer(
+  g: Graph,
+  op: Extract<FoldOp, { kind: "layer" }>,
+  inputs: Value[],
+): Promise<Value> {
+  const l = op.layer;
+  const c = config(l);
+  const [x] = inputs;
+  switch (className(l)) {
+    case "Add":
+      return {
+        name: inputs.slice(1).reduce((sum, v) => g.node("Add", [sum, v.name]), x.name),
+        shape: x.shape,
+      };
+    case "Multiply":
+      return {
+        name: inputs.slice(1).reduce((product, v) => g.node("Mul", [product, v.name]), x.name),
+        shape: x.shape,
+      };
+    case "ReLU": {
+      const max = c.maxValue as number | null | undefined;
+      if ((c.threshold ?? 0) !== 0 || (max != null && max !== 6)) break;
+      return { name: activate(g, x.name, max === 6 ? "relu6" : "relu"), shape: x.shape };
+    }
+    case "Activation":
+      return { name: activate(g, x.name, c.activation as string), shape: x.shape };
+    case "GlobalAveragePooling2D": {
+      const pooled = g.node("GlobalAveragePool", [x.name]);
+      return { name: g.node("Flatten", [pooled], { axis: 1 }), shape: [x.shape[2]] };
+    }
+    case "MaxPooling2D": {
+      const kernel = pair(c.poolSize);
+      const strides = pair(c.strides ?? c.poolSize);
+      const pads = windowPads(c.padding as "same", x.shape, kernel, strides);
+      const [h, w] = [0, 1].map((a) =>
+        windowOut(x.shape[a], kernel[a], strides[a], pads[a], pads[a + 2])
+      );
+      const pooled = g.node("MaxPool", [x.name], { kernel_shape: kernel, strides, pads });
+      return { name: pooled, shape: [h, w, x.shape[2]] };
+    }
+    case "ZeroPadding2D": {
+      const p = c.padding as [[number, number], [number, number]];
+      const [[top, bottom], [left, right]] = p;
+      const pads = g.integers("pads", [0, 0, top, left, 0, 0, bottom, right]);
+      return {
+        name: g.node("Pad", [x.name, pads]),
+        shape: [x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2]],
+      };
+    }
+    case "BatchNormalization": {
+      // Not after a convolution (nothing to fold into): its affine map per channel.
+      const [gamma, beta, mean, variance] = ["gamma", "beta", "moving_mean", "moving_variance"]
+        .map((suffix) => l.weights.find((w) => (w.originalName ?? w.name).endsWith(suffix)));
+      const [scale, shift] = tf.tidy(() => {
+        const s = (gamma?.read() ?? tf.onesLike(mean!.read())).div(
+          variance!.read().add(c.epsilon as number).sqrt(),
+        );
+        return [s, (beta?.read() ?? tf.zerosLike(s)).sub(mean!.read().mul(s))];
+      });
+      const dims = x.shape.length === 3 ? [x.shape[2], 1, 1] : [x.shape[0]];
+      const scaled = g.node("Mul", [x.name, g.weight("scale", await values(scale), dims)]);
+      const out = g.node("Add", [scaled, g.weight("shift", await values(shift), dims)]);
+      tf.dispose([scale, shift]);
+      return { name: out, shape: x.shape };
+    }
+    case "Dense": {
+      const [kernel, bias] = l.getWeights();
+      const k = g.weight(`${l.name}_kernel`, await values(kernel), kernel.shape);
+      let y = g.node("MatMul", [x.name, k]);
+      if (bias) y = g.node("Add", [y, g.weight(`${l.name}_bias`, await values(bias), bias.shape)]);
+      return { name: activate(g, y, c.activation as string), shape: [kernel.shape[1]!] };
+    }
+    case "InputLayer":
+      return x;
+  }
+  throw new Error(`onnx: layer ${l.name} (${className(l)}) is not written`);
+}
+
+/** Appends a model's graph, its input being `input`; returns its outputs. */
+async function appendModel(g: Graph, model: tf.LayersModel, input: Value): Promise<Value[]> {
+  const plan = foldPlan(model);
+  try {
+    const slots: Value[] = [];
+    for (const op of plan.ops) {
+      if (op.kind === "input") slots[op.out] = input;
+      else if (op.kind === "layer") {
+        slots[op.out] = await layer(g, op, op.inputs.map((i) => slots[i]));
+      } else slots[op.out] = await convolution(g, op, slots[op.input]);
+    }
+    return plan.outputs.map((o) => slots[o]);
+  } finally {
+    plan.dispose();
+  }
+}
+
+export interface OnnxOptions {
+  /** Which outputs of the last part the graph gives (default: all). */
+  outputs?: number[];
+  /** Each output through a softmax (logits to probabilities). */
+  softmax?: boolean;
+}
+
+/**
+ * One ONNX model (bytes ONNX Runtime loads) running `parts` one after the other: each part's
+ * single output is the next one's input. The graph's input `x` and its outputs `y0`, `y1`, ...
+ * have a free batch axis; images are NHWC as in tfjs.
+ *
+ * @example
+ * ```ts
+ * const { trunk } = splitBackbone(backbone);
+ * const bytes = await toOnnx([trunk]);
+ * ```
+ */
+export async function toOnnx(
+  parts: tf.LayersModel[],
+  options: OnnxOptions = {},
+): Promise<Uint8Array> {
+  const g = new Graph();
+  const inputShape = (parts[0].inputs[0].shape as number[]).slice(1);
+  let current: Value = { name: "x", shape: inputShape };
+  if (inputShape.length === 3) {
+    current = { ...current, name: g.node("Transpose", ["x"], { perm: [0, 3, 1, 2] }) };
+  }
+  let outputs: Value[] = [];
+  for (const [i, part] of parts.entries()) {
+    outputs = await appendModel(g, part, current);
+    if (i < parts.length - 1) {
+      if (outputs.length !== 1) throw new Error(`onnx: ${part.name} must have one output`);
+      current = outputs[0];
+    }
+  }
+  const chosen = (options.outputs ?? outputs.map((_, i) => i)).map((i) => outputs[i]);
+  const ends = chosen.map((value, i) => {
+    let name = value.name;
+    if (options.softmax) name = g.node("Softmax", [name], { axis: -1 });
+    if (value.shape.length === 3) name = g.node("Transpose", [name], { perm: [0, 2, 3, 1] });
+    g.nodes.push({ opType: "Identity", input: [name], output: [`y${i}`] });
+    return { name: `y${i}`, shape: value.shape };
+  });
+  const type = (shape: number[]) => ({
+    tensorType: {
+      elemType: FLOAT,
+      shape: { dim: [{ dimParam: "batch" }, ...shape.map((d) => ({ dimValue: d }))] },
+    },
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "dog-breeds",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: parts.map((p) => p.name).join("+"),
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: "x", type: type(inputShape) }],
+      output: ends.map((e) => ({ name: e.name, type: type(e.shape) })),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
