@@ -39,15 +39,17 @@ export async function sharpRate(photos: readonly LabelledImage[], size: number):
 }
 
 /** The pretrained MobileNetV2-0.35 (224) trunk, cut at `splitStage`, on `workers` workers of
- * `threads` wasm threads each. */
+ * `threads` threads each: tfjs wasm, or ONNX Runtime when its graph is given. */
 export function mobileNetTrunkPool(
   cache: ImageCache,
   splitStage: string,
   workers: number,
   threads = 1,
+  onnx?: Uint8Array,
 ): TrunkPool {
   return new TrunkPool({
     backend: tf.getBackend() as "wasm",
+    onnx,
     threads,
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
     weights: defaultWeights(),
