@@ -98,5 +98,10 @@ function printSummary(out: string, s: ReproduceSummary): void {
   console.log(
     `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
   );
-  console.log(`wall time ${formatTime(s.seconds)}`);
+  console.log(`wall time ${formatTime(s.seconds)}, of which:`);
+  const width = Math.max(...Object.keys(s.phases).map((p) => p.length));
+  for (const [phase, seconds] of Object.entries(s.phases)) {
+    const share = (100 * seconds / Math.max(s.seconds, 1e-9)).toFixed(0).padStart(3);
+    console.log(`  ${phase.padEnd(width)}  ${formatTime(seconds)}  ${share}%`);
+  }
 }

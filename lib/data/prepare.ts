@@ -6,6 +6,7 @@
  */
 import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
+import { timed } from "../phases.ts";
 import { displayName } from "./breeds.ts";
 import type { DatasetListing, LabelledImage, UnlabelledImage } from "./dataset.ts";
 import { DataError, type Skipped } from "../errors.ts";
@@ -78,12 +79,13 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
   let skipped = [...listing.skipped];
   let cache: ImageCache | undefined;
   if (options.cache !== false) {
-    cache = await cacheImages([...train, ...val, ...test], {
-      size,
-      interpolation: options.interpolation,
-      dir: options.cacheDir,
-      onProgress: options.onProgress,
-    });
+    cache = await timed("decoding photos", () =>
+      cacheImages([...train, ...val, ...test], {
+        size,
+        interpolation: options.interpolation,
+        dir: options.cacheDir,
+        onProgress: options.onProgress,
+      }));
     // Photos that failed to decode are reported and dropped from training; test photos keep
     // their place in the submissions.
     const ok = new Set(cache.ids);

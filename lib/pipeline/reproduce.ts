@@ -22,6 +22,7 @@ import { readDataset } from "../data/readers.ts";
 import { checkWeightFile } from "../model/pretrained.ts";
 import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
 import { removeStaleTemporaries, writeTextAtomic } from "../files.ts";
+import { phaseTimes, resetPhases, timed } from "../phases.ts";
 
 export interface ReproduceOptions {
   data: string;
@@ -63,6 +64,8 @@ export interface ReproduceSummary {
   /** Accuracy of the submission files on the carved-off test part (ImageFolder data only). */
   scores?: { before: Scores; after?: Scores };
   seconds: number;
+  /** Where the wall time went, in seconds per phase ("other": what no phase covers). */
+  phases: Record<string, number>;
 }
 
 /** One prediction of the test photos and the submission files written from it. */
@@ -136,6 +139,7 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
     await lock.release();
     throw error;
   }
+  resetPhases();
   const reproduction = new Reproduction(options, lock);
   open.set(resolve(out), reproduction);
   return reproduction;
@@ -237,9 +241,10 @@ export class Reproduction {
       size: this.#options.preset.backbone.size,
       dir: this.#options.cacheDir,
     });
-    const predicted = await predictPhotos(run.model, this.#cache, testIds, {
-      flip: this.#options.flip ?? false,
-    });
+    const predicted = await timed(
+      "test predictions",
+      () => predictPhotos(run.model, this.#cache!, testIds, { flip: this.#options.flip ?? false }),
+    );
     const [ids, probs] = this.#withFallback(base, testIds, predicted);
     const dir = join(this.out, "submissions", ...(when === "before" ? ["before-transfer"] : []));
     const files = await writeSubmissions(dir, ids, probs, alpha, run.labels);
@@ -300,6 +305,9 @@ export class Reproduction {
   ): Promise<ReproduceSummary> {
     const best = await this.#best();
     const { main, aux, blend } = best.meta.metrics;
+    const seconds = (performance.now() - this.#started) / 1000;
+    const phases = phaseTimes();
+    const covered = Object.values(phases).reduce((a, b) => a + b, 0);
     const summary: ReproduceSummary = {
       alpha: before.alpha,
       validation: { main, aux, blend },
@@ -308,7 +316,8 @@ export class Reproduction {
       after: after?.files,
       pseudoLabels,
       scores: before.scores ? { before: before.scores, after: after?.scores } : undefined,
-      seconds: (performance.now() - this.#started) / 1000,
+      seconds,
+      phases: { ...phases, other: Math.max(0, seconds - covered) },
     };
     await writeTextAtomic(join(this.out, "summary.json"), JSON.stringify(summary, null, 1));
     return summary;

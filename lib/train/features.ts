@@ -17,6 +17,9 @@ export interface ActivationSet {
   n: number;
   /** Per-sample shape, e.g. [7, 7, 56] for a trunk or [1280] for pooled features. */
   shape: number[];
+  /** The stream batches it holds, in order, when they are not simply 0, 1, 2, ... (a stage
+   * caches only the batches its steps will read). */
+  batches?: number[];
 }
 
 export function sampleSize(shape: readonly number[]): number {
@@ -30,7 +33,23 @@ export async function mapActivations(
   chunk = 64,
 ): Promise<ActivationSet> {
   const [x] = await runInChunks(runner, input.x, input.n, chunk);
-  return { x, labels: input.labels, n: input.n, shape: runner.outputShapes[0] };
+  return { ...input, x, shape: runner.outputShapes[0] };
+}
+
+/**
+ * The stream batches a policy's steps read, in order: step k reads batch k mod `cycle` (the
+ * cached batches cycle when a policy's steps outnumber them). A stage of 300 steps over a cycle
+ * of 480 reads 300 of them; the other 180 are never computed.
+ */
+export function batchesRead(
+  stages: readonly { firstStep: number; steps: number }[],
+  cycle: number,
+): number[] {
+  const read = new Set<number>();
+  for (const { firstStep, steps } of stages) {
+    for (let k = firstStep; k < firstStep + Math.min(steps, cycle); k++) read.add(k % cycle);
+  }
+  return [...read].sort((a, b) => a - b);
 }
 
 /** The trunk's activations for the first `batches` batches of a stream. */

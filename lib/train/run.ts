@@ -20,6 +20,7 @@
  */
 import { basename, join, resolve } from "node:path";
 import { initBackend } from "../engine/tf.ts";
+import { timed } from "../phases.ts";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
 import { LabelMap } from "../data/labels.ts";
@@ -115,7 +116,7 @@ export async function openRun(options: TrainOptions): Promise<TrainingRun> {
   try {
     // Weights that do not load are refused before the first file of the folder is written.
     const classes = LabelMap.fromLabels(listing.train.map((t) => t.label)).size;
-    const built = await buildModel(config, classes, log);
+    const built = await timed("loading the model", () => buildModel(config, classes, log));
     model = built.model;
     await prepareFolder(options.out, config, state, log);
     data = await splitData(options, listing, state, log);
@@ -249,6 +250,7 @@ export class TrainingRun {
       progress: options.progress,
       head: parts.model.head,
       engine: parts.engine,
+      stages: this.stages,
     });
     this.#callbacks = [
       metricsLogCallback(options.out, this.history),
@@ -313,12 +315,19 @@ export class TrainingRun {
     return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound);
   }
 
-  /** The three loss terms on batch k of stage n, before any step: what the recipe optimises. */
+  /** The three loss terms on the k-th batch of stage n (its first by default), without a step:
+   * what the recipe optimises. */
   async lossTerms(n: number | string = 1, k = 0): Promise<StepLoss> {
     this.#checkOpen();
-    const data = await this.#inputs.forStage(this.stage(n).spec);
+    const plan = this.stage(n);
+    const data = await this.#inputs.forStage(plan.spec);
     try {
-      return await lossOnBatch(this.model, data.source, k, this.config.lossWeights);
+      return await lossOnBatch(
+        this.model,
+        data.source,
+        plan.firstStep + k,
+        this.config.lossWeights,
+      );
     } finally {
       data.release();
     }

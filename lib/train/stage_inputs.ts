@@ -9,7 +9,13 @@ import type { BackendRequest } from "../engine/tf.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
-import { batchMaker, poolStream, type StreamConfig, workerStream } from "../augment/pipeline.ts";
+import {
+  batchMaker,
+  type BatchStream,
+  poolStream,
+  type StreamConfig,
+  workerStream,
+} from "../augment/pipeline.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import type { PolicyName } from "../augment/policy.ts";
 import { splitBackbone } from "../model/index.ts";
@@ -20,11 +26,13 @@ import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
 import { toOnnx } from "../model/onnx.ts";
 import type { Preset, StageSpec } from "../run/presets.ts";
 import { progressBar } from "../progress.ts";
+import { timed } from "../phases.ts";
 import { TrunkPool } from "./trunk_pool.ts";
 import {
   type ActivationSet,
   activationsOfPhotos,
   activationsOfStream,
+  batchesRead,
   mapActivations,
 } from "./features.ts";
 import { activationSource, type RoundData } from "./trainer.ts";
@@ -50,6 +58,9 @@ export interface StageInputsOptions {
   head: tf.LayersModel;
   /** The forward engine for frozen passes, and its threads on the main thread (default tfjs). */
   engine?: { name: "onnxruntime" | "tfjs"; threads: number };
+  /** The run's stages and where their steps start: which cached batches each policy's steps
+   * read (only those are computed). */
+  stages: readonly { spec: StageSpec; firstStep: number }[];
 }
 
 /** A stage's batches and validation inputs; `release()` frees what only this stage used. */
@@ -94,6 +105,7 @@ export class StageInputs {
           await this.#activations(stage.policy),
           this.#batch,
           this.#liveTop(),
+          this.#o.preset.cachedBatches,
         ),
         val: await this.#valSet(),
         valPart: this.#liveTop(),
@@ -110,7 +122,12 @@ export class StageInputs {
     }
     // The whole backbone is frozen: pool once, train the head alone.
     const [set, val] = await this.#pooled(stage.policy);
-    return { source: activationSource(set, this.#batch, null), val, valPart: null, release() {} };
+    return {
+      source: activationSource(set, this.#batch, null, this.#o.preset.cachedBatches),
+      val,
+      valPart: null,
+      release() {},
+    };
   }
 
   /** Pooled features of a policy's cached batches and of the validation photos, computed once. */
@@ -118,17 +135,19 @@ export class StageInputs {
     const known = this.#pooledSets.get(policy);
     if (known) return known;
     const [cached, val] = [await this.#activations(policy), await this.#valSet()];
-    const frozenTop = await this.#frozenRunner(this.#top);
-    try {
-      const sets: [ActivationSet, ActivationSet] = [
-        await mapActivations(frozenTop.runner, cached),
-        this.#pooledVal ??= await mapActivations(frozenTop.runner, val),
-      ];
-      this.#pooledSets.set(policy, sets);
-      return sets;
-    } finally {
-      await frozenTop.dispose();
-    }
+    const sets = await timed("pooled features", async () => {
+      const frozenTop = await this.#frozenRunner(this.#top);
+      try {
+        return [
+          await mapActivations(frozenTop.runner, cached),
+          this.#pooledVal ??= await mapActivations(frozenTop.runner, val),
+        ] as [ActivationSet, ActivationSet];
+      } finally {
+        await frozenTop.dispose();
+      }
+    });
+    this.#pooledSets.set(policy, sets);
+    return sets;
   }
 
   async close(): Promise<void> {
@@ -237,44 +256,60 @@ export class StageInputs {
     }, this.#workers);
   }
 
-  /** The trunk's activations for the policy's first `cachedBatches` batches, computed once. */
+  /**
+   * The trunk's activations for the policy's batches among the first `cachedBatches`, computed
+   * once: those the run's steps of this policy read (all of them when the steps go round).
+   */
   async #activations(policy: PolicyName): Promise<ActivationSet> {
     const known = this.#sets.get(policy);
     if (known) return known;
     const { cachedBatches } = this.#o.preset;
+    const reading = this.#o.stages.filter((s) => s.spec.policy === policy)
+      .map((s) => ({ firstStep: s.firstStep, steps: s.spec.rounds * s.spec.stepsPerRound }));
+    const read = batchesRead(reading, cachedBatches);
+    const which = read.length === cachedBatches ? cachedBatches : read;
     const progress = reporter(`trunk ${policy}`, this.#o.progress);
-    let set: ActivationSet;
-    if (this.#workers > 1) {
-      const shape = outputShapeOf(this.#trunk);
-      set = await (await this.#trunkPool()).stream(
-        this.#streamConfig(policy),
-        cachedBatches,
-        shape,
-        progress,
-      );
-    } else {
-      const stream = workerStream(this.#streamConfig(policy), 0);
-      try {
-        set = await activationsOfStream(
-          await this.#trunkOnMainThread(),
-          stream,
-          cachedBatches,
+    const set = await timed("trunk caching", async () => {
+      if (this.#workers > 1) {
+        const shape = outputShapeOf(this.#trunk);
+        return await (await this.#trunkPool()).stream(
+          this.#streamConfig(policy),
+          which,
+          shape,
           progress,
         );
+      }
+      const config = this.#streamConfig(policy);
+      const stream = typeof which === "number"
+        ? workerStream(config, 0)
+        : listedStream(config, which);
+      try {
+        const set = await activationsOfStream(
+          await this.#trunkOnMainThread(),
+          stream,
+          read.length,
+          progress,
+        );
+        return typeof which === "number" ? set : { ...set, batches: which };
       } finally {
         stream.close();
       }
-    }
+    });
     this.#sets.set(policy, set);
     return set;
   }
 
   async #valSet(): Promise<ActivationSet> {
+    if (this.#valTrunk) return this.#valTrunk;
     const progress = reporter("trunk val", this.#o.progress);
     const { cache, val } = this.#o;
-    return this.#valTrunk ??= this.#workers > 1
-      ? await (await this.#trunkPool()).photos(val, outputShapeOf(this.#trunk), 32, progress)
-      : await activationsOfPhotos(await this.#trunkOnMainThread(), cache, val, 32, progress);
+    return this.#valTrunk = await timed(
+      "trunk caching",
+      async () =>
+        this.#workers > 1
+          ? await (await this.#trunkPool()).photos(val, outputShapeOf(this.#trunk), 32, progress)
+          : await activationsOfPhotos(await this.#trunkOnMainThread(), cache, val, 32, progress),
+    );
   }
 }
 
@@ -288,6 +323,16 @@ export function reporter(label: string, show = true) {
     bar ??= progressBar(label, total, "it", started);
     bar.update(done);
     if (done === total) bar.done();
+  };
+}
+
+/** The listed batches of a stream, made on this thread, in order. */
+function listedStream(config: StreamConfig, batches: readonly number[]): BatchStream {
+  const maker = batchMaker(config);
+  let next = 0;
+  return {
+    next: () => Promise.resolve(maker.make(batches[next++])),
+    close() {},
   };
 }
 

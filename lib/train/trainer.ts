@@ -17,6 +17,7 @@ import { searchBlend } from "../model/blend.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 import { type BatchRunner, runInChunks } from "../model/runner.ts";
+import { timed } from "../phases.ts";
 
 export interface StepLoss {
   total: number;
@@ -36,19 +37,27 @@ export interface BatchSource {
   frozen?: InferenceModel;
 }
 
-/** Batches cycled from an activation set (cached mode). */
+/**
+ * Batches cycled from an activation set (cached mode): step k reads stream batch k mod `cycle`
+ * (default: the batches the set holds), found among those the set holds.
+ */
 export function activationSource(
   set: ActivationSet,
   batchSize: number,
   part: Part | null,
+  cycle?: number,
 ): BatchSource {
   const perBatch = Math.floor(set.n / batchSize);
   if (perBatch < 1) throw new Error(`need at least ${batchSize} cached samples, have ${set.n}`);
   const size = sampleSize(set.shape);
+  const slotOf = new Map((set.batches ?? [...Array(perBatch).keys()]).map((b, i) => [b, i]));
+  const period = cycle ?? perBatch;
   return {
     part,
     batch(k) {
-      const start = (k % perBatch) * batchSize;
+      const slot = slotOf.get(k % period);
+      if (slot === undefined) throw new Error(`stream batch ${k % period} was not cached`);
+      const start = slot * batchSize;
       return {
         x: tf.tensor(set.x.subarray(start * size, (start + batchSize) * size), [
           batchSize,
@@ -247,17 +256,24 @@ export async function runRound(
   const { source, val, valPart } = data;
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
-  for (let s = 0; s < info.stage.stepsPerRound; s++) {
-    const loss = await trainStep(model, source, info.step + s, optimizer, weights);
-    for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
-    for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
-  }
+  await timed("training steps", async () => {
+    for (let s = 0; s < info.stage.stepsPerRound; s++) {
+      const loss = await trainStep(model, source, info.step + s, optimizer, weights);
+      for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
+      for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
+    }
+  });
   const n = Math.max(info.stage.stepsPerRound, 1);
-  const { probabilities: _, ...metrics } = await validate(model, val, valPart, data.valRunner);
+  const { probabilities: _, ...metrics } = await timed(
+    "validation",
+    () => validate(model, val, valPart, data.valRunner),
+  );
   const result: RoundMetrics = {
     ...metrics,
     loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },
   };
-  for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer);
+  await timed("checkpoints and logs", async () => {
+    for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer);
+  });
   return result;
 }

@@ -88,31 +88,33 @@ export class TrunkPool {
     return promise;
   }
 
-  /** Trunk activations of batches 0..batches-1 of a stream. */
+  /** Trunk activations of a stream's batches 0..batches-1, or of the batches listed. */
   async stream(
     config: StreamConfig,
-    batches: number,
+    batches: number | readonly number[],
     shape: number[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<ActivationSet> {
+    const which = typeof batches === "number" ? [...Array(batches).keys()] : [...batches];
     const size = shape.reduce((a, b) => a * b, 1);
     const batchSize = config.batchSize ?? 32;
-    const x = new Float32Array(batches * batchSize * size);
-    const labels = new Int32Array(batches * batchSize);
+    const x = new Float32Array(which.length * batchSize * size);
+    const labels = new Int32Array(which.length * batchSize);
     let done = 0;
     // Keep two jobs queued per worker, so no core waits for the main thread.
-    let k = 0;
+    let next = 0;
     const pump = async (): Promise<void> => {
-      while (k < batches) {
-        const mine = k++;
-        const result = await this.run({ type: "batch", config, k: mine }, mine);
-        x.set(result.x, mine * batchSize * size);
-        labels.set(result.labels, mine * batchSize);
-        onProgress?.(++done, batches);
+      while (next < which.length) {
+        const slot = next++;
+        const result = await this.run({ type: "batch", config, k: which[slot] }, slot);
+        x.set(result.x, slot * batchSize * size);
+        labels.set(result.labels, slot * batchSize);
+        onProgress?.(++done, which.length);
       }
     };
     await Promise.all(Array.from({ length: this.size * 2 }, pump));
-    return { x, labels, n: batches * batchSize, shape };
+    const set = { x, labels, n: which.length * batchSize, shape };
+    return typeof batches === "number" ? set : { ...set, batches: which };
   }
 
   /** Trunk activations of cached photos (center crop), in chunks spread over the workers. */
