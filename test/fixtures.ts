@@ -131,3 +131,22 @@ export async function deadPid(): Promise<number> {
   await child.status;
   return child.pid;
 }
+
+/**
+ * Two arrays (weights, activations) equal value for value; a failure names the first index that
+ * differs. (`assert.deepEqual` would spend minutes writing a diff of arrays this large.)
+ */
+export function assertSameValues(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what = "values",
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: ${actual.length} values, expected ${expected.length}`);
+  }
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i] && !(Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) {
+      throw new Error(`${what}: [${i}] is ${actual[i]}, expected ${expected[i]}`);
+    }
+  }
+}

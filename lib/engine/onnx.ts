@@ -74,6 +74,24 @@ export class OnnxSession {
     });
   }
 
+  /** The named outputs for named inputs (a graph with several inputs). */
+  async runNamed(
+    feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  ): Promise<Record<string, Float32Array>> {
+    if (this.#released) throw new Error("ONNX session used after release");
+    const inputs: Record<string, Ort.Tensor> = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) {
+      inputs[name] = new this.#ort.Tensor("float32", data, dims);
+    }
+    const results = await this.#session.run(inputs);
+    const out: Record<string, Float32Array> = {};
+    for (const name of this.#session.outputNames) {
+      out[name] = new Float32Array(results[name].data as Float32Array);
+      results[name].dispose();
+    }
+    return out;
+  }
+
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;

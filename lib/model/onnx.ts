@@ -14,63 +14,14 @@
  * Xception's separable convolutions and max pooling) and the seed's heads (dense layers, GLU,
  * softmax). A layer it does not know is an error naming it.
  */
-import onnxProto from "onnx-proto";
 import { tf } from "../engine/tf.ts";
 import { type FoldOp, foldPlan } from "./fold.ts";
-
-const { onnx } = onnxProto;
-const FLOAT = 1;
-const INT64 = 7;
+import { OnnxGraph as Graph } from "./onnx_graph.ts";
 
 /** A value of the graph: its name, and one sample's shape as tfjs sees it (NHWC or [features]). */
 interface Value {
   name: string;
   shape: number[];
-}
-
-/** Nodes and weights of one graph, with fresh names. */
-class Graph {
-  readonly nodes: onnxProto.onnx.INodeProto[] = [];
-  readonly initializers: onnxProto.onnx.ITensorProto[] = [];
-  #count = 0;
-
-  name(hint: string): string {
-    return `${hint.replace(/[^\w]/g, "_")}_${this.#count++}`;
-  }
-
-  weight(hint: string, values: Float32Array, dims: number[]): string {
-    const name = this.name(hint);
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
-    this.initializers.push({ name, dims, dataType: FLOAT, rawData: bytes });
-    return name;
-  }
-
-  integers(hint: string, values: number[]): string {
-    const name = this.name(hint);
-    const bytes = new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
-    this.initializers.push({ name, dims: [values.length], dataType: INT64, rawData: bytes });
-    return name;
-  }
-
-  node(
-    opType: string,
-    inputs: string[],
-    attributes: Record<string, number | number[]> = {},
-    hint = opType,
-  ): string {
-    const output = this.name(hint);
-    this.nodes.push({
-      opType,
-      input: inputs,
-      output: [output],
-      attribute: Object.entries(attributes).map(([name, value]) =>
-        Array.isArray(value)
-          ? { name, ints: value, type: onnx.AttributeProto.AttributeType.INTS }
-          : { name, i: value, type: onnx.AttributeProto.AttributeType.INT }
-      ),
-    });
-    return output;
-  }
 }
 
 const className = (layer: tf.layers.Layer) => layer.getClassName();
@@ -320,6 +271,7 @@ export async function toOnnx(
 ): Promise<Uint8Array> {
   const g = new Graph();
   const inputShape = (parts[0].inputs[0].shape as number[]).slice(1);
+  g.input("x", ["batch", ...inputShape]);
   let current: Value = { name: "x", shape: inputShape };
   if (inputShape.length === 3) {
     current = { ...current, name: g.node("Transpose", ["x"], { perm: [0, 3, 1, 2] }) };
@@ -333,30 +285,11 @@ export async function toOnnx(
     }
   }
   const chosen = (options.outputs ?? outputs.map((_, i) => i)).map((i) => outputs[i]);
-  const ends = chosen.map((value, i) => {
+  chosen.forEach((value, i) => {
     let name = value.name;
     if (options.softmax) name = g.node("Softmax", [name], { axis: -1 });
     if (value.shape.length === 3) name = g.node("Transpose", [name], { perm: [0, 2, 3, 1] });
-    g.nodes.push({ opType: "Identity", input: [name], output: [`y${i}`] });
-    return { name: `y${i}`, shape: value.shape };
+    g.output(name, `y${i}`, ["batch", ...value.shape]);
   });
-  const type = (shape: number[]) => ({
-    tensorType: {
-      elemType: FLOAT,
-      shape: { dim: [{ dimParam: "batch" }, ...shape.map((d) => ({ dimValue: d }))] },
-    },
-  });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: "dog-breeds",
-    opsetImport: [{ domain: "", version: 13 }],
-    graph: {
-      name: parts.map((p) => p.name).join("+"),
-      node: g.nodes,
-      initializer: g.initializers,
-      input: [{ name: "x", type: type(inputShape) }],
-      output: ends.map((e) => ({ name: e.name, type: type(e.shape) })),
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  return g.encode(parts.map((p) => p.name).join("+"));
 }

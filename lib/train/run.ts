@@ -248,7 +248,10 @@ export class TrainingRun {
       without: options.without,
       trunkWorkers: options.trunkWorkers,
       progress: options.progress,
+      model: parts.model,
       head: parts.model.head,
+      lossWeights: parts.config.lossWeights ?? SEED_LOSS_WEIGHTS,
+      log: parts.log,
       engine: parts.engine,
       stages: this.stages,
     });

@@ -64,8 +64,11 @@ export async function runStage(run: StageRun): Promise<void> {
   const { spec } = plan;
   prepareStage(model, spec);
   const optimizer = makeOptimizer(spec.optimizer);
+  let native;
   try {
     await run.restore?.(optimizer);
+    native = await run.data.nativeStep?.(spec);
+    await native?.load(optimizer);
     for (let round = startRound; round <= plan.lastRound; round++) {
       const step = plan.firstStep + (round - plan.firstRound) * spec.stepsPerRound;
       const info = {
@@ -75,9 +78,17 @@ export async function runStage(run: StageRun): Promise<void> {
         totalRounds: run.totalRounds,
         step,
       };
-      await runRound(model, info, run.data, optimizer, run.callbacks, run.lossWeights);
+      await runRound(
+        model,
+        info,
+        { ...run.data, native },
+        optimizer,
+        run.callbacks,
+        run.lossWeights,
+      );
     }
   } finally {
+    await native?.release();
     disposeOptimizer(optimizer);
   }
 }

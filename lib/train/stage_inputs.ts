@@ -24,6 +24,10 @@ import { type FoldedModel, foldModel } from "../model/fold.ts";
 import { chainParts, type InferenceModel, outputShapeOf } from "../model/inference.ts";
 import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
 import { toOnnx } from "../model/onnx.ts";
+import { NotNative } from "../model/onnx_step.ts";
+import type { SeedModel } from "../model/seed_model.ts";
+import type { LossWeights } from "../model/loss.ts";
+import { type NativeStepper, openNativeStep } from "./native_step.ts";
 import type { Preset, StageSpec } from "../run/presets.ts";
 import { progressBar } from "../progress.ts";
 import { timed } from "../phases.ts";
@@ -54,8 +58,14 @@ export interface StageInputsOptions {
   trunkWorkers?: number;
   /** Progress bars for trunk caching (default true). */
   progress?: boolean;
+  /** The model (the native training step writes its top and heads). */
+  model: SeedModel;
   /** The seed's heads (validation runs them with the top on the forward engine). */
   head: tf.LayersModel;
+  lossWeights: LossWeights;
+  /** Stage 2-3 steps on ONNX Runtime where the engine is (default true). */
+  nativeSteps?: boolean;
+  log?: (line: string) => void;
   /** The forward engine for frozen passes, and its threads on the main thread (default tfjs). */
   engine?: { name: "onnxruntime" | "tfjs"; threads: number };
   /** The run's stages and where their steps start: which cached batches each policy's steps
@@ -65,6 +75,8 @@ export interface StageInputsOptions {
 
 /** A stage's batches and validation inputs; `release()` frees what only this stage used. */
 export interface StageData extends RoundData {
+  /** Opens the native training step for the stage, where it can run (else undefined). */
+  nativeStep?: (spec: StageSpec) => Promise<NativeStepper | undefined>;
   release(): void;
 }
 
@@ -87,6 +99,7 @@ export class StageInputs {
   /** The trunk as an ONNX graph, for the workers (written once). */
   #trunkOnnx?: Promise<Uint8Array>;
   #trunkRunner?: Promise<BatchRunner>;
+  #warned = false;
 
   constructor(options: StageInputsOptions) {
     this.#o = options;
@@ -100,13 +113,10 @@ export class StageInputs {
   async forStage(stage: StageSpec): Promise<StageData> {
     if (this.#o.preset.mode === "end-to-end") return this.#endToEnd(stage);
     if (stage.unfreeze) {
+      const set = await this.#activations(stage.policy);
       return {
-        source: activationSource(
-          await this.#activations(stage.policy),
-          this.#batch,
-          this.#liveTop(),
-          this.#o.preset.cachedBatches,
-        ),
+        source: activationSource(set, this.#batch, this.#liveTop(), this.#o.preset.cachedBatches),
+        nativeStep: this.#native ? (spec) => this.#nativeStep(spec, set) : undefined,
         val: await this.#valSet(),
         valPart: this.#liveTop(),
         valRunner: this.#native
@@ -160,6 +170,30 @@ export class StageInputs {
     this.#frozenTrunk = undefined;
     this.#trainableTop?.dispose();
     this.#trainableTop = undefined;
+  }
+
+  /**
+   * The stage's steps on ONNX Runtime: SGD with momentum (stages 2-3 and transfer) over a top the
+   * step graph can write; else undefined, and the steps run on tfjs (said once).
+   */
+  async #nativeStep(spec: StageSpec, set: ActivationSet): Promise<NativeStepper | undefined> {
+    const { optimizer } = spec;
+    if (optimizer.kind !== "sgd" || this.#o.nativeSteps === false) return undefined;
+    try {
+      return await openNativeStep(this.#o.model, this.#top, set, {
+        batchSize: this.#batch,
+        cycle: this.#o.preset.cachedBatches,
+        learningRate: optimizer.learningRate,
+        momentum: optimizer.momentum ?? 0.9,
+        lossWeights: this.#o.lossWeights,
+        threads: this.#o.engine!.threads,
+      });
+    } catch (error) {
+      if (!(error instanceof NotNative)) throw error;
+      if (!this.#warned) this.#o.log?.(`training steps on tfjs: ${error.message}`);
+      this.#warned = true;
+      return undefined;
+    }
   }
 
   /** Whether frozen passes run on ONNX Runtime. */

@@ -18,6 +18,7 @@ import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 import { type BatchRunner, runInChunks } from "../model/runner.ts";
 import { timed } from "../phases.ts";
+import type { NativeStepper } from "./native_step.ts";
 
 export interface StepLoss {
   total: number;
@@ -242,6 +243,8 @@ export interface RoundData {
   valPart: Part | null;
   /** A native runner of valPart and the heads, made afresh for each validation pass. */
   valRunner?: () => Promise<BatchRunner>;
+  /** Steps taken natively instead of `trainStep` (see native_step.ts). */
+  native?: NativeStepper;
 }
 
 /** Runs one round: its steps (batches `info.step`, `info.step + 1`, ...) then validation. */
@@ -256,12 +259,17 @@ export async function runRound(
   const { source, val, valPart } = data;
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
+  const { native } = data;
   await timed("training steps", async () => {
     for (let s = 0; s < info.stage.stepsPerRound; s++) {
-      const loss = await trainStep(model, source, info.step + s, optimizer, weights);
+      const loss = native
+        ? await native.step(info.step + s)
+        : await trainStep(model, source, info.step + s, optimizer, weights);
       for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
       for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
     }
+    // Validation and checkpoints read tfjs' variables and optimizer.
+    await native?.store(optimizer);
   });
   const n = Math.max(info.stage.stepsPerRound, 1);
   const { probabilities: _, ...metrics } = await timed(

@@ -13,7 +13,7 @@ import { activationsOfPhotos, activationsOfStream } from "@/train/features.ts";
 import { TrunkPool } from "@/train/trunk_pool.ts";
 import { onnxRunner, tfjsRunner } from "@/model/runner.ts";
 import { toOnnx } from "@/model/onnx.ts";
-import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+import { assertSameValues, makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
 
@@ -50,11 +50,11 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
     );
     assert.equal(parallel.n, 40);
     assert.deepEqual(parallel.labels, single.labels);
-    assert.deepEqual(parallel.x, single.x);
+    assertSameValues(parallel.x, single.x, "two workers");
     const photos = listing.train.slice(0, 37).map((p, i) => ({ id: p.id, label: i % 3 }));
     const a = await pool.photos(photos, shape, 8);
     const b = await activationsOfPhotos(tfjsRunner(trunk, [64, 64, 3]), cache, photos, 8);
-    assert.deepEqual(a.x, b.x);
+    assertSameValues(a.x, b.x, "photos");
     assert.deepEqual(a.labels, b.labels);
 
     // ONNX Runtime workers (one thread each, no tfjs in them) against a one-thread session.
@@ -72,12 +72,12 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
       const c = await native.stream(config, 5, shape);
       const d = await activationsOfStream(runner, inlineStream(config), 5);
       assert.deepEqual(c.labels, single.labels);
-      assert.deepEqual(c.x, d.x);
+      assertSameValues(c.x, d.x, "ONNX Runtime workers");
       const scale = Math.max(...single.x.map(Math.abs));
       const off = Math.max(...c.x.map((v, i) => Math.abs(v - single.x[i])));
       assert.ok(off < 1e-5 * scale, `ONNX Runtime vs tfjs: ${off} of ${scale}`);
       const e = await native.photos(photos, shape, 8);
-      assert.deepEqual(e.x, (await activationsOfPhotos(runner, cache, photos, 8)).x);
+      assertSameValues(e.x, (await activationsOfPhotos(runner, cache, photos, 8)).x, "photos");
     } finally {
       await native.close();
       await runner.dispose();
