@@ -4,8 +4,11 @@
  * and steps in PyTorch (bench/torch_reference.py, 2 threads, NCHW and channels_last, each also
  * with its frozen parts BatchNorm-folded by torch.fx, as the project folds its own). Repeats
  * alternate between the two. Medians are printed with ratios, FLOPs per image and achieved
- * GFLOP/s; then wasm matmul/conv GFLOP/s at 1 thread against N threads (child processes), the
- * trunk workers, decoding (sharp against PIL) and the augmentation rate.
+ * GFLOP/s. The native engine has its own column (ONNX Runtime, lib/engine/onnx.ts): inference,
+ * the trunk, the stage-2 step on cached activations (the native training step) and on images
+ * (the trunk's forward then that step), on every core. Then wasm matmul/conv GFLOP/s at 1 thread
+ * against N threads (child processes), the trunk workers on both engines, decoding (sharp
+ * against PIL) and the augmentation rate.
  *
  * Ratios need an idle machine (see bench/idle.ts): the load and the busiest other processes are
  * recorded before the start, other processes' CPU time is measured over the whole run, and when
@@ -25,6 +28,10 @@ import { applyPart, type InferenceModel, type Part } from "../lib/model/inferenc
 import { modelFlops } from "../lib/model/flops.ts";
 import { buildSeedModel, freezeBackbone, unfreezeFrom } from "../lib/model/seed_model.ts";
 import { type BatchSource, makeOptimizer, trainStep } from "../lib/train/trainer.ts";
+import { onnxRunner } from "../lib/model/runner.ts";
+import { toOnnx } from "../lib/model/onnx.ts";
+import { openNativeStep } from "../lib/train/native_step.ts";
+import { SEED_LOSS_WEIGHTS } from "../lib/model/loss.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
@@ -120,6 +127,7 @@ const tfjsCases: Record<string, () => Promise<number>> = {
   "infer (Keras layers)": () =>
     rate(() => tf.dispose(tf.tidy(() => backbone.model.predict(images)))),
   "infer": () => rate(() => foldedBackbone.predict(images).dispose()),
+  "trunk": () => rate(() => foldedTrunk.predict(images).dispose()),
   "stage1": () => {
     freezeBackbone(model);
     return rate(() => trainStep(model, fixed(images, null, foldedBackbone), 0, adam));
@@ -142,6 +150,44 @@ const tfjsCases: Record<string, () => Promise<number>> = {
   },
 };
 
+// The native engine, on every core: ONNX Runtime sessions of the project's own graphs.
+const cores = navigator.hardwareConcurrency || 2;
+const imageData = await images.data() as Float32Array;
+const nativeInfer = await onnxRunner([backbone.model, model.head], {
+  outputs: [1, 2],
+  softmax: true,
+  threads: cores,
+});
+const nativeTrunk = await onnxRunner([trunk], { threads: cores });
+unfreezeFrom(model);
+const [cachedX] = await nativeTrunk.run(imageData, B);
+const cachedSet = {
+  x: cachedX,
+  labels: Int32Array.from({ length: B }, (_, i) => i % 10),
+  n: B,
+  shape: nativeTrunk.outputShapes[0],
+};
+const nativeStep = await openNativeStep(model, top, cachedSet, {
+  batchSize: B,
+  cycle: 1,
+  learningRate: 1e-4,
+  momentum: 0.9,
+  lossWeights: SEED_LOSS_WEIGHTS,
+  threads: cores,
+});
+await nativeStep.load(sgd);
+const nativeCases: Record<string, () => Promise<number>> = {
+  "infer": () => rate(() => nativeInfer.run(imageData, B)),
+  "trunk": () => rate(() => nativeTrunk.run(imageData, B)),
+  "stage2": () =>
+    rate(async () => {
+      const [x] = await nativeTrunk.run(imageData, B);
+      cachedSet.x.set(x);
+      await nativeStep.step(0);
+    }),
+  "stage2_top": () => rate(() => nativeStep.step(0)),
+};
+
 // wasm GFLOP/s at 1 thread and at this process' thread count, each in a child process.
 const threadsNow = choice.threads;
 const threadResults = new Map<number, { matmul: number; conv: number }[]>();
@@ -158,11 +204,15 @@ async function threadRates(n: number): Promise<{ matmul: number; conv: number } 
 }
 
 const ours = new Map<string, number[]>();
+const native = new Map<string, number[]>();
 const theirs = new Map<string, number[]>();
 const torchArgs = ["--steps", String(steps), "--repeats", "1", "--batch", String(B)];
 for (let r = 0; r < repeats; r++) {
   for (const [name, f] of Object.entries(tfjsCases)) {
     ours.set(name, [...(ours.get(name) ?? []), await f()]);
+  }
+  for (const [name, f] of Object.entries(nativeCases)) {
+    native.set(name, [...(native.get(name) ?? []), await f()]);
   }
   for (const layout of [[], ["--channels-last"]]) {
     for (const fold of [[], ["--fold"]]) {
@@ -186,15 +236,22 @@ const map = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: B });
 const shape = foldedTrunk.outputShape;
 const workers = navigator.hardwareConcurrency || 2;
-const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers);
-await pool.stream(config, workers, shape);
-const poolRates: number[] = [];
-for (let r = 0; r < repeats; r++) {
-  const t = performance.now();
-  await pool.stream(config, 2 * steps, shape);
-  poolRates.push((2 * steps * B) / ((performance.now() - t) / 1000));
+const trunkGraph = await toOnnx([trunk]);
+const poolRates = new Map<string, number[]>();
+for (const [engine, onnx] of [["tfjs wasm", undefined], ["ONNX Runtime", trunkGraph]] as const) {
+  const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers, 1, onnx);
+  await pool.stream(config, workers, shape);
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    await pool.stream(config, 2 * steps, shape);
+    const rates = poolRates.get(engine) ?? [];
+    poolRates.set(engine, [...rates, (2 * steps * B) / ((performance.now() - t) / 1000)]);
+  }
+  await pool.close();
 }
-pool.close();
+await nativeStep.release();
+await nativeInfer.dispose();
+await nativeTrunk.dispose();
 
 // --- Decoding and augmentation ---------------------------------------------------------------
 const sharpRates: number[] = [];
@@ -226,6 +283,7 @@ const forward = flops.trunk + flops.top + flops.head;
 const stepFlops: Record<string, number> = {
   "infer (Keras layers)": forward,
   infer: forward,
+  trunk: flops.trunk,
   stage1: forward + 2 * flops.head,
   stage2: forward + 2 * (flops.top + flops.head),
   stage2_top: 3 * (flops.top + flops.head),
@@ -254,24 +312,25 @@ if (!idle.valid) {
 }
 const torchColumns = ["NCHW", "channels_last", "NCHW folded", "channels_last folded"];
 console.log(
-  `\n| step | MFLOP/img | tfjs img/s | tfjs GFLOP/s | ${
+  `\n| step | MFLOP/img | tfjs img/s | ONNX Runtime img/s | ${
     torchColumns.map((c) => `PyTorch ${c}`).join(" | ")
-  } | tfjs / best PyTorch |`,
+  } | tfjs / best PyTorch | ONNX Runtime / best PyTorch |`,
 );
-console.log(`|---|---|---|---|${torchColumns.map(() => "---|").join("")}---|`);
+console.log(`|---|---|---|---|${torchColumns.map(() => "---|").join("")}---|---|`);
 for (const name of Object.keys(tfjsCases)) {
   const key = name.replace(" (Keras layers)", "");
   const a = median(ours.get(name)!);
+  const n = name === key && native.has(key) ? median(native.get(key)!) : undefined;
   const torchRates = torchColumns.map((c) => {
     const rates = theirs.get(`${key} ${c}`);
     return rates ? median(rates) : undefined;
   });
   const best = Math.max(0, ...torchRates.map((r) => r ?? 0));
   console.log(
-    `| ${name} | ${fmt(stepFlops[key] / 1e6)} | ${fmt(a)} | ${
-      fmt((a * stepFlops[key]) / 1e9, 2)
-    } | ` +
-      `${torchRates.map((r) => fmt(r)).join(" | ")} | ${best ? ratio(a / best) : "—"} |`,
+    `| ${name} | ${fmt(stepFlops[key] / 1e6)} | ${fmt(a)} | ${fmt(n)} | ` +
+      `${torchRates.map((r) => fmt(r)).join(" | ")} | ${best ? ratio(a / best) : "—"} | ${
+        best && n ? ratio(n / best) : "—"
+      } |`,
   );
 }
 if (threadResults.size === 2) {
@@ -285,12 +344,13 @@ if (threadResults.size === 2) {
   console.log(`| matmul 1024x1024 | ${fmt(m1)} | ${fmt(mN)} | ${ratio(mN / m1)} |`);
   console.log(`| conv 3x3, 32x56x56x32 -> 64 | ${fmt(c1)} | ${fmt(cN)} | ${ratio(cN / c1)} |`);
 }
-const trunkRate = median(poolRates);
-console.log(
-  `\nfrozen trunk on ${workers} workers x 1 thread (Train_DA batches made in the workers): ${
-    fmt(trunkRate)
-  } img/s, ${fmt((trunkRate * flops.trunk) / 1e9, 2)} GFLOP/s`,
-);
+for (const [engine, rates] of poolRates) {
+  const trunkRate = median(rates);
+  console.log(
+    `\nfrozen trunk, ${engine}, on ${workers} workers x 1 thread (Train_DA batches made in ` +
+      `the workers): ${fmt(trunkRate)} img/s, ${fmt((trunkRate * flops.trunk) / 1e9, 2)} GFLOP/s`,
+  );
+}
 console.log("\n| input pipeline | images/s |\n|---|---|");
 console.log(
   `| sharp decode + center crop + nearest resize (4 in flight) | ${fmt(median(sharpRates), 0)} |`,

@@ -82,6 +82,10 @@ def network(args):
         with torch.no_grad():
             pool(frozen_net(x)).sum().item()
 
+    def trunk_forward():  # what trunk caching runs
+        with torch.no_grad():
+            frozen_trunk(x).sum().item()
+
     adam = torch.optim.Adam(head.parameters(), lr=1e-3)
 
     def stage1():
@@ -108,8 +112,8 @@ def network(args):
     with torch.no_grad():
         cached = trunk(x)
     layout = "channels_last" if args.channels_last else "NCHW"
-    for what, fn in [("infer", infer), ("stage1", stage1), ("stage2", stage2),
-                     ("stage2_top", stage2_top)]:
+    for what, fn in [("infer", infer), ("trunk", trunk_forward), ("stage1", stage1),
+                     ("stage2", stage2), ("stage2_top", stage2_top)]:
         if what not in args.what or (args.fold and what == "stage2_top"):
             continue  # nothing is frozen in the top-only step: folding does not apply
         median, rates = timed(fn, args.steps, args.repeats, args.batch)
@@ -157,7 +161,7 @@ def decode(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--what", default="infer,stage1,stage2,stage2_top")
+    parser.add_argument("--what", default="infer,trunk,stage1,stage2,stage2_top")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=224)
