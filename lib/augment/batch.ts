@@ -32,7 +32,8 @@ export interface Batch {
   size: number;
 }
 
-/** Applies the policy to one sample. */
+/** Applies the policy to one sample. A spliced pair is two photos as they are (center crop,
+ * resized), spliced, and nothing else, as the seed does it: the splice is the augmentation. */
 export function augmentSample(
   sample: Sample,
   source: PhotoSource,
@@ -42,7 +43,7 @@ export function augmentSample(
 ): RgbImage {
   let img = source.read(sample.ids[0]);
   if (sample.ids.length === 2 && policy.splice) {
-    img = randomSplice(img, source.read(sample.ids[1]), rng);
+    return randomSplice(img, source.read(sample.ids[1]), rng);
   }
   if (policy.rotate) img = randomRotate(img, rng, 10, mode);
   if (policy.zoom) {

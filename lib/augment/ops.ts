@@ -147,7 +147,7 @@ export function rotate(img: RgbImage, degrees: number, mode: Resample = "nearest
   return out;
 }
 
-/** Zoom by `ratio`: resize the s x s photo to round(s * ratio); larger is cropped back to s at
+/** Zoom by `ratio`: resize the s x s photo to floor(s * ratio); larger is cropped back to s at
  * (left, top), smaller is pasted at (left, top) onto `background` (another training photo), so
  * the network sees a small dog in a real scene instead of black borders. */
 export function zoom(
@@ -159,7 +159,8 @@ export function zoom(
   mode: Resample = "nearest",
 ): RgbImage {
   const size = img.width;
-  const side = Math.round(size * ratio);
+  // The seed's int(size * r): r >= 1 always crops, r < 1 always pastes.
+  const side = Math.floor(size * ratio);
   const scaled = resize(img, side, side, mode);
   if (side >= size) return crop(scaled, left, top, size);
   return paste(background, scaled, left, top);
@@ -250,17 +251,11 @@ export function randomZoom(
   mode: Resample = "nearest",
 ): RgbImage {
   const ratio = rng.uniform(lo, hi);
-  const slack = Math.abs(Math.round(img.width * ratio) - img.width);
+  const side = Math.floor(img.width * ratio);
+  const slack = Math.abs(side - img.width);
   const left = rng.int(slack + 1);
   const top = rng.int(slack + 1);
-  return zoom(
-    img,
-    ratio,
-    left,
-    top,
-    Math.round(img.width * ratio) < img.width ? background() : img,
-    mode,
-  );
+  return zoom(img, ratio, left, top, side < img.width ? background() : img, mode);
 }
 
 /** One of the four cuts with equal probability, the cut point uniform in [size/4, 3*size/4). */

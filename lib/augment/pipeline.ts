@@ -10,7 +10,7 @@ import { groupByClass } from "../data/split.ts";
 import { type Batch, makeBatch, type PhotoSource } from "./batch.ts";
 import type { Resample } from "./ops.ts";
 import { policy, type PolicyName } from "./policy.ts";
-import { BatchSampler } from "./sampler.ts";
+import { BatchSampler, type Sample } from "./sampler.ts";
 
 export interface StreamConfig {
   cacheFile: string;
@@ -49,8 +49,10 @@ export function cacheSource(cache: ImageCache, backgroundIds: readonly string[])
   return { size: cache.size, read: (id) => cache.read(id), backgroundIds };
 }
 
-/** Makes batch k of a stream (what the worker runs). */
-export function batchMaker(config: StreamConfig): { make(k: number): Batch; close(): void } {
+/** Makes batch k of a stream (what the worker runs); `samples(k)` says which photos it draws. */
+export function batchMaker(
+  config: StreamConfig,
+): { make(k: number): Batch; samples(k: number): Sample[]; close(): void } {
   const cache = new ImageCache(config.cacheFile, config.cacheMeta, true);
   const p = { ...policy(config.policy), ...config.without };
   const sampler = new BatchSampler(config.byClass, {
@@ -61,6 +63,7 @@ export function batchMaker(config: StreamConfig): { make(k: number): Batch; clos
   const source = cacheSource(cache, config.backgroundIds);
   return {
     make: (k) => makeBatch(sampler.batch(k), source, p, config.seed, k, config.mode),
+    samples: (k) => sampler.batch(k),
     close: () => cache.close(),
   };
 }

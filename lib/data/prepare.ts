@@ -14,7 +14,7 @@ import { cacheImages, type ImageCache } from "./cache.ts";
 import type { Interpolation } from "./image.ts";
 import { LabelMap } from "./labels.ts";
 import { readDataset } from "./readers.ts";
-import { type ClassSplit, splitPerClass } from "./split.ts";
+import { carvedCount, type ClassSplit, splitPerClass } from "./split.ts";
 import { readSavedSplit, readSplit, type SplitLists, writeSplit } from "./split_files.ts";
 
 export { readSplit } from "./split_files.ts";
@@ -128,6 +128,7 @@ function newSplit(listing: DatasetListing, options: PrepareOptions): SplitLists 
     const carved = splitPerClass(labelled, labels, {
       fraction: testFraction,
       rng: new Rng(`test-split:${seed}`),
+      count: carvedCount,
     });
     labelled = carved.kept;
     testAnswers = carved.heldOut;

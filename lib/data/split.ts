@@ -10,6 +10,9 @@ export interface SplitOptions {
   /** Fraction of each class held out; the seed uses 0.1. */
   fraction: number;
   rng: Rng;
+  /** How many of a class are held out: the seed's count (validation, the default) or a plain
+   * floor of the fraction (the test part this project carves off a labelled dataset). */
+  count?: (n: number, fraction: number) => number;
 }
 
 export interface ClassSplit {
@@ -25,19 +28,35 @@ export interface Split<T> {
   perClass: ClassSplit[];
 }
 
-/** How many of a class of n photos are held out: floor(n * fraction), leaving at least one. */
+/**
+ * How many of a class of n photos the seed holds out for validation: it keeps the first
+ * `int(n * 0.9)` of the shuffled class and validates on the rest, so `n - floor(n * (1 - f))`
+ * (one more than floor(n * f) whenever n * 0.9 is not whole: 3 of 29). One deliberate difference:
+ * a class of one photo keeps it for training (the seed would leave that class nothing to train on).
+ */
 export function heldOutCount(n: number, fraction: number): number {
+  checkFraction(fraction);
+  return Math.max(0, Math.min(n - 1, n - Math.floor(n * (1 - fraction))));
+}
+
+/** floor(n * fraction), leaving at least one: the test part carved off a labelled dataset (not
+ * the seed's; kept as it was, so carved test parts stay comparable across versions). */
+export function carvedCount(n: number, fraction: number): number {
+  checkFraction(fraction);
+  return Math.max(0, Math.min(n - 1, Math.floor(n * fraction)));
+}
+
+function checkFraction(fraction: number): void {
   if (!(fraction >= 0 && fraction < 1)) {
     throw new RangeError(`fraction must be in [0, 1), got ${fraction}`);
   }
-  return Math.max(0, Math.min(n - 1, Math.floor(n * fraction)));
 }
 
 /** Splits per class in label-map order; within a class, order follows a seeded shuffle. */
 export function splitPerClass<T extends { label: string }>(
   items: readonly T[],
   labels: LabelMap,
-  { fraction, rng }: SplitOptions,
+  { fraction, rng, count = heldOutCount }: SplitOptions,
 ): Split<T> {
   const groups = groupByClass(items, labels);
   const kept: T[] = [];
@@ -45,7 +64,7 @@ export function splitPerClass<T extends { label: string }>(
   const perClass: ClassSplit[] = [];
   groups.forEach((group, index) => {
     const shuffled = rng.shuffle([...group]);
-    const n = heldOutCount(shuffled.length, fraction);
+    const n = count(shuffled.length, fraction);
     heldOut.push(...shuffled.slice(0, n));
     kept.push(...shuffled.slice(n));
     perClass.push({ label: labels.toLabel(index), index, kept: shuffled.length - n, heldOut: n });

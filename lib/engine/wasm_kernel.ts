@@ -18,9 +18,14 @@ interface WasmBackend {
   ): tf.TensorInfo;
 }
 
+/** How many times each of the project's kernels ran, by kernel name: tests check that the kernel
+ * they compare is the one that ran, not tfjs' own. */
+export const kernelRuns = new Map<string, number>();
+
 /** Runs `compute` (tfjs ops on tensor views of the inputs) as a wasm kernel. */
-function asKernel(compute: Compute): tf.KernelFunc {
+function asKernel(kernelName: string, compute: Compute): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
+    kernelRuns.set(kernelName, (kernelRuns.get(kernelName) ?? 0) + 1);
     const engine = tf.engine();
     const wrapped: Record<string, tf.Tensor> = {};
     for (const [name, info] of Object.entries(inputs)) {
@@ -50,7 +55,7 @@ function asKernel(compute: Compute): tf.KernelFunc {
 
 export function register(kernelName: string, compute: Compute): void {
   if (tf.getKernel(kernelName, "wasm")) return;
-  tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: asKernel(compute) });
+  tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: asKernel(kernelName, compute) });
 }
 
 const OVERRIDDEN = Symbol.for("dogs.overridden");
@@ -63,7 +68,7 @@ export function override(
 ): void {
   const original = tf.getKernel(kernelName, "wasm");
   if (!original || OVERRIDDEN in original.kernelFunc) return;
-  const fast = asKernel(compute);
+  const fast = asKernel(kernelName, compute);
   const kernelFunc: tf.KernelFunc = (args) =>
     applies(args.inputs as Record<string, tf.TensorInfo>, args.attrs as unknown as Attrs)
       ? fast(args)

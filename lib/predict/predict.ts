@@ -25,6 +25,8 @@ export interface Probabilities {
 export interface PredictOptions {
   /** Average with the mirrored photo. */
   flip?: boolean;
+  /** The engine (default: the one the backend notice names). */
+  engine?: "onnxruntime" | "tfjs";
   chunk?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -42,9 +44,9 @@ export async function predictPhotos(
   model: SeedModel,
   cache: ImageCache,
   ids: readonly string[],
-  { flip = false, chunk = 32, onProgress }: PredictOptions = {},
+  { flip = false, chunk = 32, onProgress, engine }: PredictOptions = {},
 ): Promise<Probabilities> {
-  const runner = await predictionRunner(model);
+  const runner = await predictionRunner(model, engine);
   const classes = model.classes;
   const main = new Float32Array(ids.length * classes);
   const aux = new Float32Array(ids.length * classes);
@@ -73,10 +75,13 @@ export async function predictPhotos(
  * model, or on tfjs the backbone with BatchNorm folded into its convolutions (the weights do not
  * change while predicting) and the heads.
  */
-async function predictionRunner(model: SeedModel): Promise<BatchRunner> {
+async function predictionRunner(
+  model: SeedModel,
+  asked?: "onnxruntime" | "tfjs",
+): Promise<BatchRunner> {
   const size = model.backbone.size;
   const { engine, engineThreads } = await initBackend({ quiet: true });
-  if (engine === "onnxruntime") {
+  if ((asked ?? engine) === "onnxruntime") {
     return await onnxRunner([model.backbone.model, model.head], {
       outputs: [1, 2],
       softmax: true,

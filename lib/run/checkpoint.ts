@@ -37,10 +37,17 @@ export interface CheckpointMeta {
   savedAt: string;
 }
 
+/**
+ * A checkpoint's folder name: the seed's fields in the seed's order (its
+ * `main_{round}_{acc0}_{acc1}_{acc2}_{alpha}`, values truncated to 4 digits as its `int(x * 10000)`
+ * does), readable as decimals, rounds counted from 1.
+ */
 export function checkpointName(round: number, m: RoundMetrics): string {
   const r = String(round).padStart(2, "0");
-  return `round${r}-main${m.main.toFixed(4)}-aux${m.aux.toFixed(4)}-blend${
-    m.blend.toFixed(4)
+  const digits = (x: number, places: number) =>
+    (Math.floor(x * 10 ** places + 1e-9) / 10 ** places).toFixed(places);
+  return `round${r}-main${digits(m.main, 4)}-aux${digits(m.aux, 4)}-blend${
+    digits(m.blend, 4)
   }-alpha${m.alpha.toFixed(2)}`;
 }
 

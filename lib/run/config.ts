@@ -51,6 +51,9 @@ export interface RunConfig {
   identity: RunIdentity;
 }
 
+/** Bumped whenever what a run computes changes for the same settings. */
+export const RECIPE_VERSION = 2;
+
 /** What makes a run this run: compared with a folder's `run.json` before anything is written. */
 export async function runIdentity(
   settings: RunSettings,
@@ -67,6 +70,10 @@ export async function runIdentity(
     seed,
     weights: await weightsFingerprint(settings.weights),
     settings: {
+      // The recipe's semantics beyond its settings (2: the seed's split counts, spliced pairs
+      // left alone, int zoom, the transfer's Train rounds on the training split): a folder made
+      // by another is not resumed with this one.
+      recipeVersion: RECIPE_VERSION,
       recipe: sha256Hex(JSON.stringify(preset), 16),
       splitSeed: settings.splitSeed ?? seed,
       valFraction: settings.valFraction ?? 0.1,

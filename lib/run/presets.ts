@@ -62,10 +62,12 @@ export const PRESETS: Record<string, Preset> = {
       stage("fine-tune", 10, 600, SGD, "Train_DA", true),
       stage("polish", 10, 600, SGD, "Train", true),
     ],
+    // The seed's transfer: 10 rounds of each (its last phase calls an undefined `model_1_` and
+    // crashes; here it trains with the stage-2 optimizer, as the two before it).
     transferStages: [
-      stage("transfer-DA", 4, 600, SGD, "Transfer_DA", true),
-      stage("transfer", 3, 600, SGD, "Transfer", true),
-      stage("transfer-train", 3, 600, SGD, "Train", true),
+      stage("transfer-DA", 10, 600, SGD, "Transfer_DA", true),
+      stage("transfer", 10, 600, SGD, "Transfer", true),
+      stage("transfer-train", 10, 600, SGD, "Train", true),
     ],
   },
   cpu: {

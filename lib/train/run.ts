@@ -424,17 +424,18 @@ export class TrainingRun {
 }
 
 /**
- * The photos a policy's batches are drawn from. The seed's transfer trains on every labelled photo
- * (train and validation: `trainOnVal`), and its `Transfer` policies add the pseudo-labelled test
- * photos; its `Train` rounds use the labelled photos alone.
+ * The photos a policy's batches are drawn from. The seed's `Transfer` policies draw from every
+ * labelled photo (train and validation: `trainOnVal`) and the pseudo-labelled test photos; its
+ * `Train` rounds, in the transfer too, from the training split alone (it hands them `train_data`).
  */
 export function trainingPool(
   policy: PolicyName,
   data: Pick<PreparedData, "train" | "val">,
   options: Pick<TrainOptions, "pseudo" | "trainOnVal">,
 ): LabelledImage[] {
+  if (!POLICIES[policy].pseudoLabels) return data.train;
   const labelled = options.trainOnVal ? [...data.train, ...data.val] : data.train;
-  return POLICIES[policy].pseudoLabels ? [...labelled, ...(options.pseudo ?? [])] : labelled;
+  return [...labelled, ...(options.pseudo ?? [])];
 }
 
 /** Unreadable photos on the console: how many, the first few, and where the full list is. */

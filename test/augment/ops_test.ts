@@ -125,7 +125,7 @@ Deno.test("quarter masks: exactly one quadrant zeroed; random version hits each 
   }
 });
 
-Deno.test("zoom in: resized to round(s*r) then cropped at the offset (coordinates by hand)", () => {
+Deno.test("zoom in: resized to int(s*r) then cropped at the offset (coordinates by hand)", () => {
   const img = coords(10, 10);
   const out = zoom(img, 1.2, 2, 1, coords(10, 10, 7));
   assert.equal(out.width, 10);

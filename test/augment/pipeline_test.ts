@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cacheImages } from "@/data/cache.ts";
-import { inlineStream, poolStream, workerStream } from "@/augment/pipeline.ts";
+import { batchMaker, inlineStream, poolStream, workerStream } from "@/augment/pipeline.ts";
 import { LabelMap } from "@/data/labels.ts";
 import { makeImageFolder, tempDir } from "../fixtures.ts";
 import { readImageFolder } from "@/data/readers.ts";
@@ -107,6 +107,24 @@ Deno.test("pipeline: the ablation switches: Train_DA without splice, rotate and 
     assert.notDeepEqual(f.images, t.images, "the full policy does more");
   }
   for (const s of [ablated, train, full]) s.close();
+  cache.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pipeline: Train_DA draws spliced pairs (about half its samples), Train none", async () => {
+  const { dir, listing, cache, labels } = await photos();
+  const share = (policy: "Train_DA" | "Train") => {
+    const maker = batchMaker(
+      poolStream(cache, listing.train, labels, { policy, seed: 6, batchSize: 8 }),
+    );
+    const samples = Array.from({ length: 40 }, (_, k) => maker.samples(k)).flat();
+    maker.close();
+    assert.ok(samples.every((s) => s.ids.every((id) => listing.train.some((p) => p.id === id))));
+    return samples.filter((s) => s.ids.length === 2).length / samples.length;
+  };
+  const pairs = share("Train_DA");
+  assert.ok(pairs > 0.35 && pairs < 0.65, `Train_DA: ${pairs} of the samples are pairs`);
+  assert.equal(share("Train"), 0);
   cache.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -1,15 +1,21 @@
 import assert from "node:assert/strict";
 import { LabelMap } from "@/data/labels.ts";
-import { classFrequencies, heldOutCount, splitPerClass } from "@/data/split.ts";
+import { carvedCount, classFrequencies, heldOutCount, splitPerClass } from "@/data/split.ts";
 import { Rng } from "@/rng.ts";
 
-Deno.test("heldOutCount: floor of the fraction, always one training photo left", () => {
-  assert.equal(heldOutCount(100, 0.1), 10);
-  assert.equal(heldOutCount(19, 0.1), 1);
-  assert.equal(heldOutCount(9, 0.1), 0);
-  assert.equal(heldOutCount(1, 0.5), 0);
+Deno.test("heldOutCount: the seed's n - int(0.9 n), always one training photo left", () => {
+  // The seed keeps rows [:int(n * 0.9)] of a shuffled class and validates on the rest.
+  for (const n of [2, 9, 10, 11, 19, 20, 29, 31, 99, 580, 949]) {
+    assert.equal(heldOutCount(n, 0.1), n - Math.floor(n * 0.9), `n = ${n}`);
+  }
+  assert.equal(heldOutCount(29, 0.1), 3, "not floor(2.9) = 2");
+  assert.equal(heldOutCount(949, 0.1), 95);
+  assert.equal(heldOutCount(1, 0.1), 0, "a class of one keeps its photo for training");
   assert.equal(heldOutCount(2, 0.9), 1);
   assert.throws(() => heldOutCount(5, 1), RangeError);
+  // The carved-off test part is this project's own: a plain floor.
+  assert.equal(carvedCount(29, 0.1), 2);
+  assert.equal(carvedCount(1, 0.5), 0);
 });
 
 function items(counts: Record<string, number>) {
@@ -19,14 +25,19 @@ function items(counts: Record<string, number>) {
 }
 
 Deno.test("splitPerClass: hand-worked per-class counts, disjoint and complete", () => {
-  const all = items({ "7": 20, "3": 10, "5": 1 });
+  // 29 photos: the seed validates on 29 - int(26.1) = 3, where a floor of 2.9 would give 2.
+  const all = items({ "7": 20, "3": 10, "5": 1, "8": 29 });
   const labels = LabelMap.fromLabels(all.map((i) => i.label));
   const split = splitPerClass(all, labels, { fraction: 0.1, rng: new Rng(1) });
   assert.deepEqual(split.perClass, [
     { label: "3", index: 0, kept: 9, heldOut: 1 },
     { label: "5", index: 1, kept: 1, heldOut: 0 },
     { label: "7", index: 2, kept: 18, heldOut: 2 },
+    { label: "8", index: 3, kept: 26, heldOut: 3 },
   ]);
+  for (const [label, n] of [["3", 1], ["7", 2], ["8", 3]] as const) {
+    assert.equal(split.heldOut.filter((i) => i.label === label).length, n, label);
+  }
   const ids = [...split.kept, ...split.heldOut].map((i) => i.id).sort();
   assert.deepEqual(ids, all.map((i) => i.id).sort());
   assert.equal(new Set(ids).size, all.length);

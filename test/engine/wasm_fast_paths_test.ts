@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { initBackend, tf } from "@/engine/tf.ts";
+import { kernelRuns } from "@/engine/wasm_kernel.ts";
 
 await initBackend({ quiet: true });
 
@@ -21,9 +22,14 @@ function on(backend: string, f: () => tf.Tensor): { values: Float32Array; shape:
   }
 }
 
-function same(f: () => tf.Tensor, tolerance = 1e-4) {
+/** The fast path `kernel` ran on wasm (or, with null, none did: wasm's own kernel is right). */
+function same(f: () => tf.Tensor, kernel: string | null, tolerance = 1e-4) {
   const want = on("cpu", f);
+  const runs = new Map(kernelRuns);
   const got = on("wasm", f);
+  const ran = [...kernelRuns].filter(([name, n]) => n > (runs.get(name) ?? 0)).map(([k]) => k);
+  if (kernel) assert.ok(ran.includes(kernel), `the ${kernel} fast path ran (ran: ${ran})`);
+  else assert.deepEqual(ran, [], "wasm's own kernel, no fast path");
   assert.deepEqual(got.shape, want.shape);
   const scale = Math.max(1, ...want.values.map(Math.abs));
   const diff = Math.max(0, ...got.values.map((v, i) => Math.abs(v - want.values[i])));
@@ -31,19 +37,19 @@ function same(f: () => tf.Tensor, tolerance = 1e-4) {
 }
 
 const x4 = () => tf.randomUniform([6, 5, 4, 7], -1, 1, "float32", 1);
-const reductions: [string, () => tf.Tensor][] = [
-  ["sum over N, H, W (a bias gradient)", () => tf.sum(x4(), [0, 1, 2])],
-  ["sum over N, H, W, negative axes, keepDims", () => tf.sum(x4(), [-4, -3, -2], true)],
-  ["sum over the middle axes", () => tf.sum(x4(), [1, 2])],
-  ["sum over the first axis", () => tf.sum(x4(), 0)],
-  ["mean over H, W (global average pooling)", () => tf.mean(x4(), [1, 2])],
-  ["mean over N, H, W, keepDims", () => tf.mean(x4(), [0, 1, 2], true)],
-  ["sum over the innermost axis (wasm's own kernel)", () => tf.sum(x4(), 3)],
-  ["sum over every axis (wasm's own kernel)", () => tf.sum(x4())],
-  ["sum of non-contiguous axes (wasm's own kernel)", () => tf.sum(x4(), [0, 2])],
+const reductions: [string, () => tf.Tensor, string | null][] = [
+  ["sum over N, H, W (a bias gradient)", () => tf.sum(x4(), [0, 1, 2]), "Sum"],
+  ["sum over N, H, W, negative axes, keepDims", () => tf.sum(x4(), [-4, -3, -2], true), "Sum"],
+  ["sum over the middle axes", () => tf.sum(x4(), [1, 2]), "Sum"],
+  ["sum over the first axis", () => tf.sum(x4(), 0), "Sum"],
+  ["mean over H, W (global average pooling)", () => tf.mean(x4(), [1, 2]), "Mean"],
+  ["mean over N, H, W, keepDims", () => tf.mean(x4(), [0, 1, 2], true), "Mean"],
+  ["sum over the innermost axis (wasm's own kernel)", () => tf.sum(x4(), 3), null],
+  ["sum over every axis (wasm's own kernel)", () => tf.sum(x4()), null],
+  ["sum of non-contiguous axes (wasm's own kernel)", () => tf.sum(x4(), [0, 2]), null],
 ];
-for (const [name, f] of reductions) {
-  Deno.test(`wasm fast paths: ${name}`, () => same(f));
+for (const [name, f, kernel] of reductions) {
+  Deno.test(`wasm fast paths: ${name}`, () => same(f, kernel));
 }
 
 const a = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
@@ -61,7 +67,8 @@ const products: [string, () => tf.Tensor][] = [
   ["plain product (wasm's own kernel)", () => tf.matMul(a([4, 6], 10), a([6, 3], 11))],
 ];
 for (const [name, f] of products) {
-  Deno.test(`wasm fast paths: matMul ${name}`, () => same(f));
+  const kernel = name.includes("wasm's own") ? null : "BatchMatMul";
+  Deno.test(`wasm fast paths: matMul ${name}`, () => same(f, kernel));
 }
 
 Deno.test("wasm fast paths leave no tensors behind", () => {

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { initBackend, tf } from "@/engine/tf.ts";
+import { kernelRuns } from "@/engine/wasm_kernel.ts";
 
 await initBackend({ quiet: true });
 
@@ -108,10 +109,27 @@ function gradients(backend: string, c: Case): Float32Array[] {
   }
 }
 
+/** The project's kernels a case's gradients must run on wasm (tfjs' wasm has none of them). */
+function expectedKernels(c: Case): string[] {
+  if (c.name.startsWith("conv")) {
+    const pointwise = c.w[0] === 1 && c.name.includes("s1");
+    return ["Conv2DBackpropFilter", ...(pointwise ? ["Conv2DBackpropInput"] : [])];
+  }
+  if (c.name.startsWith("separable")) return ["DepthwiseConv2dNativeBackpropFilter"];
+  return ["DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput"];
+}
+
 for (const c of cases) {
   Deno.test(`wasm gradients match the cpu backend: ${c.name}`, () => {
     const [cpuDx, cpuDw] = gradients("cpu", c);
+    const runs = new Map(kernelRuns);
     const [wasmDx, wasmDw] = gradients("wasm", c);
+    for (const kernel of expectedKernels(c)) {
+      assert.ok(
+        (kernelRuns.get(kernel) ?? 0) > (runs.get(kernel) ?? 0),
+        `${kernel}: the project's kernel ran`,
+      );
+    }
     const diff = (a: Float32Array, b: Float32Array) =>
       Math.max(...a.map((v, i) => Math.abs(v - b[i])));
     assert.ok(diff(cpuDx, wasmDx) < 1e-4, `dx ${diff(cpuDx, wasmDx)}`);

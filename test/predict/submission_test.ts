@@ -70,7 +70,7 @@ Deno.test("unreadable test photos: the class prior as both heads, every id in id
   assert.deepEqual(Array.from(all.main.subarray(3, 6)), Array.from(probs.main.subarray(0, 3)));
 });
 
-Deno.test("the transfer's pools: Transfer policies add the pseudo-labels to train + val; Train does not", () => {
+Deno.test("the transfer's pools: Transfer policies draw from train + val + pseudo-labels; Train from train alone, as the seed", () => {
   const photo = (id: string) => ({ id, path: `${id}.jpg`, label: "2" });
   const data = { train: [photo("t1"), photo("t2")], val: [photo("v1")] };
   const pseudo = [photo("q1"), photo("q2")];
@@ -84,7 +84,7 @@ Deno.test("the transfer's pools: Transfer policies add the pseudo-labels to trai
     "q2",
   ]);
   assert.deepEqual(ids(trainingPool("Transfer", data, transfer)), ["t1", "t2", "v1", "q1", "q2"]);
-  assert.deepEqual(ids(trainingPool("Train", data, transfer)), ["t1", "t2", "v1"]);
+  assert.deepEqual(ids(trainingPool("Train", data, transfer)), ["t1", "t2"]);
   // Stages 1-3: the training photos alone.
   assert.deepEqual(ids(trainingPool("Train_DA", data, {})), ["t1", "t2"]);
   assert.deepEqual(ids(trainingPool("Train", data, {})), ["t1", "t2"]);

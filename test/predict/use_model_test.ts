@@ -100,6 +100,13 @@ Deno.test("predict: photos and folders, top-K, unreadable photos named, same num
   assert.match(lines[2], /broken\.jpg: cannot read: /);
   assert.match(lines[0], /a\.jpg: .+ \(n\d+\) [\d.]+%, .+, .+/);
   assert.match(decode(text.stderr), /^1 of 3 photo\(s\) could not be read \(named above\)$/m);
+  // --tsv: a header, then one row per guess (rank 1..K), errors as rank 0.
+  const tsv = await cli("predict", "--run", runs[0], photos, "--tsv", "--top", "2").output();
+  const rows = decode(tsv.stdout).trim().split("\n").map((r) => r.split("\t"));
+  assert.deepEqual(rows[0], ["path", "rank", "label", "name", "probability"]);
+  assert.deepEqual(rows.slice(1).map((r) => r[1]), ["1", "2", "1", "2", "0"]);
+  assert.ok(rows.slice(1, 5).every((r) => BREEDS.includes(r[2]) && Number(r[4]) > 0));
+  assert.equal(rows[5][0], join(photos, "nested", "broken.jpg"));
   // Nothing readable: every photo's reason, then a failing exit status.
   const none = await cli("predict", "--run", runs[0], join(photos, "nested", "broken.jpg"))
     .output();
@@ -252,6 +259,19 @@ Deno.test("ensemble: two runs of one split averaged, alpha searched on their val
   }
   const summary = JSON.parse(await Deno.readTextFile(join(out, "ensemble.json")));
   assert.equal(summary.alphaSearched, true);
+
+  // --alpha: no search, and the blend file is that blend of the averaged heads.
+  const fixed = join(dir, "ensemble-alpha");
+  const stated = await cli("ensemble", "--runs", ...runs, "--out", fixed, "--alpha", "0").output();
+  assert.equal(stated.code, 0, decode(stated.stderr));
+  assert.doesNotMatch(decode(stated.stdout), /validation accuracy of the averaged/);
+  const noted = JSON.parse(await Deno.readTextFile(join(fixed, "ensemble.json")));
+  assert.deepEqual([noted.alpha, noted.alphaSearched], [0, false]);
+  // Alpha 0 is the auxiliary head alone: the blend file says what the aux file says.
+  assert.equal(
+    await Deno.readTextFile(join(fixed, "submission_blend.txt")),
+    await Deno.readTextFile(join(fixed, "submission_aux.txt")),
+  );
 
   // Runs of another split are refused with one line.
   const other = join(dir, "other-split");

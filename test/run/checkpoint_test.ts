@@ -12,6 +12,7 @@ import { checkpointName, type RoundMetrics } from "@/run/checkpoint.ts";
 import { checkpointCallback } from "@/train/callbacks.ts";
 import { bestOf } from "@/run/checkpoint.ts";
 import { PRESETS } from "@/run/presets.ts";
+import { onnxRunner } from "@/model/runner.ts";
 import { validate } from "@/train/trainer.ts";
 import { loadRun } from "@/run/load.ts";
 import { tempDir } from "../fixtures.ts";
@@ -33,6 +34,11 @@ Deno.test("checkpoint names: the seed's round and metrics format", () => {
   assert.equal(
     checkpointName(12, { ...m, alpha: 1 }),
     "round12-main0.9120-aux0.9050-blend0.9180-alpha1.00",
+  );
+  // Truncated as the seed's int(x * 10000), not rounded.
+  assert.equal(
+    checkpointName(3, { ...m, main: 0.91239, aux: 0.99995, blend: 0.5 }),
+    "round03-main0.9123-aux0.9999-blend0.5000-alpha0.63",
   );
 });
 
@@ -103,19 +109,34 @@ Deno.test("validate: main is alpha 1, aux alpha 0, the loss is the main head's m
     tf.randomNormal([n, 1280], 0, 3, "float32", 2).dataSync() as Float32Array
   );
   const labelsOf = Int32Array.from({ length: n }, (_, i) => i % 3);
-  const set = { x, labels: labelsOf, n, shape: [1280] };
-  const result = await validate(model, set, null);
-  const { main, aux } = result.probabilities;
-  const argmax = (p: Float32Array, i: number) => {
-    const row = Array.from(p.subarray(i * 3, i * 3 + 3));
-    return row.indexOf(Math.max(...row));
-  };
-  const acc = (p: Float32Array) => labelsOf.filter((label, i) => argmax(p, i) === label).length / n;
-  assert.equal(result.main, acc(main));
-  assert.equal(result.aux, acc(aux));
+  // The auxiliary head says class 2 for every photo (a third right); the main head is its own.
+  const [kernel, bias] = model.head.getLayer("aux_logits").getWeights();
+  assert.equal(bias.shape[0], 3);
+  model.head.getLayer("aux_logits").setWeights([tf.zerosLike(kernel), tf.tensor1d([0, 0, 9])]);
+  // What the heads say, straight from the model: [glu, main logits, aux logits].
+  const [, mainLogits, auxLogits] = model.head.predict(tf.tensor2d(x, [n, 1280])) as tf.Tensor[];
+  const argmaxes = (t: tf.Tensor) => Array.from(tf.argMax(t, 1).dataSync());
+  const accuracy = (predicted: number[]) =>
+    predicted.filter((c, i) => c === labelsOf[i]).length / n;
+  const wantMain = accuracy(argmaxes(mainLogits));
+  const wantAux = accuracy(argmaxes(auxLogits));
+  assert.equal(wantAux, 1 / 3);
+  assert.notEqual(wantMain, wantAux, "the two heads differ, so a swap shows");
+  const softmax = tf.softmax(mainLogits).dataSync();
   let loss = 0;
-  labelsOf.forEach((label, i) => (loss -= Math.log(main[i * 3 + label])));
-  assert.ok(Math.abs(result.valLoss - loss / n) < 1e-9);
-  assert.ok(result.blend >= Math.max(result.main, result.aux), "the search includes both ends");
-  assert.ok(result.alpha >= 0 && result.alpha <= 1);
+  labelsOf.forEach((label, i) => (loss -= Math.log(softmax[i * 3 + label])));
+  const set = { x, labels: labelsOf, n, shape: [1280] };
+  // tfjs, then a native runner of the heads (what validation uses on ONNX Runtime).
+  const runners = [
+    undefined,
+    () => onnxRunner([model.head], { outputs: [1, 2], softmax: true, threads: 1 }),
+  ];
+  for (const makeRunner of runners) {
+    const result = await validate(model, set, null, makeRunner);
+    assert.equal(result.main, wantMain);
+    assert.equal(result.aux, wantAux);
+    assert.ok(Math.abs(result.valLoss - loss / n) < 1e-5, `${result.valLoss} vs ${loss / n}`);
+    assert.ok(result.blend >= Math.max(result.main, result.aux), "the search includes both ends");
+    assert.ok(result.alpha >= 0 && result.alpha <= 1);
+  }
 });

@@ -51,6 +51,15 @@ Deno.test("stages: one at a time, out of order and across handles, equals train(
   const stage2 = await first.trainStage(2);
   assert.ok(log.some((l) => /stage 1 \(frozen\) is not complete: training it first/.test(l)));
   assert.deepEqual(stage2.map((h) => h.round), [2]);
+  // The same batch after two stages of training: the heads fit it better, the centers have
+  // moved towards its features, and the terms still add up as the recipe weighs them.
+  const trained = await first.lossTerms(1);
+  assert.ok(trained.main < terms.main, `main ${terms.main} -> ${trained.main}`);
+  assert.ok(trained.aux < terms.aux, `aux ${terms.aux} -> ${trained.aux}`);
+  assert.ok(trained.center < terms.center, `center ${terms.center} -> ${trained.center}`);
+  assert.ok(
+    Math.abs(trained.total - (trained.main + 0.25 * trained.center + 0.25 * trained.aux)) < 1e-5,
+  );
 
   // Opening the folder again in this process replaces the first handle instead of being refused
   // by its own lock; the first handle is closed.
