@@ -1,7 +1,9 @@
 /**
  * The project's only source of randomness: a small, fast, seedable generator (sfc32) whose whole
- * state is four 32-bit words, so a checkpoint can store it and a resumed run continues the very
- * same stream. `Math.random` is never used, so every split, batch and figure is reproducible.
+ * state is four 32-bit words (`state()` gives them, the constructor takes them back). Runs seed a
+ * fresh generator from a name and a number for every batch (`augment:<seed>:<k>`), so batch k
+ * is the same after a resume without storing any state; nothing in `lib/` draws from
+ * `Math.random`, so every split, batch and figure is reproducible.
  */
 
 export type RngState = readonly [number, number, number, number];

@@ -1,11 +1,18 @@
 /**
- * Every notebook executes headless under the Deno kernel on a small slice of the data
- * (`DOGS_SMALL=1`), as a reader would run it top to bottom: a cell that throws fails the test, and
- * every cell that shows something must have produced its display output.
+ * Every notebook runs under a real Deno kernel on a small slice of the data (`DOGS_SMALL=1`), the
+ * way people use notebooks (test/fixtures/drive_notebook.py): each cell run twice in a row, then
+ * the whole notebook top to bottom twice more. A cell that throws in any of those fails the test;
+ * every cell that shows something must have produced its display output; the values each notebook
+ * computes are checked; and the second whole pass holds no more tensors than the first.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { resolve } from "node:path";
 import { readRows, readTable } from "@/data/table.ts";
+import { makeColourDataset, SHARED_MOBILENET } from "./fixtures.ts";
+
+/** The shared weights from anywhere (the kernel runs in notebooks/). */
+const SHARED_MOBILENET_ABSOLUTE = resolve(SHARED_MOBILENET);
 
 const notebooks = (await Array.fromAsync(Deno.readDir("notebooks")))
   .map((e) => e.name)
@@ -129,22 +136,15 @@ Deno.test("notebook tests end only their own kernels", async () => {
 });
 
 for (const name of notebooks) {
-  Deno.test(`notebook ${name} executes headless with its figures`, async () => {
+  Deno.test(`notebook ${name}: runs, runs each cell twice, runs again, holds no more tensors`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "nb-" });
     // Its own Jupyter runtime folder: the kernel's connection file, and so its command line,
     // names it, which is how the cleanup below finds this test's kernel and no one else's.
     const runtime = join(dir, "runtime");
     try {
-      const run = await new Deno.Command("jupyter", {
-        args: [
-          "nbconvert",
-          "--to",
-          "notebook",
-          "--execute",
-          "--ExecutePreprocessor.timeout=1200",
-          `--output-dir=${dir}`,
-          join("notebooks", name),
-        ],
+      const run = await new Deno.Command("/usr/bin/python3", {
+        args: ["test/fixtures/drive_notebook.py", join("notebooks", name)],
+        signal: AbortSignal.timeout(900_000),
         env: {
           DOGS_SMALL: "1",
           DOGS_RUNS: RUNS,
@@ -155,16 +155,14 @@ for (const name of notebooks) {
         stderr: "piped",
       }).output();
       const stderr = new TextDecoder().decode(run.stderr);
-      assert.equal(run.code, 0, `nbconvert failed:\n${stderr.slice(-3000)}`);
-      const executed = JSON.parse(await Deno.readTextFile(join(dir, name))) as { cells: Cell[] };
-      const code = executed.cells.filter((c) => c.cell_type === "code");
-      assert.ok(code.length > 0);
-      for (const cell of code) {
-        const source = Array.isArray(cell.source) ? cell.source.join("") : cell.source;
-        const outputs = cell.outputs ?? [];
-        assert.ok(!outputs.some((o) => o.output_type === "error"), `cell ${cell.id} raised`);
-        const shows = (source.match(/await show(Figure|Images|Table|Batch)?\(/g) ?? []).length;
-        const displayed = outputs.filter((o) =>
+      assert.equal(run.code, 0, `the notebook driver failed:\n${stderr.slice(-3000)}`);
+      const report = JSON.parse(new TextDecoder().decode(run.stdout)) as Report;
+      assert.deepEqual(report.errors, [], "no cell raised, in any pass");
+      const sources = await codeCells(name);
+      assert.equal(report.cells.length, sources.length);
+      for (const [i, cell] of report.cells.entries()) {
+        const shows = (sources[i].match(/await show(Figure|Images|Table|Batch)?\(/g) ?? []).length;
+        const displayed = cell.outputs.filter((o) =>
           o.output_type === "display_data" && o.data?.["text/html"]
         ).length;
         assert.ok(
@@ -172,7 +170,10 @@ for (const name of notebooks) {
           `cell ${cell.id}: ${shows} displays expected, ${displayed} present`,
         );
       }
-      const text = JSON.stringify(code.map((c) => c.outputs ?? []));
+      const [first, second] = report.tensors;
+      assert.ok(Number.isInteger(first) && Number.isInteger(second), `tensors: ${report.tensors}`);
+      assert.equal(second, first, "a second whole pass keeps no more tensors than the first");
+      const text = JSON.stringify(report.cells.map((c) => c.outputs));
       await CHECKS[name]?.(text);
     } finally {
       await endKernelsOf(runtime);
@@ -180,3 +181,60 @@ for (const name of notebooks) {
     }
   });
 }
+
+interface Report {
+  cells: { id: string; outputs: Cell["outputs"] & object[] }[];
+  errors: string[];
+  tensors: (number | null)[];
+  seconds: number[];
+}
+
+/** The sources of a notebook's code cells, in order. */
+async function codeCells(name: string): Promise<string[]> {
+  const notebook = JSON.parse(await Deno.readTextFile(join("notebooks", name))) as {
+    cells: Cell[];
+  };
+  return notebook.cells.filter((c) => c.cell_type === "code")
+    .map((c) => (Array.isArray(c.source) ? c.source.join("") : c.source));
+}
+
+Deno.test("notebook Stop: a training cell stops at its next step, the kernel and its variables stay", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nb-stop-" });
+  const runtime = join(dir, "runtime");
+  try {
+    await makeColourDataset(join(dir, "data"));
+    const settings = {
+      data: join(dir, "data"),
+      out: join(dir, "run"),
+      cache: join(dir, "cache"),
+      weights: SHARED_MOBILENET_ABSOLUTE,
+    };
+    const run = await new Deno.Command("/usr/bin/python3", {
+      args: ["test/fixtures/stop_notebook.py", JSON.stringify(settings)],
+      env: { JUPYTER_RUNTIME_DIR: runtime },
+      signal: AbortSignal.timeout(300_000),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr).slice(-3000));
+    const report = JSON.parse(new TextDecoder().decode(run.stdout));
+    assert.equal(report.stopped.status, "error", JSON.stringify(report));
+    assert.match(
+      report.stopped.error,
+      /StoppedError: stopped \(Stop pressed\) in round \d, after step \d+/,
+    );
+    assert.ok(report.stopped.seconds < 10, `stopped within a step (${report.stopped.seconds} s)`);
+    assert.equal(report.alive, true, "the kernel lives");
+    assert.equal(report.kept, true, "its variables too");
+    assert.deepEqual(
+      report.again,
+      { status: "ok", error: null },
+      "the cell again finishes the run",
+    );
+    const history = JSON.parse(await Deno.readTextFile(join(dir, "run", "metrics.json")));
+    assert.equal(history.length, 3);
+  } finally {
+    await endKernelsOf(runtime);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

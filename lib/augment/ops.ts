@@ -85,12 +85,6 @@ export function crop(img: RgbImage, left: number, top: number, size: number): Rg
   return out;
 }
 
-/** The largest centred square (validation/test preprocessing before the resize). */
-export function centerCropSquare(img: RgbImage): RgbImage {
-  const side = Math.min(img.width, img.height);
-  return crop(img, (img.width - side) >> 1, (img.height - side) >> 1, side);
-}
-
 /** `img` pasted onto a copy of `background` with its top-left corner at (left, top). */
 export function paste(background: RgbImage, img: RgbImage, left: number, top: number): RgbImage {
   const out: RgbImage = { ...background, data: background.data.slice() };

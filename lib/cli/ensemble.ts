@@ -3,7 +3,7 @@
  * split, as three submission files, with the blend weight searched on their shared validation
  * photos (or --alpha). Scores every run and the ensemble when the runs carved off a test part.
  */
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { initBackend } from "../engine/tf.ts";
 import {
   averageRuns,
@@ -15,6 +15,7 @@ import { scoreSubmission, writeSubmissions } from "../predict/submission.ts";
 import { UsageError } from "../errors.ts";
 import { numberOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
+import { ensembleFiles, jobFiles, runFiles, submissionFiles } from "../layout.ts";
 
 const HELP = `Usage: deno task ensemble --runs DIR DIR... --out DIR [options]
 
@@ -63,11 +64,11 @@ await runMain(async () => {
     alpha,
     labelMapOf(average),
   );
-  const answers = join(dirs[0], "train", "test_answers.tsv");
+  const answers = runFiles(jobFiles(dirs[0]).train).testAnswers;
   const scores: Record<string, number> = {};
   if (await sameAnswers(dirs)) {
     for (const [i, dir] of dirs.entries()) {
-      const blendFile = runs[i].file.replace(/probabilities\.tsv$/, "submission_blend.txt");
+      const blendFile = submissionFiles(dirname(runs[i].file)).blend;
       const score = await scoreSubmission(blendFile, answers);
       scores[dir] = score.accuracy;
       console.log(`${dir}: blend ${(100 * score.accuracy).toFixed(2)}% on the test part`);
@@ -79,7 +80,7 @@ await runMain(async () => {
     }
   }
   await Deno.writeTextFile(
-    join(values.out, "ensemble.json"),
+    ensembleFiles(values.out).record,
     JSON.stringify({ runs: dirs, alpha, alphaSearched: alphaGiven === undefined, scores }, null, 1),
   );
   console.log(`submission files: ${files.main}, ${files.aux}, ${files.blend}`);
@@ -101,7 +102,7 @@ function refuseOutInsideRuns(out: string, dirs: readonly string[]): void {
 /** Whether every run carved off the same test part with the same answers. */
 async function sameAnswers(dirs: readonly string[]): Promise<boolean> {
   const texts = await Promise.all(
-    dirs.map((d) => Deno.readTextFile(join(d, "train", "test_answers.tsv")).catch(() => "")),
+    dirs.map((d) => Deno.readTextFile(runFiles(jobFiles(d).train).testAnswers).catch(() => "")),
   );
   return texts[0].split("\n").length > 1 && texts.every((t) => t === texts[0]);
 }

@@ -11,12 +11,13 @@ import { DataError, UsageError } from "../errors.ts";
 import { labelWithName } from "../data/breeds.ts";
 import { integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 const HELP = `Usage: deno task predict --run DIR [options] PHOTO|FOLDER...
 
   --run DIR        a run folder: deno task train's (its best checkpoint) or deno task
                    reproduce's (the model of its final submissions)
-  --top K          breeds to show per photo (default 3)
+  --top K          breeds to show per photo (default ${DEFAULTS.top})
   --flip           average each photo with its mirror image
   --json           one JSON array: [{path, top: [{label, name, probability}]} | {path, error}]
   --tsv            path, rank, label, name, probability (one row per guess; errors as rank 0)
@@ -28,8 +29,8 @@ their answers.`;
 await runMain(async () => {
   const { values, positionals } = parseCli(HELP, {
     run: { type: "string" },
-    top: { type: "string", default: "3" },
-    flip: { type: "boolean", default: false },
+    top: { type: "string" },
+    flip: { type: "boolean" },
     json: { type: "boolean", default: false },
     tsv: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
@@ -37,7 +38,7 @@ await runMain(async () => {
   if (!values.run) throw new UsageError("--run DIR is needed (see --help)");
   if (!positionals.length) throw new UsageError("name at least one photo or folder (see --help)");
   if (values.json && values.tsv) throw new UsageError("--json and --tsv: choose one");
-  const top = integerOption("top", values.top);
+  const top = values.top === undefined ? DEFAULTS.top : integerOption("top", values.top);
   if (top < 1) throw new UsageError(`--top '${values.top}': expected a whole number >= 1`);
   await initBackend();
   const run = await loadFinalModel(values.run);

@@ -15,6 +15,7 @@ import { runMain } from "./main.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { reproduce, type ReproduceSummary } from "../pipeline/reproduce.ts";
 import { formatTime } from "../progress.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 const HELP = `Usage: deno task reproduce [options]
 
@@ -28,37 +29,42 @@ const HELP = `Usage: deno task reproduce [options]
   --out DIR           run folder (default data/runs/reproduce-<preset>-seed<seed>-<dataset>); a
                       folder holds one run: other data or settings are refused, a second
                       process on it too; the same command resumes an interrupted run
-  --seed N            seed of every random choice, a whole number (default 0)
+  --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
   --split-seed N      seed of the data split alone (default: --seed): runs that share it share
                       their test photos and can be ensembled (deno task ensemble)
   --flip              flip test-time augmentation for the submissions (beyond the seed)
-  --threshold P       keep pseudo-labels with blended probability >= P (default 0: all, as the seed)
+  --threshold P       keep pseudo-labels with blended probability >= P (default ${DEFAULTS.threshold}: all, as the seed)
   --no-transfer       stop after the first submissions
-  --val-fraction F    per-class validation fraction (default 0.1, as the seed)
-  --test-fraction F   ImageFolder data: per-class part carved off as the test set (default 0.1)
+  --val-fraction F    per-class validation fraction (default ${DEFAULTS.valFraction}, as the seed)
+  --test-fraction F   ImageFolder data: per-class part carved off as the test set (default ${DEFAULTS.testFraction})
   --small             a few steps per stage (smoke test)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
 await runMain(async () => {
   const values = parseRunArgs(HELP, {
-    flip: { type: "boolean", default: false },
-    threshold: { type: "string", default: "0" },
-    "no-transfer": { type: "boolean", default: false },
-    "val-fraction": { type: "string", default: "0.1" },
-    "test-fraction": { type: "string", default: "0.1" },
+    flip: { type: "boolean" },
+    threshold: { type: "string" },
+    "no-transfer": { type: "boolean" },
+    "val-fraction": { type: "string" },
+    "test-fraction": { type: "string" },
     "split-seed": { type: "string" },
   });
   const inputs = await runInputs(values);
-  const threshold = numberOption("threshold", values.threshold, { min: 0, max: 1 });
-  const valFraction = numberOption("val-fraction", values["val-fraction"], {
-    min: 0,
-    max: 1,
-    open: true,
-  });
-  const testFraction = numberOption("test-fraction", values["test-fraction"], {
-    min: 0,
-    max: 0.99,
-  });
+  // Options left out stay undefined: the library fills them from DEFAULTS.
+  const given = <T>(value: string | undefined, parse: (v: string) => T) =>
+    value === undefined ? undefined : parse(value);
+  const threshold = given(
+    values.threshold,
+    (v) => numberOption("threshold", v, { min: 0, max: 1 }),
+  );
+  const valFraction = given(
+    values["val-fraction"],
+    (v) => numberOption("val-fraction", v, { min: 0, max: 1, open: true }),
+  );
+  const testFraction = given(
+    values["test-fraction"],
+    (v) => numberOption("test-fraction", v, { min: 0, max: 0.99 }),
+  );
   const out = values.out ?? defaultRunFolder("reproduce", inputs);
   await initBackend();
   const s = await reproduce({
@@ -66,12 +72,10 @@ await runMain(async () => {
     out,
     flip: values.flip,
     threshold,
-    transfer: !values["no-transfer"],
+    transfer: values["no-transfer"] ? false : undefined,
     valFraction,
     testFraction,
-    splitSeed: values["split-seed"] === undefined
-      ? undefined
-      : integerOption("split-seed", values["split-seed"]),
+    splitSeed: given(values["split-seed"], (v) => integerOption("split-seed", v)),
     callbacks: [progressCallback()],
   });
   printSummary(out, s);

@@ -9,13 +9,14 @@ import { resolveDataset } from "../data/datasets.ts";
 import { UsageError } from "../errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { type Preset, resolvePreset } from "../run/presets.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 const RUN_OPTIONS = {
   data: { type: "string" },
   weights: { type: "string" },
   preset: { type: "string", default: "cpu" },
   out: { type: "string" },
-  seed: { type: "string", default: "0" },
+  seed: { type: "string" },
   small: { type: "boolean", default: false },
   "cache-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -114,7 +115,7 @@ export async function runInputs(values: {
   data?: string;
   weights?: string;
   preset: string;
-  seed: string;
+  seed?: string;
   small: boolean;
   "cache-dir"?: string;
 }): Promise<RunInputs> {
@@ -126,7 +127,7 @@ export async function runInputs(values: {
   }
   return {
     preset,
-    seed: integerOption("seed", values.seed),
+    seed: values.seed === undefined ? DEFAULTS.seed : integerOption("seed", values.seed),
     data: await resolveDataset(values.data ?? defaultDataset()),
     weights: values.weights ?? defaultWeights(),
     cacheDir: values["cache-dir"],

@@ -8,6 +8,7 @@ import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { formatTime } from "../progress.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 const HELP = `Usage: deno task train [options]
 
@@ -19,23 +20,25 @@ const HELP = `Usage: deno task train [options]
                       quick (stage 1 alone: a model in seconds, to try predict/export/ensemble)
   --out DIR           run folder (default data/runs/<preset>-seed<seed>-<dataset>); a folder
                       holds one run: another dataset, preset, seed or weights is refused
-  --seed N            seed of every random choice, a whole number (default 0)
+  --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
   --small             a few steps per stage (smoke test, CI)
-  --center-weight W   center loss weight (default 0.25; 0 disables)
-  --aux-weight W      auxiliary head weight (default 0.25; 0 disables)
+  --center-weight W   center loss weight (default ${DEFAULTS.lossWeights.center}; 0 disables)
+  --aux-weight W      auxiliary head weight (default ${DEFAULTS.lossWeights.aux}; 0 disables)
   --no-glu            main softmax straight on pooled features (ablation)
   --cache-dir DIR     decoded-photo cache (default data/cache)`;
 
 await runMain(async () => {
   const values = parseRunArgs(HELP, {
-    "center-weight": { type: "string", default: "0.25" },
-    "aux-weight": { type: "string", default: "0.25" },
+    "center-weight": { type: "string" },
+    "aux-weight": { type: "string" },
     "no-glu": { type: "boolean", default: false },
   });
   const inputs = await runInputs(values);
+  const weight = (name: "center-weight" | "aux-weight", fallback: number) =>
+    values[name] === undefined ? fallback : numberOption(name, values[name], { min: 0, max: 100 });
   const lossWeights = {
-    center: numberOption("center-weight", values["center-weight"], { min: 0, max: 100 }),
-    aux: numberOption("aux-weight", values["aux-weight"], { min: 0, max: 100 }),
+    center: weight("center-weight", DEFAULTS.lossWeights.center),
+    aux: weight("aux-weight", DEFAULTS.lossWeights.aux),
   };
   await initBackend();
   const result = await train({

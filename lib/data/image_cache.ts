@@ -23,7 +23,9 @@ export interface CacheMeta {
 }
 
 export class ImageCache {
-  readonly #fd: number;
+  /** The open file, or undefined once closed (a read after `close()` opens it again: a notebook
+   * cell that closed it and runs again finds it working). */
+  #fd: number | undefined;
   readonly #slotOf: Map<string, number>;
   readonly frameBytes: number;
 
@@ -66,6 +68,7 @@ export class ImageCache {
     }
     let done = 0;
     while (done < this.frameBytes) {
+      this.#fd ??= fs.openSync(this.file, "r");
       const n = fs.readSync(
         this.#fd,
         data,
@@ -80,6 +83,7 @@ export class ImageCache {
   }
 
   close(): void {
-    fs.closeSync(this.#fd);
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }

@@ -16,6 +16,7 @@ import { LabelMap } from "./labels.ts";
 import { readDataset } from "./readers.ts";
 import { carvedCount, type ClassSplit, splitPerClass } from "./split.ts";
 import { readSavedSplit, readSplit, type SplitLists, writeSplit } from "./split_files.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export { readSplit } from "./split_files.ts";
 
@@ -113,7 +114,11 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
 
 /** The seed's split of a listing: test carve-off (ImageFolder data), then 90/10 per class. */
 function newSplit(listing: DatasetListing, options: PrepareOptions): SplitLists {
-  const { seed = 0, valFraction = 0.1, testFraction = 0.1 } = options;
+  const {
+    seed = DEFAULTS.seed,
+    valFraction = DEFAULTS.valFraction,
+    testFraction = DEFAULTS.testFraction,
+  } = options;
   if (listing.layout === "competition" && listing.test.length === 0) {
     throw new DataError(
       join(listing.root, "test"),

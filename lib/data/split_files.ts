@@ -5,12 +5,13 @@
  * never splits again, so they are checked when read: a damaged file is one line naming it, what
  * is wrong, and what to do, before the run writes anything.
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { displayName } from "./breeds.ts";
 import type { DatasetListing, LabelledImage, UnlabelledImage } from "./dataset.ts";
 import { DataError, type Skipped } from "../errors.ts";
 import { LabelMap } from "./labels.ts";
 import { readTable, type Row, writeTable } from "./table.ts";
+import { runFiles } from "../layout.ts";
 
 export interface SplitLists {
   labels: LabelMap;
@@ -24,8 +25,9 @@ export interface SplitLists {
 /** Writes labels.tsv, split.tsv, test_answers.tsv and skipped.tsv. */
 export async function writeSplit(out: string, p: SplitLists, skipped: Skipped[]): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
+  const files = runFiles(out);
   await writeTable(
-    join(out, "labels.tsv"),
+    files.labels,
     p.labels.labels.map((label, index) => ({
       index: String(index),
       label,
@@ -38,9 +40,9 @@ export async function writeSplit(out: string, p: SplitLists, skipped: Skipped[])
     ...p.val.map((t) => ({ ...t, subset: "val" })),
     ...p.test.map((t) => ({ ...t, label: "", subset: "test" })),
   ];
-  await writeTable(join(out, "split.tsv"), rows, { columns: ["id", "path", "label", "subset"] });
-  await writeTable(join(out, "test_answers.tsv"), p.testAnswers, { columns: ["id", "label"] });
-  await writeTable(join(out, "skipped.tsv"), skipped, { columns: ["path", "problem"] });
+  await writeTable(files.split, rows, { columns: ["id", "path", "label", "subset"] });
+  await writeTable(files.testAnswers, p.testAnswers, { columns: ["id", "label"] });
+  await writeTable(files.skipped, skipped, { columns: ["path", "problem"] });
 }
 
 const REMAKE = "remove it and run the same command: the split is made again from the run's seed";
@@ -58,7 +60,7 @@ async function readColumns(file: string, columns: readonly string[]): Promise<Ro
 
 /** labels.tsv: row i holds class index i (the `index` column is checked, never assumed). */
 export async function readLabels(out: string): Promise<LabelMap> {
-  const file = join(out, "labels.tsv");
+  const file = runFiles(out).labels;
   const rows = await readColumns(file, ["index", "label"]);
   const byIndex = new Map<number, string>();
   rows.forEach((row, i) => {
@@ -85,7 +87,7 @@ export async function readLabels(out: string): Promise<LabelMap> {
  */
 export async function readSplit(out: string): Promise<Omit<SplitLists, "testAnswers">> {
   const labels = await readLabels(out);
-  const file = join(out, "split.tsv");
+  const file = runFiles(out).split;
   const rows = await readColumns(file, ["id", "path", "label", "subset"]);
   const seen = new Set<string>();
   const parts = { train: [] as LabelledImage[], val: [] as LabelledImage[] };
@@ -125,16 +127,16 @@ export async function readSavedSplit(out: string, listing: DatasetListing): Prom
   const expected = LabelMap.fromLabels(listing.train.map((t) => t.label)).labels;
   if (split.labels.labels.join("\t") !== expected.join("\t")) {
     throw new DataError(
-      join(out, "labels.tsv"),
+      runFiles(out).labels,
       `damaged: its classes are not the dataset's ${expected.length} in order; ${REMAKE}`,
     );
   }
-  const answersFile = join(out, "test_answers.tsv");
+  const answersFile = runFiles(out).testAnswers;
   const answers = new Map((await readColumns(answersFile, ["id", "label"])).map((r) => [r.id, r]));
   const photos = new Map<string, { path: string; label?: string }>(
     [...listing.train, ...listing.test].map((p) => [p.id, p]),
   );
-  const file = join(out, "split.tsv");
+  const file = runFiles(out).split;
   const damaged = (id: string) =>
     new DataError(file, `damaged: the row of '${id}' does not match the dataset; ${REMAKE}`);
   for (const row of [...split.train, ...split.val]) {

@@ -9,13 +9,14 @@
  * wasm backend has no gather gradient.
  */
 import { tf } from "../engine/tf.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export interface LossWeights {
   center: number;
   aux: number;
 }
 
-export const SEED_LOSS_WEIGHTS: LossWeights = { center: 0.25, aux: 0.25 };
+export const SEED_LOSS_WEIGHTS: LossWeights = DEFAULTS.lossWeights;
 
 export interface LossTerms {
   total: tf.Scalar;

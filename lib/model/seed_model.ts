@@ -8,6 +8,7 @@
  */
 import { tf } from "../engine/tf.ts";
 import { type Backbone, splitBackbone } from "./backbone.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export interface SeedModelOptions {
   classes: number;
@@ -26,8 +27,10 @@ export interface SeedModel {
   classes: number;
 }
 
+let centersMade = 0;
+
 export function buildSeedModel(backbone: Backbone, options: SeedModelOptions): SeedModel {
-  const { classes, gluUnits = 64, glu = true, seed = 0 } = options;
+  const { classes, gluUnits = 64, glu = DEFAULTS.glu, seed = DEFAULTS.seed } = options;
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
   const features = tf.input({ shape: [backbone.features], name: "features" });
   let embedding: tf.SymbolicTensor;
@@ -62,7 +65,8 @@ export function buildSeedModel(backbone: Backbone, options: SeedModelOptions): S
   const width = embedding.shape[1] as number;
   // The variable shares the zeros' data; the zeros tensor itself is ours to free.
   const zeros = tf.zeros([classes, width]);
-  const centers = tf.variable(zeros, true, `centers_${Date.now()}_${Math.random()}`);
+  // tfjs wants a variable name unique in the process; a counter gives one (randomness not needed).
+  const centers = tf.variable(zeros, true, `centers_${++centersMade}`);
   zeros.dispose();
   return { backbone, head, centers, classes };
 }

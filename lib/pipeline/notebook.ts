@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { readdir } from "node:fs/promises";
 import { defaultDataset, defaultWeights, relativePaths, runsDir, smallData } from "../paths.ts";
 import { linkSubset } from "../data/subset.ts";
+import { isUserError } from "../errors.ts";
 import { type Preset, PRESETS, smallPreset } from "../run/presets.ts";
 import {
   openRun,
@@ -18,6 +19,7 @@ import {
 } from "../train/run.ts";
 import { openReproduction, type ReproduceOptions, type Reproduction } from "./reproduce.ts";
 import type { Callback } from "../train/trainer.ts";
+import { jobFiles } from "../layout.ts";
 
 /** Log lines in a notebook: printed as plain output, paths relative to the project. */
 export function notebookLog(line: string): void {
@@ -48,7 +50,7 @@ export async function notebookRunOptions(extra: Partial<TrainOptions> = {}): Pro
   return {
     data: await notebookData(),
     weights: defaultWeights(),
-    out: join(notebookRunFolder(), "train"),
+    out: jobFiles(notebookRunFolder()).train,
     preset: notebookPreset(),
     seed: 0,
     ...extra,
@@ -57,14 +59,25 @@ export async function notebookRunOptions(extra: Partial<TrainOptions> = {}): Pro
 
 /** Notebook 03's run, open for training stage by stage (re-opening closes the earlier handle). */
 export async function openNotebookRun(extra: Partial<TrainOptions> = {}): Promise<TrainingRun> {
-  return await openRun(await notebookRunOptions(extra));
+  return await withRelativePaths(async () => openRun(await notebookRunOptions(extra)));
 }
 
 /** Notebook 03's training run: trains it, resumes it, or (complete) loads it back. */
 export async function trainNotebookRun(
   options: { callbacks?: Callback[]; log?: (line: string) => void } = {},
 ): Promise<TrainResult> {
-  return await train(await notebookRunOptions(options));
+  return await withRelativePaths(async () => train(await notebookRunOptions(options)));
+}
+
+/** An input error (a lock held by another kernel, a closed handle) with its paths relative to the
+ * project, as every other line a notebook prints. */
+async function withRelativePaths<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUserError(error)) error.message = relativePaths(error.message);
+    throw error;
+  }
 }
 
 /** Notebook 05's steps on notebook 03's run: submissions, pseudo-labels, transfer. */
@@ -72,12 +85,7 @@ export async function openNotebookReproduction(
   extra: Partial<ReproduceOptions> = {},
 ): Promise<Reproduction> {
   const { data, weights, preset, seed } = await notebookRunOptions();
-  return await openReproduction({
-    data,
-    weights,
-    preset,
-    seed,
-    out: notebookRunFolder(),
-    ...extra,
-  });
+  return await withRelativePaths(() =>
+    openReproduction({ data, weights, preset, seed, out: notebookRunFolder(), ...extra })
+  );
 }

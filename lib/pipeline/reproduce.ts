@@ -5,7 +5,8 @@
  * the final submission files. Every step is resumable, so running it again after an interruption
  * continues where it stopped and ends with the same files.
  */
-import { join, resolve } from "node:path";
+import { basename, join } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
 import { cacheImages, type ImageCache } from "../data/cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
@@ -14,38 +15,35 @@ import { loadRun } from "../run/load.ts";
 import type { CheckpointMeta } from "../run/checkpoint.ts";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
 import { argmaxRow, blend } from "../model/blend.ts";
-import type { Preset } from "../run/presets.ts";
 import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
 import type { Callback } from "../train/trainer.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { readDataset } from "../data/readers.ts";
 import { checkWeightFile } from "../model/pretrained.ts";
 import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
+import { holderOf, replaceHolder } from "../run/registry.ts";
 import { removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
+import { jobFiles, runFiles } from "../layout.ts";
 
-export interface ReproduceOptions {
-  data: string;
-  weights: string;
-  out: string;
-  preset: Preset;
-  seed?: number;
-  /** Seed of the data split alone (default: `seed`); see TrainOptions. */
-  splitSeed?: number;
+/** A job's options: a training run's (its `out` is the job's folder; `train/` and `transfer/` are
+ * made inside it) and what the job adds. Missing ones come from DEFAULTS. */
+export interface ReproduceOptions
+  extends Omit<TrainOptions, "stages" | "init" | "pseudo" | "trainOnVal"> {
   /** Average each test prediction with its mirror image (beyond the seed). */
   flip?: boolean;
   /** Keep only pseudo-labels whose blended probability reaches this (beyond the seed; 0 keeps all,
    * as the seed does). */
   threshold?: number;
-  /** Skip the transfer step. */
+  /** Run the transfer step (when the preset has transfer stages). */
   transfer?: boolean;
-  valFraction?: number;
-  testFraction?: number;
-  cacheDir?: string;
-  callbacks?: Callback[];
-  log?: (line: string) => void;
-  /** Progress bars for decoding and trunk caching (default true). */
-  progress?: boolean;
+}
+
+/** What a job adds to its training runs' settings, filled in. */
+interface JobSettings {
+  flip: boolean;
+  threshold: number;
+  transfer: boolean;
 }
 
 export interface Scores {
@@ -110,9 +108,6 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
   }
 }
 
-/** The reproductions open in this process, by folder (see `openRun`). */
-const open = new Map<string, Reproduction>();
-
 /**
  * Checks the inputs and the folder, and locks it: the steps of `reproduce`, one call each.
  *
@@ -127,21 +122,26 @@ const open = new Map<string, Reproduction>();
  * ```
  */
 export async function openReproduction(options: ReproduceOptions): Promise<Reproduction> {
-  await open.get(resolve(options.out))?.close();
-  const { out, flip = false, threshold = 0 } = options;
+  await holderOf("reproduction", options.out)?.release();
+  const { out, flip, threshold, transfer, ...runOptions } = options;
+  const job: JobSettings = {
+    flip: flip ?? DEFAULTS.flip,
+    threshold: threshold ?? DEFAULTS.threshold,
+    transfer: transfer ?? DEFAULTS.transfer,
+  };
   await preflight(options);
-  await checkSettings(out, { flip, threshold, transfer: options.transfer !== false });
+  await checkSettings(out, { ...job });
   const lock = await lockRunFolder(out);
   try {
     await removeStaleTemporaries(out, false);
-    await removeStaleTemporaries(join(out, "submissions"));
+    await removeStaleTemporaries(jobFiles(out).submissions);
   } catch (error) {
     await lock.release();
     throw error;
   }
   resetPhases();
-  const reproduction = new Reproduction(options, lock);
-  open.set(resolve(out), reproduction);
+  const reproduction = new Reproduction({ ...runOptions, out }, job, lock);
+  await replaceHolder("reproduction", out, { release: () => reproduction.close() });
   return reproduction;
 }
 
@@ -164,14 +164,18 @@ async function preflight(options: ReproduceOptions): Promise<void> {
 
 export class Reproduction {
   readonly out: string;
-  readonly #options: ReproduceOptions;
+  /** What its training runs share (each gets its own `out`). */
+  readonly #options: TrainOptions;
+  readonly #job: JobSettings;
   readonly #lock: RunLock;
   readonly #started = performance.now();
   #base?: TrainResult;
+  #closed = false;
   #cache?: ImageCache;
 
-  constructor(options: ReproduceOptions, lock: RunLock) {
+  constructor(options: TrainOptions, job: JobSettings, lock: RunLock) {
     this.#options = options;
+    this.#job = job;
     this.#lock = lock;
     this.out = options.out;
   }
@@ -182,37 +186,24 @@ export class Reproduction {
 
   /** Whether the transfer step runs (the preset has transfer stages and it was not switched off). */
   get transfers(): boolean {
-    return this.#options.transfer !== false && this.#options.preset.transferStages.length > 0;
+    return this.#job.transfer && this.#options.preset.transferStages.length > 0;
   }
 
   #train(extra: Partial<TrainOptions> & { out: string }): Promise<TrainResult> {
-    const o = this.#options;
-    return train({
-      data: o.data,
-      weights: o.weights,
-      preset: o.preset,
-      seed: o.seed ?? 0,
-      splitSeed: o.splitSeed,
-      cacheDir: o.cacheDir,
-      valFraction: o.valFraction,
-      testFraction: o.testFraction,
-      callbacks: o.callbacks,
-      log: this.#log,
-      progress: o.progress,
-      ...extra,
-    });
+    return train({ ...this.#options, log: this.#log, ...extra });
   }
 
   /** Stages 1-3 in `train/` (resumed when interrupted; a complete run is only loaded back). */
   async trainBase(): Promise<TrainResult> {
     if (this.#base) return this.#base;
-    this.#log("== stages 1-3: training");
-    const base = await this.#train({ out: join(this.out, "train") });
+    this.#checkOpen();
+    this.#log("== stages 1-3");
+    const base = await this.#train({ out: jobFiles(this.out).train });
     const unreadable = base.data.unreadableTest.length;
     if (unreadable) {
       this.#log(
         `${unreadable} test photo(s) could not be read (listed in ${
-          join(this.out, "train", "skipped.tsv")
+          runFiles(jobFiles(this.out).train).skipped
         }); their submission lines are the most frequent training class`,
       );
     }
@@ -223,18 +214,21 @@ export class Reproduction {
    * submission. */
   async #best(): Promise<{ path: string; meta: CheckpointMeta }> {
     const { best } = await this.trainBase();
-    if (!best) throw new DataError(join(this.out, "train"), "no complete checkpoint (train first)");
+    if (!best) {
+      throw new DataError(jobFiles(this.out).train, "no complete checkpoint (train first)");
+    }
     return best;
   }
 
   /** The test photos predicted by the best checkpoint ("before") or by the transfer's last
    * ("after"), written as the three submission files and scored where the answers are known. */
   async predictTest(when: "before" | "after"): Promise<TestPredictions> {
+    this.#checkOpen();
     const base = await this.trainBase();
     const alpha = (await this.#best()).meta.metrics.alpha;
     const run = when === "before"
-      ? await loadRun(join(this.out, "train"), "best")
-      : await loadRun(join(this.out, "transfer"), "latest");
+      ? await loadRun(jobFiles(this.out).train, "best")
+      : await loadRun(jobFiles(this.out).transfer, "latest");
     const testIds = base.data.test.map((t) => t.id);
     this.#log(`== prediction of ${testIds.length} test photos with ${run.checkpoint.path}`);
     this.#cache ??= await cacheImages(base.data.test, {
@@ -243,13 +237,15 @@ export class Reproduction {
     });
     const predicted = await timed(
       "test predictions",
-      () => predictPhotos(run.model, this.#cache!, testIds, { flip: this.#options.flip ?? false }),
+      () => predictPhotos(run.model, this.#cache!, testIds, { flip: this.#job.flip }),
     );
     const [ids, probs] = this.#withFallback(base, testIds, predicted);
-    const dir = join(this.out, "submissions", ...(when === "before" ? ["before-transfer"] : []));
+    const dir = when === "before"
+      ? jobFiles(this.out).beforeTransfer
+      : jobFiles(this.out).submissions;
     const files = await writeSubmissions(dir, ids, probs, alpha, run.labels);
     const answers = base.data.testAnswers.length
-      ? join(this.out, "train", "test_answers.tsv")
+      ? runFiles(jobFiles(this.out).train).testAnswers
       : undefined;
     const scores = answers ? await scoreAll(files, answers) : undefined;
     return {
@@ -273,13 +269,15 @@ export class Reproduction {
 
   /** The test photos that decoded, labelled by the blend (the confident ones with a threshold). */
   pseudoLabels(before: TestPredictions): LabelledImage[] {
+    this.#checkOpen();
     const test = this.#base?.data.test ?? [];
-    const threshold = this.#options.threshold ?? 0;
+    const { threshold } = this.#job;
     return pseudoLabels(test, before, before.alpha, threshold, (i) => before.labels.toLabel(i));
   }
 
   /** Fine-tunes the best checkpoint again with the pseudo-labelled photos (`transfer/`). */
   async transfer(pseudo: LabelledImage[], callbacks?: Callback[]): Promise<TrainResult> {
+    this.#checkOpen();
     const base = await this.trainBase();
     const best = await this.#best();
     this.#log(
@@ -288,7 +286,7 @@ export class Reproduction {
       } labelled ones`,
     );
     return await this.#train({
-      out: join(this.out, "transfer"),
+      out: jobFiles(this.out).transfer,
       stages: this.#options.preset.transferStages,
       init: best.path,
       pseudo,
@@ -319,22 +317,29 @@ export class Reproduction {
       seconds,
       phases: { ...phases, other: Math.max(0, seconds - covered) },
     };
-    await writeTextAtomic(join(this.out, "summary.json"), JSON.stringify(summary, null, 1));
+    await writeTextAtomic(jobFiles(this.out).summary, JSON.stringify(summary, null, 1));
     return summary;
   }
 
+  /** One rule with `TrainingRun`: a closed handle refuses to work (open it again). */
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new UsageError(`the reproduction in ${this.out} is closed: open it again`);
+    }
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
     this.#cache?.close();
     this.#cache = undefined;
     await this.#lock.release();
-    if (open.get(resolve(this.out)) === this) open.delete(resolve(this.out));
   }
 }
 
 /** The options that change a reproduce folder's files beyond its training runs (reproduce.json):
  * refused when they differ from what the folder was made with. */
 async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
-  const file = join(out, "reproduce.json");
+  const file = jobFiles(out).record;
   const text = await Deno.readTextFile(file).catch((error) => {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
@@ -365,7 +370,7 @@ async function checkSettings(out: string, settings: Record<string, unknown>): Pr
   // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
   await refuseForeignFolder(
     out,
-    ["train"],
+    [basename(jobFiles(out).train)],
     "not empty and not a reproduce run folder; start it in another folder (--out)",
   );
   await writeTextAtomic(file, JSON.stringify(settings, null, 1));

@@ -5,7 +5,6 @@
  * runs share, with each run's best model of the training stages (the transfer stages train on
  * those photos, so they cannot judge them); or it is stated.
  */
-import { join } from "node:path";
 import { cacheImages } from "../data/cache.ts";
 import { exists } from "../files.ts";
 import { DataError } from "../errors.ts";
@@ -15,6 +14,7 @@ import { readTable } from "../data/table.ts";
 import { searchBlend } from "../model/blend.ts";
 import { predictPhotos, type Probabilities } from "./predict.ts";
 import { loadRun } from "../run/load.ts";
+import { jobFiles, runFiles, submissionFiles } from "../layout.ts";
 
 /** A run's final test probabilities, as `submissions/probabilities.tsv` holds them. */
 export interface RunProbabilities {
@@ -29,13 +29,12 @@ export interface RunProbabilities {
 /** Reads a reproduce run's final probabilities.tsv (image_id, main_<label>..., aux_<label>...). */
 export async function readRunProbabilities(dir: string): Promise<RunProbabilities> {
   // After transfer the final files are in submissions/; without it, in before-transfer/.
-  let file = join(dir, "submissions", "probabilities.tsv");
-  if (!(await exists(file))) {
-    file = join(dir, "submissions", "before-transfer", "probabilities.tsv");
-  }
+  const job = jobFiles(dir);
+  let file = submissionFiles(job.submissions).probabilities;
+  if (!(await exists(file))) file = submissionFiles(job.beforeTransfer).probabilities;
   if (!(await exists(file))) {
     throw new DataError(
-      join(dir, "submissions"),
+      job.submissions,
       "no probabilities.tsv: ensemble reproduce run folders (deno task reproduce)",
     );
   }
@@ -96,12 +95,12 @@ export async function searchEnsembleAlpha(
   dirs: readonly string[],
   options: { cacheDir?: string; log?: (line: string) => void } = {},
 ): Promise<{ alpha: number; accuracy: number }> {
-  const splits = await Promise.all(dirs.map((d) => readSplit(join(d, "train"))));
+  const splits = await Promise.all(dirs.map((d) => readSplit(jobFiles(d).train)));
   const val = splits[0].val;
   for (const [i, split] of splits.entries()) {
     if (split.val.map((p) => p.id).join("\t") !== val.map((p) => p.id).join("\t")) {
       throw new DataError(
-        join(dirs[i], "train", "split.tsv"),
+        runFiles(jobFiles(dirs[i]).train).split,
         `its validation photos differ from ${
           dirs[0]
         }'s: give --alpha, or ensemble runs of one split`,
@@ -111,7 +110,7 @@ export async function searchEnsembleAlpha(
   const labels = splits[0].labels;
   let sum: Probabilities | undefined;
   for (const dir of dirs) {
-    const run = await loadRun(join(dir, "train"), "best");
+    const run = await loadRun(jobFiles(dir).train, "best");
     options.log?.(`validation predictions of ${run.checkpoint.path}`);
     const cache = await cacheImages(val, {
       size: run.config.preset.backbone.size,

@@ -7,13 +7,13 @@
  * input must be) and a static page, `index.html`, that classifies a dropped photo with no build
  * step (it loads TF.js from the `tf.min.js` copied beside it, so it works offline).
  */
-import { join } from "node:path";
 import { createRequire } from "node:module";
 import { tf } from "../engine/tf.ts";
 import { displayName } from "../data/breeds.ts";
 import { foldChains } from "../model/fold.ts";
 import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
+import { EXPORT_WEIGHTS, exportFiles } from "../layout.ts";
 
 export interface ExportFiles {
   model: string;
@@ -69,8 +69,14 @@ export async function foldedBackbone(model: tf.LayersModel): Promise<tf.LayersMo
   return rebuilt;
 }
 
-/** Backbone, head and blend as one model with one output. */
-export async function exportableModel(run: FinalModel): Promise<tf.LayersModel> {
+/**
+ * Backbone, head and blend as one model with one output. The folded backbone and the blend layer
+ * are its own; the heads are the run's, shared: `dispose()` frees what is its own and leaves the
+ * run's model whole (it still predicts, and exports again).
+ */
+export async function exportableModel(
+  run: FinalModel,
+): Promise<{ model: tf.LayersModel; dispose(): void }> {
   const backbone = await foldedBackbone(run.model.backbone.model);
   const size = run.config.preset.backbone.size;
   const k = run.model.classes;
@@ -90,7 +96,15 @@ export async function exportableModel(run: FinalModel): Promise<tf.LayersModel> 
   );
   mix.setWeights([kernel]);
   kernel.dispose();
-  return tf.model({ inputs: input, outputs: blended, name: "dog_breeds" });
+  const model = tf.model({ inputs: input, outputs: blended, name: "dog_breeds" });
+  return {
+    model,
+    dispose() {
+      // Weight by weight: the models hold each other (tfjs' own dispose counts the references
+      // and frees nothing while the export model, which shares the run's heads, lives).
+      for (const weight of [...backbone.weights, ...mix.weights]) weight.dispose();
+    },
+  };
 }
 
 /** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page. */
@@ -100,29 +114,26 @@ export async function exportRun(run: FinalModel, out: string): Promise<ExportFil
     throw new DataError(out, "not a folder: --out names the folder the export is written to");
   }
   await Deno.mkdir(out, { recursive: true });
-  const files: ExportFiles = {
-    model: join(out, "model.json"),
-    weights: join(out, "weights.bin"),
-    labels: join(out, "labels.json"),
-    preprocess: join(out, "preprocess.json"),
-    page: join(out, "index.html"),
-  };
-  const model = await exportableModel(run);
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    await Deno.writeFile(files.weights, new Uint8Array(artifacts.weightData as ArrayBuffer));
-    await Deno.writeTextFile(
-      files.model,
-      JSON.stringify({
-        format: "layers-model",
-        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-        convertedBy: "dog-breeds export (BatchNorm folded)",
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
-      }),
-    );
-    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-  }));
-  model.dispose();
+  const files: ExportFiles = exportFiles(out);
+  const { model, dispose } = await exportableModel(run);
+  try {
+    await model.save(tf.io.withSaveHandler(async (artifacts) => {
+      await Deno.writeFile(files.weights, new Uint8Array(artifacts.weightData as ArrayBuffer));
+      await Deno.writeTextFile(
+        files.model,
+        JSON.stringify({
+          format: "layers-model",
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+          convertedBy: "dog-breeds export (BatchNorm folded)",
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: [EXPORT_WEIGHTS], weights: artifacts.weightSpecs }],
+        }),
+      );
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }));
+  } finally {
+    dispose();
+  }
   const labels = run.labels.labels.map((label, index) => ({
     index,
     label,
@@ -145,13 +156,14 @@ export async function exportRun(run: FinalModel, out: string): Promise<ExportFil
   await Deno.writeTextFile(files.preprocess, JSON.stringify(preprocess, null, 1));
   const require = createRequire(import.meta.url);
   const tfjsBundle = require.resolve("@tensorflow/tfjs/dist/tf.min.js");
-  await Deno.copyFile(tfjsBundle, join(out, "tf.min.js"));
-  await Deno.writeTextFile(files.page, PAGE);
+  await Deno.copyFile(tfjsBundle, exportFiles(out).tfjs);
+  await Deno.writeTextFile(files.page, page(exportFiles(".")));
   return files;
 }
 
 /** The static page: drop a photo (or open `index.html?photo=URL`), see the top breeds. */
-const PAGE = `<!doctype html>
+const page = (names: ReturnType<typeof exportFiles>) =>
+  `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -171,14 +183,14 @@ const PAGE = `<!doctype html>
 <p id="status">Loading the model...</p>
 <img id="photo" alt="">
 <table id="result"></table>
-<script src="tf.min.js"></script>
+<script src="${names.tfjs}"></script>
 <script>
 const status = (text) => (document.getElementById("status").textContent = text);
 const ready = (async () => {
   const [labels, pre, model] = await Promise.all([
-    fetch("labels.json").then((r) => r.json()),
-    fetch("preprocess.json").then((r) => r.json()),
-    tf.loadLayersModel("model.json"),
+    fetch("${names.labels}").then((r) => r.json()),
+    fetch("${names.preprocess}").then((r) => r.json()),
+    tf.loadLayersModel("${names.model}"),
   ]);
   status("Ready: drop a photo.");
   return { labels, pre, model };

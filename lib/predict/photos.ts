@@ -10,6 +10,7 @@ import { isImageName } from "../data/dataset.ts";
 import { displayName } from "../data/breeds.ts";
 import { blend } from "../model/blend.ts";
 import { type FinalModel, predictPhotos } from "./predict.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export interface Guess {
   label: string;
@@ -73,7 +74,7 @@ export async function predictFiles(
   paths: readonly string[],
   options: PredictFilesOptions = {},
 ): Promise<PhotoPrediction[]> {
-  const { top = 3, flip = false } = options;
+  const { top = DEFAULTS.top, flip = DEFAULTS.flip } = options;
   const items = paths.map((path, i) => ({ id: `photo${i}`, path }));
   const cache = await cacheImages(items, {
     size: run.config.preset.backbone.size,

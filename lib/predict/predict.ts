@@ -3,7 +3,6 @@
  * them), batched, optionally averaged with the horizontally flipped photo (test-time augmentation,
  * beyond the seed). And which checkpoint of a run folder predicts.
  */
-import { join } from "node:path";
 import { initBackend, readValues, tf } from "../engine/tf.ts";
 import { type BatchRunner, onnxRunner } from "../model/runner.ts";
 import { scaledPhotos } from "../augment/batch.ts";
@@ -14,6 +13,8 @@ import { bestOf, listCheckpoints } from "../run/checkpoint.ts";
 import { type LoadedRun, loadRun } from "../run/load.ts";
 import { DataError } from "../errors.ts";
 import { exists } from "../files.ts";
+import { jobFiles, runFiles } from "../layout.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export interface Probabilities {
   /** Row-major [n, classes]. */
@@ -44,7 +45,7 @@ export async function predictPhotos(
   model: SeedModel,
   cache: ImageCache,
   ids: readonly string[],
-  { flip = false, chunk = 32, onProgress, engine }: PredictOptions = {},
+  { flip = DEFAULTS.flip, chunk = 32, onProgress, engine }: PredictOptions = {},
 ): Promise<Probabilities> {
   const runner = await predictionRunner(model, engine);
   const classes = model.classes;
@@ -141,23 +142,24 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
   const info = await Deno.stat(dir).catch(() => undefined);
   if (!info) throw new DataError(dir, "no such folder: --run names a run folder");
   if (!info.isDirectory) throw new DataError(dir, "not a folder: --run names a run folder");
-  if (await exists(join(dir, "run.json"))) {
+  if (await exists(runFiles(dir).config)) {
     const run = await loadRun(dir, "best");
     const alpha = run.checkpoint.meta.metrics.alpha;
     return { ...run, alpha, description: `best checkpoint ${run.checkpoint.path}` };
   }
-  if (!(await exists(join(dir, "train", "run.json")))) {
+  const { train, transfer } = jobFiles(dir);
+  if (!(await exists(runFiles(train).config))) {
     throw new DataError(dir, "not a run folder (no run.json, no train/run.json)");
   }
-  const best = bestOf(await listCheckpoints(join(dir, "train", "checkpoints")));
-  if (!best) throw new DataError(join(dir, "train"), "no complete checkpoint (train first)");
+  const best = bestOf(await listCheckpoints(runFiles(train).checkpoints));
+  if (!best) throw new DataError(train, "no complete checkpoint (train first)");
   const alpha = best.meta.metrics.alpha;
-  const transferred = await exists(join(dir, "transfer", "run.json")) &&
-    (await listCheckpoints(join(dir, "transfer", "checkpoints"))).length > 0;
+  const transferred = await exists(runFiles(transfer).config) &&
+    (await listCheckpoints(runFiles(transfer).checkpoints)).length > 0;
   if (!transferred) {
-    const base = await loadRun(join(dir, "train"), "best");
+    const base = await loadRun(train, "best");
     return { ...base, alpha, description: `best checkpoint ${base.checkpoint.path}` };
   }
-  const tuned = await loadRun(join(dir, "transfer"), "latest");
+  const tuned = await loadRun(transfer, "latest");
   return { ...tuned, alpha, description: `transfer checkpoint ${tuned.checkpoint.path}` };
 }

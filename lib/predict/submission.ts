@@ -3,12 +3,12 @@
  * `label<TAB>image_id`, labels in the dataset's own ids — from the main head, the auxiliary head
  * and their alpha blend — plus every probability, for ensembling later.
  */
-import { join } from "node:path";
 import type { LabelMap } from "../data/labels.ts";
 import { readRows, readTable, writeTable } from "../data/table.ts";
 import { DataError } from "../errors.ts";
 import { argmaxRow, blend } from "../model/blend.ts";
 import type { Probabilities } from "./predict.ts";
+import { submissionFiles } from "../layout.ts";
 
 export interface SubmissionFiles {
   main: string;
@@ -25,12 +25,7 @@ export async function writeSubmissions(
   labels: LabelMap,
 ): Promise<SubmissionFiles> {
   await Deno.mkdir(dir, { recursive: true });
-  const files: SubmissionFiles = {
-    main: join(dir, "submission_main.txt"),
-    aux: join(dir, "submission_aux.txt"),
-    blend: join(dir, "submission_blend.txt"),
-    probabilities: join(dir, "probabilities.tsv"),
-  };
+  const files: SubmissionFiles = submissionFiles(dir);
   const lines = (p: Float32Array) =>
     ids.map((id, i) => [labels.toLabel(argmaxRow(p, i, probs.classes)), id]);
   await writeTable(files.main, lines(probs.main), { delimiter: "\t" });

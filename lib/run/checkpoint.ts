@@ -7,11 +7,12 @@
  * weights, so that a checkpoint damaged later (a truncated copy, a bad disk) is named when read
  * instead of loading garbage.
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { tf } from "../engine/tf.ts";
 import { DataError } from "../errors.ts";
 import { sha256Hex } from "../files.ts";
 import type { SeedModel } from "../model/seed_model.ts";
+import { checkpointFiles } from "../layout.ts";
 
 export interface RoundMetrics {
   main: number;
@@ -95,13 +96,14 @@ export async function saveCheckpoint(
   // `getWeights` makes a fresh tensor for the step count ("iter"); the rest are live variables.
   tf.dispose(optimizerWeights.filter((w) => w.name === "iter").map((w) => w.tensor));
   const bytes = new Uint8Array(data);
-  await Deno.writeFile(join(tmp, "weights.bin"), bytes);
+  const files = checkpointFiles(tmp);
+  await Deno.writeFile(files.weights, bytes);
   await Deno.writeTextFile(
-    join(tmp, "specs.json"),
+    files.specs,
     JSON.stringify({ specs, modelCount: named.length }),
   );
   const written = { ...meta, weights: { bytes: bytes.length, sha256: sha256Hex(bytes) } };
-  await Deno.writeTextFile(join(tmp, "meta.json"), JSON.stringify(written, null, 1));
+  await Deno.writeTextFile(files.meta, JSON.stringify(written, null, 1));
   await Deno.remove(path, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, path);
   return path;
@@ -119,15 +121,16 @@ interface CheckpointFiles {
 /** What a checkpoint holds, checked: its specs parse, and its weights have the length they need
  * (and the SHA-256 its meta recorded). A damaged one is a DataError saying what to do. */
 async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
+  const files = checkpointFiles(path);
   const fail = (file: string, problem: string) =>
     new DataError(
-      join(path, file),
+      file,
       `${problem}; remove the checkpoint folder ${path} to go back to the one before (a run ` +
         `resumes from there)`,
     );
   const json = async <T>(file: string): Promise<T> => {
     try {
-      return JSON.parse(await Deno.readTextFile(join(path, file)));
+      return JSON.parse(await Deno.readTextFile(file));
     } catch (error) {
       if (error instanceof SyntaxError) throw fail(file, `damaged (${error.message})`);
       if (error instanceof Deno.errors.NotFound) throw fail(file, "missing");
@@ -135,11 +138,11 @@ async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
     }
   };
   const parsed = await json<{ specs: tf.io.WeightsManifestEntry[]; modelCount: number }>(
-    "specs.json",
+    files.specs,
   );
-  const meta = await json<CheckpointMeta>("meta.json");
-  const bytes = await Deno.readFile(join(path, "weights.bin")).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) throw fail("weights.bin", "missing");
+  const meta = await json<CheckpointMeta>(files.meta);
+  const bytes = await Deno.readFile(files.weights).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) throw fail(files.weights, "missing");
     throw error;
   });
   const needed = (parsed.specs ?? []).reduce(
@@ -148,12 +151,15 @@ async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
   );
   if (bytes.length !== needed || (meta.weights && bytes.length !== meta.weights.bytes)) {
     throw fail(
-      "weights.bin",
+      files.weights,
       `truncated or damaged: ${bytes.length} bytes, its specs need ${needed}`,
     );
   }
   if (meta.weights && sha256Hex(bytes) !== meta.weights.sha256) {
-    throw fail("weights.bin", "damaged: its SHA-256 is not the one recorded in meta.json");
+    throw fail(
+      files.weights,
+      `damaged: its SHA-256 is not the one recorded in ${basename(files.meta)}`,
+    );
   }
   return { specs: parsed.specs, modelCount: parsed.modelCount, bytes, meta };
 }
@@ -241,7 +247,8 @@ export async function listCheckpoints(
     }
     const path = join(dir, entry.name);
     try {
-      found.push({ path, meta: JSON.parse(await Deno.readTextFile(join(path, "meta.json"))) });
+      const meta = JSON.parse(await Deno.readTextFile(checkpointFiles(path).meta));
+      found.push({ path, meta });
     } catch {
       // no meta.json: not a complete checkpoint
     }

@@ -3,25 +3,28 @@
  * that whatever else lands in the folder is known to belong to this run, and read back to resume
  * it or to rebuild its model.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
-import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
+import type { LossWeights } from "../model/loss.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { DataError } from "../errors.ts";
 import { sha256Hex, writeTextAtomic } from "../files.ts";
 import { listingFingerprint, type RunIdentity, weightsFingerprint } from "./folder.ts";
 import type { Preset, StageSpec } from "./presets.ts";
+import { runFiles } from "../layout.ts";
 
 /** Everything that changes what a run computes. */
 export interface RunSettings {
   data: string;
   weights: string;
   preset: Preset;
+  /** Seed of every random choice (default: DEFAULTS.seed). */
   seed?: number;
   /** Seed of the data split alone (default: `seed`). Runs that share it share their validation
    * and test photos, so they can be ensembled; `seed` still drives everything else. */
   splitSeed?: number;
-  /** Per-class validation fraction (default 0.1) and, for ImageFolder data, test carve-off. */
+  /** Per-class validation fraction and, for ImageFolder data, test carve-off (DEFAULTS). */
   valFraction?: number;
   testFraction?: number;
   /** The model without the GLU (ablation). */
@@ -54,12 +57,40 @@ export interface RunConfig {
 /** Bumped whenever what a run computes changes for the same settings. */
 export const RECIPE_VERSION = 2;
 
+/** RunSettings with every default filled in (from DEFAULTS): what a run works with. */
+export type ResolvedRunSettings<T extends RunSettings = RunSettings> = T & {
+  seed: number;
+  splitSeed: number;
+  valFraction: number;
+  testFraction: number;
+  glu: boolean;
+  lossWeights: LossWeights;
+  without: NonNullable<RunSettings["without"]>;
+  trainOnVal: boolean;
+};
+
+/** Fills the settings a caller left out; done once, where a run is opened. */
+export function resolveRunSettings<T extends RunSettings>(settings: T): ResolvedRunSettings<T> {
+  const seed = settings.seed ?? DEFAULTS.seed;
+  return {
+    ...settings,
+    seed,
+    splitSeed: settings.splitSeed ?? seed,
+    valFraction: settings.valFraction ?? DEFAULTS.valFraction,
+    testFraction: settings.testFraction ?? DEFAULTS.testFraction,
+    glu: settings.glu ?? DEFAULTS.glu,
+    lossWeights: settings.lossWeights ?? DEFAULTS.lossWeights,
+    without: settings.without ?? [],
+    trainOnVal: settings.trainOnVal ?? false,
+  };
+}
+
 /** What makes a run this run: compared with a folder's `run.json` before anything is written. */
 export async function runIdentity(
-  settings: RunSettings,
+  settings: ResolvedRunSettings,
   listing: DatasetListing,
 ): Promise<RunIdentity> {
-  const { preset, seed = 0 } = settings;
+  const { preset, seed } = settings;
   return {
     dataset: {
       root: resolve(settings.data),
@@ -75,40 +106,33 @@ export async function runIdentity(
       // by another is not resumed with this one.
       recipeVersion: RECIPE_VERSION,
       recipe: sha256Hex(JSON.stringify(preset), 16),
-      splitSeed: settings.splitSeed ?? seed,
-      valFraction: settings.valFraction ?? 0.1,
-      testFraction: settings.testFraction ?? 0.1,
-      glu: settings.glu ?? true,
-      lossWeights: settings.lossWeights ?? SEED_LOSS_WEIGHTS,
-      without: settings.without ?? [],
+      splitSeed: settings.splitSeed,
+      valFraction: settings.valFraction,
+      testFraction: settings.testFraction,
+      glu: settings.glu,
+      lossWeights: settings.lossWeights,
+      without: settings.without,
       stages: settings.stages ? sha256Hex(JSON.stringify(settings.stages), 16) : "preset",
       init: settings.init ? basename(settings.init) : null,
       pseudoLabels: settings.pseudo
         ? sha256Hex(settings.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
         : null,
-      trainOnVal: settings.trainOnVal ?? false,
+      trainOnVal: settings.trainOnVal,
     },
   };
 }
 
-export function runConfig(settings: RunSettings, identity: RunIdentity): RunConfig {
-  return {
-    data: settings.data,
-    weights: settings.weights,
-    preset: settings.preset,
-    seed: settings.seed ?? 0,
-    glu: settings.glu ?? true,
-    lossWeights: settings.lossWeights ?? SEED_LOSS_WEIGHTS,
-    identity,
-  };
+export function runConfig(settings: ResolvedRunSettings, identity: RunIdentity): RunConfig {
+  const { data, weights, preset, seed, glu, lossWeights } = settings;
+  return { data, weights, preset, seed, glu, lossWeights, identity };
 }
 
 export async function writeRunConfig(dir: string, config: RunConfig): Promise<void> {
-  await writeTextAtomic(join(dir, "run.json"), JSON.stringify(config, null, 1));
+  await writeTextAtomic(runFiles(dir).config, JSON.stringify(config, null, 1));
 }
 
 export async function readRunConfig(dir: string): Promise<RunConfig> {
-  const file = join(dir, "run.json");
+  const file = runFiles(dir).config;
   const text = await Deno.readTextFile(file).catch(() => {
     throw new DataError(
       dir,

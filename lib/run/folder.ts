@@ -16,6 +16,7 @@ import type { DatasetListing } from "../data/dataset.ts";
 import { processAlive, sha256Hex } from "../files.ts";
 import { weightFileOf } from "../model/weights.ts";
 import { digest } from "../download.ts";
+import { runFiles } from "../layout.ts";
 
 export interface RunIdentity {
   dataset: { root: string; photos: number; listing: string };
@@ -78,7 +79,7 @@ function show(value: unknown): string {
 /** What a run folder's run.json says about it, if it has one. A damaged file is an error naming
  * it: it is the folder's contract, and nothing in the folder can be trusted without it. */
 export async function readIdentity(out: string): Promise<RunIdentity | "none" | "unknown"> {
-  const file = join(out, "run.json");
+  const file = runFiles(out).config;
   const text = await Deno.readTextFile(file).catch((error) => {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
@@ -122,7 +123,7 @@ export async function checkIdentity(
     throw new DataError(out, "not a folder: the run folder (--out) must be a folder or not exist");
   }
   const saved = await readIdentity(out);
-  const file = join(out, "run.json");
+  const file = runFiles(out).config;
   const advice = "start it in another folder (--out)";
   if (saved === "unknown") {
     throw new DataError(file, `not a run of this version (no run identity); ${advice}`);
@@ -174,7 +175,7 @@ let lockFiles = 0;
  */
 export async function lockRunFolder(out: string): Promise<RunLock> {
   await Deno.mkdir(out, { recursive: true });
-  const path = join(out, ".lock");
+  const path = runFiles(out).lock;
   const me: LockHolder = { pid: Deno.pid, host: hostname(), started: new Date().toISOString() };
   const mine = `${path}.${++lockFiles}.tmp-${Deno.pid}`;
   const file = await Deno.open(mine, { createNew: true, write: true, read: true });
@@ -185,10 +186,13 @@ export async function lockRunFolder(out: string): Promise<RunLock> {
       try {
         await Deno.link(mine, path);
         await Deno.remove(mine);
+        let released = false;
         return {
           // Unpublished first, unlocked second: a lock file on disk is always a held lock or
           // a dead process's.
           release: async () => {
+            if (released) return;
+            released = true;
             await Deno.remove(path).catch(() => {});
             file.close();
           },

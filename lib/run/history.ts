@@ -2,11 +2,11 @@
  * A run's metrics log: one row per round, in `metrics.json` (read back on resume) and
  * `metrics.csv` (for a spreadsheet).
  */
-import { join } from "node:path";
 import { writeTable } from "../data/table.ts";
 import type { RoundMetrics } from "./checkpoint.ts";
 import { writeTextAtomic } from "../files.ts";
 import { DataError } from "../errors.ts";
+import { runFiles } from "../layout.ts";
 
 export interface HistoryRow {
   round: number;
@@ -18,7 +18,7 @@ export interface HistoryRow {
 
 /** The rows of `metrics.json` up to `round` (all of them by default); none when it is missing. */
 export async function readHistory(dir: string, round = Infinity): Promise<HistoryRow[]> {
-  const file = join(dir, "metrics.json");
+  const file = runFiles(dir).history;
   const text = await Deno.readTextFile(file).catch((error) => {
     if (error instanceof Deno.errors.NotFound) return "[]";
     throw error;
@@ -47,9 +47,9 @@ function damaged(file: string, why: string): DataError {
 }
 
 export async function writeHistory(dir: string, history: HistoryRow[]): Promise<void> {
-  await writeTextAtomic(join(dir, "metrics.json"), JSON.stringify(history, null, 1));
+  await writeTextAtomic(runFiles(dir).history, JSON.stringify(history, null, 1));
   await writeTable(
-    join(dir, "metrics.csv"),
+    runFiles(dir).historyTable,
     history.map((h) => ({
       round: h.round,
       stage: h.stage,

@@ -18,9 +18,10 @@
  * }
  * ```
  */
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { initBackend } from "../engine/tf.ts";
 import { timed } from "../phases.ts";
+import { stoppable } from "../stop.ts";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
 import { LabelMap } from "../data/labels.ts";
@@ -32,7 +33,6 @@ import { POLICIES } from "../augment/policy.ts";
 import { type Backbone, buildBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, disposeSeedModel, type SeedModel } from "../model/seed_model.ts";
-import { SEED_LOSS_WEIGHTS } from "../model/loss.ts";
 import {
   bestOf,
   type CheckpointMeta,
@@ -43,6 +43,8 @@ import {
   snapshot,
 } from "../run/checkpoint.ts";
 import {
+  type ResolvedRunSettings,
+  resolveRunSettings,
   type RunConfig,
   runConfig,
   runIdentity,
@@ -50,11 +52,13 @@ import {
   writeRunConfig,
 } from "../run/config.ts";
 import { checkIdentity, lockRunFolder, type RunLock } from "../run/folder.ts";
+import { holderOf, replaceHolder } from "../run/registry.ts";
 import { type HistoryRow, readHistory } from "../run/history.ts";
 import { checkpointCallback, metricsLogCallback } from "./callbacks.ts";
 import { type Callback, lossOnBatch, type StepLoss } from "./trainer.ts";
 import { planStages, runStage, type StagePlan } from "./stage.ts";
 import { reporter, StageInputs } from "./stage_inputs.ts";
+import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
 
 export type { RunConfig } from "../run/config.ts";
 
@@ -90,14 +94,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
-/** The runs open in this process, by folder: a notebook that re-runs its `openRun` cell gets the
- * earlier one closed (its lock released) instead of a refusal from its own lock. */
-const openRuns = new Map<string, TrainingRun>();
-
 /** Opens a run folder: checks that it holds this run (or nothing), loads the model's weights,
  * locks the folder, prepares the split and finds where to resume. Close it when done. */
-export async function openRun(options: TrainOptions): Promise<TrainingRun> {
-  await openRuns.get(resolve(options.out))?.dispose();
+export async function openRun(given: TrainOptions): Promise<TrainingRun> {
+  const options = resolveRunSettings(given);
+  // The folder opened before in this process (a notebook cell run again): closed, its model freed.
+  await holderOf("training run", options.out)?.release();
+  // The backend the process chose (chosen now, quietly, if nothing did yet).
+  const { engine, engineThreads } = await initBackend({ quiet: true });
   const log = options.log ?? ((line: string) => console.error(line));
   // The run folder's contract first, before anything is written: same run, one process.
   const listing = await readDataset(options.data);
@@ -120,7 +124,6 @@ export async function openRun(options: TrainOptions): Promise<TrainingRun> {
     model = built.model;
     await prepareFolder(options.out, config, state, log);
     data = await splitData(options, listing, state, log);
-    const { engine, engineThreads } = await initBackend({ quiet: true });
     run = new TrainingRun(options, {
       config,
       data,
@@ -130,7 +133,8 @@ export async function openRun(options: TrainOptions): Promise<TrainingRun> {
       engine: { name: engine, threads: engineThreads },
     });
     await run.findResumePoint();
-    openRuns.set(resolve(options.out), run);
+    const opened = run;
+    await replaceHolder("training run", options.out, { release: () => opened.dispose() });
     return run;
   } catch (error) {
     if (run) await run.dispose();
@@ -154,28 +158,28 @@ async function prepareFolder(
 ): Promise<void> {
   const leftovers = await removeStaleTemporaries(out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file(s) of an interrupted run`);
-  await Deno.mkdir(join(out, "checkpoints"), { recursive: true });
+  await Deno.mkdir(runFiles(out).checkpoints, { recursive: true });
   if (state === "new") await writeRunConfig(out, config);
 }
 
 /** The split (saved on the first run, read back on a resume) and the decoded photos. */
 async function splitData(
-  options: TrainOptions,
+  options: ResolvedRunSettings<TrainOptions>,
   listing: DatasetListing,
   state: "new" | "resume",
   log: (line: string) => void,
 ): Promise<PreparedData> {
-  const { out, seed = 0 } = options;
+  const { out } = options;
   const data = await prepareData({
     data: options.data,
     out,
-    seed: options.splitSeed ?? seed,
+    seed: options.splitSeed,
     size: options.preset.backbone.size,
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,
     testFraction: options.testFraction,
     listing,
-    resume: state === "resume" && await exists(join(out, "split.tsv")),
+    resume: state === "resume" && await exists(runFiles(out).split),
     onProgress: reporter("decode", options.progress),
   });
   reportSkipped(data.skipped, out, log);
@@ -220,7 +224,7 @@ export class TrainingRun {
   readonly out: string;
   /** The round the run resumed after when it was opened (undefined: it started fresh). */
   resumedFrom?: number;
-  readonly #options: TrainOptions;
+  readonly #options: ResolvedRunSettings<TrainOptions>;
   readonly #parts: RunParts;
   readonly #inputs: StageInputs;
   readonly #callbacks: Callback[];
@@ -228,8 +232,9 @@ export class TrainingRun {
   /** The weights before the first checkpoint, for a stage that starts over after a failure. */
   #initial?: Snapshot;
   #closed = false;
+  #disposed = false;
 
-  constructor(options: TrainOptions, parts: RunParts) {
+  constructor(options: ResolvedRunSettings<TrainOptions>, parts: RunParts) {
     this.#options = options;
     this.#parts = parts;
     ({ model: this.model, data: this.data, config: this.config } = parts);
@@ -238,7 +243,7 @@ export class TrainingRun {
     const { data, backbone, weights } = parts;
     this.#inputs = new StageInputs({
       preset: options.preset,
-      seed: options.seed ?? 0,
+      seed: options.seed,
       backbone,
       weights,
       cache: data.cache!,
@@ -250,7 +255,7 @@ export class TrainingRun {
       progress: options.progress,
       model: parts.model,
       head: parts.model.head,
-      lossWeights: parts.config.lossWeights ?? SEED_LOSS_WEIGHTS,
+      lossWeights: parts.config.lossWeights,
       log: parts.log,
       engine: parts.engine,
       stages: this.stages,
@@ -262,7 +267,7 @@ export class TrainingRun {
   }
 
   get #checkpoints(): string {
-    return join(this.out, "checkpoints");
+    return runFiles(this.out).checkpoints;
   }
 
   /** Reads the history up to the last sound checkpoint, or starts from `init`. */
@@ -272,7 +277,12 @@ export class TrainingRun {
     if (latest) {
       this.history.push(...await readHistory(this.out, latest.meta.round));
       this.resumedFrom = latest.meta.round;
-      this.#parts.log(`resuming after round ${latest.meta.round} (${latest.path})`);
+      const last = this.stages.at(-1)?.lastRound ?? 0;
+      this.#parts.log(
+        latest.meta.round >= last
+          ? `complete: all ${last} rounds trained (${latest.path})`
+          : `resuming after round ${latest.meta.round} (${latest.path})`,
+      );
     } else if (this.#options.init) {
       await loadCheckpoint(this.#options.init, this.model);
       this.#parts.log(`starting from ${this.#options.init}`);
@@ -303,6 +313,12 @@ export class TrainingRun {
   async trainStage(n: number | string, extra: { callbacks?: Callback[] } = {}): Promise<
     HistoryRow[]
   > {
+    return await stoppable(() => this.#trainStage(n, extra));
+  }
+
+  async #trainStage(n: number | string, extra: { callbacks?: Callback[] }): Promise<
+    HistoryRow[]
+  > {
     this.#checkOpen();
     const plan = this.stage(n);
     for (const earlier of this.stages.slice(0, plan.index)) {
@@ -323,7 +339,7 @@ export class TrainingRun {
   async lossTerms(n: number | string = 1, k = 0): Promise<StepLoss> {
     this.#checkOpen();
     const plan = this.stage(n);
-    const data = await this.#inputs.forStage(plan.spec);
+    const data = await this.#inputs.oneBatch(plan.spec, plan.firstStep + k);
     try {
       return await lossOnBatch(
         this.model,
@@ -357,13 +373,14 @@ export class TrainingRun {
       this.#initial?.dispose();
     } finally {
       await this.#parts.lock.release();
-      if (openRuns.get(resolve(this.out)) === this) openRuns.delete(resolve(this.out));
     }
   }
 
-  /** `close()`, and the model's tensors too. */
+  /** `close()`, and the model's tensors too (what opening the folder again does to this run). */
   async dispose(): Promise<void> {
     await this.close();
+    if (this.#disposed) return;
+    this.#disposed = true;
     disposeSeedModel(this.model);
   }
 
@@ -381,7 +398,7 @@ export class TrainingRun {
     for (let latest = await this.#latest(); latest; latest = await this.#latest()) {
       const problem = await checkpointProblem(latest.path);
       if (!problem) return;
-      const aside = join(this.#checkpoints, `damaged-${basename(latest.path)}`);
+      const aside = join(this.#checkpoints, DAMAGED_PREFIX + basename(latest.path));
       await Deno.remove(aside, { recursive: true }).catch(() => {});
       await Deno.rename(latest.path, aside);
       this.#parts.log(
@@ -412,7 +429,7 @@ export class TrainingRun {
         startRound: Math.max(done + 1, plan.firstRound),
         totalRounds: this.stages.at(-1)!.lastRound,
         callbacks: [...(this.#options.callbacks ?? []), ...extra, ...this.#callbacks],
-        lossWeights: this.config.lossWeights ?? SEED_LOSS_WEIGHTS,
+        lossWeights: this.config.lossWeights,
         restore: midStage
           ? async (optimizer) => void await loadCheckpoint(latest.path, this.model, optimizer)
           : undefined,
@@ -445,7 +462,7 @@ function reportSkipped(skipped: readonly Skipped[], out: string, log: (line: str
   const more = skipped.length > 3 ? [`  ... and ${skipped.length - 3} more`] : [];
   log(
     [
-      `skipped ${skipped.length} unusable photo(s) (full list: ${join(out, "skipped.tsv")}):`,
+      `skipped ${skipped.length} unusable photo(s) (full list: ${runFiles(out).skipped}):`,
       ...first,
       ...more,
     ].join("\n"),

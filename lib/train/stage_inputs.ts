@@ -39,7 +39,7 @@ import {
   batchesRead,
   mapActivations,
 } from "./features.ts";
-import { activationSource, type RoundData } from "./trainer.ts";
+import { activationSource, type BatchSource, type RoundData } from "./trainer.ts";
 
 export interface StageInputsOptions {
   preset: Preset;
@@ -107,6 +107,39 @@ export class StageInputs {
     const backend = tf.getBackend();
     this.#workers = options.trunkWorkers ??
       (["wasm", "cpu"].includes(backend) ? navigator.hardwareConcurrency || 1 : 1);
+  }
+
+  /**
+   * Step k's batch of a stage, exactly as the step reads it (in cached mode: stream batch
+   * k mod cachedBatches through the frozen trunk), made alone: a cell that shows one batch's
+   * losses takes a second, not the minutes of caching a policy.
+   */
+  async oneBatch(stage: StageSpec, k: number): Promise<{ source: BatchSource; release(): void }> {
+    if (this.#o.preset.mode === "end-to-end") return await this.forStage(stage);
+    const maker = batchMaker(this.#streamConfig(stage.policy));
+    const batch = maker.make(k % this.#o.preset.cachedBatches);
+    maker.close();
+    const trunk = await this.#trunkOnMainThread();
+    const [activations] = await trunk.run(batch.images, batch.n);
+    let x = activations;
+    let shape = trunk.outputShapes[0];
+    if (!stage.unfreeze) {
+      const frozenTop = await this.#frozenRunner(this.#top);
+      try {
+        [x] = await frozenTop.runner.run(activations, batch.n);
+        shape = frozenTop.runner.outputShapes[0];
+      } finally {
+        await frozenTop.dispose();
+      }
+    }
+    const source: BatchSource = {
+      part: stage.unfreeze ? this.#liveTop() : null,
+      batch: () => ({
+        x: tf.tensor(x, [batch.n, ...shape]),
+        labels: tf.tensor1d(batch.labels, "int32"),
+      }),
+    };
+    return { source, release() {} };
   }
 
   /** Batches and validation inputs of a stage, by the preset's mode. */

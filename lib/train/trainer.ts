@@ -18,6 +18,7 @@ import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 import { type BatchRunner, runInChunks } from "../model/runner.ts";
 import { timed } from "../phases.ts";
+import { checkStop } from "../stop.ts";
 import type { NativeStepper } from "./native_step.ts";
 
 export interface StepLoss {
@@ -267,6 +268,7 @@ export async function runRound(
         : await trainStep(model, source, info.step + s, optimizer, weights);
       for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
       for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
+      checkStop(`in round ${info.round}, after step ${s + 1}`);
     }
     // Validation and checkpoints read tfjs' variables and optimizer.
     await native?.store(optimizer);

@@ -8,6 +8,7 @@ import type { CacheMeta } from "../data/image_cache.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
 import type { BackendRequest } from "../engine/tf.ts";
 import type { ActivationSet } from "./features.ts";
+import { checkStop } from "../stop.ts";
 
 export interface TrunkWorkerInit {
   type: "init";
@@ -110,6 +111,7 @@ export class TrunkPool {
         x.set(result.x, slot * batchSize * size);
         labels.set(result.labels, slot * batchSize);
         onProgress?.(++done, which.length);
+        checkStop("while caching the trunk's activations");
       }
     };
     await Promise.all(Array.from({ length: this.size * 2 }, pump));

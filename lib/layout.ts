@@ -1,0 +1,101 @@
+/**
+ * Where everything lives in the folders the toolkit writes: the one place their file names are
+ * spelled. Readers and writers both go through these functions, so a run folder written by one
+ * version of a module is found by every other.
+ *
+ * A job's folder (`deno task reproduce --out runs/x`, or a notebook's run):
+ *
+ * ```text
+ * runs/x/
+ *   reproduce.json        the job's dataset, preset and seed (a second job with others is refused)
+ *   summary.json          accuracies, phases and seconds of the finished job
+ *   train/                the training run (stages 1-3): see runFiles
+ *   transfer/             the pseudo-label run, started from train/'s best checkpoint
+ *   submissions/          the three submission files and the probabilities, after transfer
+ *     before-transfer/    the same from train/'s best checkpoint
+ * ```
+ *
+ * Only `node:path` is imported: every layer may use it.
+ */
+import { join } from "node:path";
+
+/** One training run's folder (a job's `train/` or `transfer/`, or a run of its own). */
+export function runFiles(dir: string) {
+  return {
+    /** Dataset, preset, seed and settings: what the folder belongs to. */
+    config: join(dir, "run.json"),
+    /** One row per trained round. */
+    history: join(dir, "metrics.json"),
+    /** The same as a table, for a spreadsheet. */
+    historyTable: join(dir, "metrics.csv"),
+    /** Class index <-> the dataset's label. */
+    labels: join(dir, "labels.tsv"),
+    /** Every photo with its part: train, val or test. */
+    split: join(dir, "split.tsv"),
+    /** The labels of a carved-off test part, for scoring only. */
+    testAnswers: join(dir, "test_answers.tsv"),
+    /** Photos that did not decode, and why. */
+    skipped: join(dir, "skipped.tsv"),
+    checkpoints: join(dir, "checkpoints"),
+    /** Held while a process writes the folder. */
+    lock: join(dir, ".lock"),
+  };
+}
+
+/** Inside one checkpoint's folder (`checkpoints/round03-main0.8123-...`). */
+export function checkpointFiles(dir: string) {
+  return {
+    weights: join(dir, "weights.bin"),
+    /** Round, metrics, optimizer state's place in the weights, and the weights' SHA-256. */
+    meta: join(dir, "meta.json"),
+    /** Names, shapes and dtypes of the tensors in weights.bin, in order. */
+    specs: join(dir, "specs.json"),
+  };
+}
+
+/** The prefix a damaged checkpoint's folder gets when it is set aside. */
+export const DAMAGED_PREFIX = "damaged-";
+
+/** A whole job's folder (see the module's comment). */
+export function jobFiles(out: string) {
+  return {
+    record: join(out, "reproduce.json"),
+    summary: join(out, "summary.json"),
+    train: join(out, "train"),
+    transfer: join(out, "transfer"),
+    submissions: join(out, "submissions"),
+    beforeTransfer: join(out, "submissions", "before-transfer"),
+  };
+}
+
+/** The seed's three submission files and the probabilities behind them. */
+export function submissionFiles(dir: string) {
+  return {
+    main: join(dir, "submission_main.txt"),
+    aux: join(dir, "submission_aux.txt"),
+    blend: join(dir, "submission_blend.txt"),
+    probabilities: join(dir, "probabilities.tsv"),
+  };
+}
+
+/** What `deno task ensemble` writes beside its submissions. */
+export function ensembleFiles(dir: string) {
+  return { ...submissionFiles(dir), record: join(dir, "ensemble.json") };
+}
+
+/** An exported model: a TF.js LayersModel and what a page needs to use it. */
+export function exportFiles(dir: string) {
+  return {
+    model: join(dir, "model.json"),
+    /** Named in model.json's manifest relative to it. */
+    weights: join(dir, EXPORT_WEIGHTS),
+    labels: join(dir, "labels.json"),
+    preprocess: join(dir, "preprocess.json"),
+    /** The page that classifies a dropped photo, and the TF.js bundle it loads. */
+    page: join(dir, "index.html"),
+    tfjs: join(dir, "tf.min.js"),
+  };
+}
+
+/** The exported weights' file name, as model.json's manifest names it. */
+export const EXPORT_WEIGHTS = "weights.bin";
