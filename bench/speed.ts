@@ -27,7 +27,7 @@ import { foldModel } from "../lib/model/fold.ts";
 import { applyPart, type InferenceModel, type Part } from "../lib/model/inference.ts";
 import { modelFlops } from "../lib/model/flops.ts";
 import { buildSeedModel, freezeBackbone, unfreezeFrom } from "../lib/model/seed_model.ts";
-import { type BatchSource, makeOptimizer, trainStep } from "../lib/train/trainer.ts";
+import { type BatchSource, makeOptimizer, trainStep } from "../lib/train/step.ts";
 import { onnxRunner } from "../lib/model/runner.ts";
 import { toOnnx } from "../lib/model/onnx.ts";
 import { openNativeStep } from "../lib/train/native_step.ts";

@@ -16,7 +16,7 @@ const { initBackend, tf } = await lib("tf.ts");
 const { buildBackbone, loadPretrained, splitBackbone } = await lib("model/index.ts");
 const { foldModel } = await lib("model/fold.ts");
 const { buildSeedModel, unfreezeFrom } = await lib("model/seed_model.ts");
-const { makeOptimizer, trainStep } = await lib("train/trainer.ts");
+const { makeOptimizer, trainStep } = await lib("train/step.ts");
 const { defaultWeights } = await lib("paths.ts");
 
 await initBackend({ quiet: true });

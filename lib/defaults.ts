@@ -22,6 +22,8 @@ export const DEFAULTS = {
   threshold: 0,
   /** Run the pseudo-label transfer when the preset has transfer stages. */
   transfer: true,
+  /** SGD's momentum where an optimizer spec leaves it out (the seed's SGD says 0.9). */
+  momentum: 0.9,
   /** Breeds shown per photo by `predict`. */
   top: 3,
 } as const;

@@ -59,6 +59,9 @@ export { SEED_LOSS_WEIGHTS } from "./model/loss.ts";
 export { type Preset, PRESETS, smallPreset, type StageSpec } from "./run/presets.ts";
 export { loadRun } from "./run/load.ts";
 export { type HistoryRow, readHistory } from "./run/history.ts";
+export { checkpointName, listCheckpoints } from "./run/checkpoint.ts";
+export { jobFiles, runFiles, submissionFiles } from "./layout.ts";
+export { DEFAULTS } from "./defaults.ts";
 
 // Training, stage by stage
 export { openRun, train, TrainingRun, type TrainOptions } from "./train/run.ts";

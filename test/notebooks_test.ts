@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { resolve } from "node:path";
 import { readRows, readTable } from "@/data/table.ts";
 import { makeColourDataset, SHARED_MOBILENET } from "./fixtures.ts";
+import { type Notebook, PLOTLY_FILE, renderPage } from "@/plot/render.ts";
 
 /** The shared weights from anywhere (the kernel runs in notebooks/). */
 const SHARED_MOBILENET_ABSOLUTE = resolve(SHARED_MOBILENET);
@@ -175,11 +176,35 @@ for (const name of notebooks) {
       assert.equal(second, first, "a second whole pass keeps no more tensors than the first");
       const text = JSON.stringify(report.cells.map((c) => c.outputs));
       await CHECKS[name]?.(text);
+      await checkRendered(name, report);
     } finally {
       await endKernelsOf(runtime);
       await Deno.remove(dir, { recursive: true });
     }
   });
+}
+
+/** The page `deno task render` makes of these outputs: under 1 MB, Plotly loaded once from the file
+ * beside it and no embedded copy, no script from elsewhere, no path of this machine. */
+async function checkRendered(name: string, report: Report): Promise<void> {
+  const notebook = JSON.parse(await Deno.readTextFile(join("notebooks", name))) as Notebook;
+  let k = 0;
+  for (const cell of notebook.cells) {
+    if (cell.cell_type === "code") {
+      cell.outputs = report.cells[k++].outputs as Notebook["cells"][number]["outputs"];
+    }
+  }
+  const html = await renderPage(notebook, name);
+  assert.ok(html.length < 1_000_000, `${name} renders to ${html.length} bytes`);
+  assert.equal(html.match(/<script src="[^"]*"/g)?.join(), `<script src="${PLOTLY_FILE}"`);
+  assert.ok(!html.includes("__plotlyLoading"), "no embedded Plotly bundle");
+  assert.ok(!html.includes("file://") && !html.includes(Deno.cwd()), "no machine paths");
+  const figures = (html.match(/window\.Plotly\.newPlot/g) ?? []).length;
+  const shown =
+    report.cells.flatMap((c) => c.outputs).filter((o) =>
+      JSON.stringify(o).includes("window.Plotly.newPlot")
+    ).length;
+  assert.equal(figures, shown, "every figure on the page");
 }
 
 interface Report {

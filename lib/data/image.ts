@@ -77,6 +77,15 @@ export async function decodeImage(
 }
 
 /** Encodes RGB pixels as PNG (for notebooks and figures). */
+/** A JPEG of the image: photos in notebook outputs are ~5x smaller than as PNG, at a quality
+ * where the nearest-neighbour edges of the augmentations still read. */
+export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Uint8Array> {
+  const buffer = await sharp(image.data, {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  }).jpeg({ quality }).toBuffer();
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
 export async function encodePng(image: RgbImage): Promise<Uint8Array> {
   const buffer = await sharp(image.data, {
     raw: { width: image.width, height: image.height, channels: 3 },

@@ -1,6 +1,6 @@
 /**
- * Cheaper gradients, same values, for two ops every fine-tuned MobileNet block runs (registered on
- * import by `lib/engine/tf.ts`, for every backend):
+ * Cheaper gradients, same values, for two ops every fine-tuned MobileNet block runs (registered by
+ * `initBackend`, for every backend):
  *
  * - BatchNormalization in inference mode (frozen statistics, trainable gamma/beta): tfjs tiles
  *   1/sqrt(variance) to the full activation shape before multiplying and computes x - mean even
@@ -17,46 +17,53 @@ import * as tf from "@tensorflow/tfjs";
 
 type Attrs = { varianceEpsilon: number };
 
-tf.registerGradient({
-  kernelName: tf.FusedBatchNorm,
-  inputsToSave: ["x", "mean", "variance", "scale"],
-  gradFunc: (dy, saved, attrs) => {
-    const dY = dy as tf.Tensor;
-    const [x, mean, variance, scale] = saved;
-    const { varianceEpsilon } = attrs as unknown as Attrs;
-    const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
-    const reduce = (t: tf.Tensor) => tf.reshape(axes.length ? tf.sum(t, axes) : t, mean.shape);
-    const rsqrt = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
-    const gamma = scale ?? tf.scalar(1);
-    const factor = tf.mul(rsqrt, gamma);
-    // Full-size work happens once per gradient asked for; per-channel factors come after the sum.
-    const centred = () => reduce(tf.mul(dY, tf.sub(x, mean)));
-    return {
-      x: () => tf.mul(dY, factor),
-      mean: () => tf.neg(tf.mul(reduce(dY), factor)),
-      variance: () => tf.mul(centred(), tf.mul(tf.mul(tf.pow(rsqrt, tf.scalar(3)), -0.5), gamma)),
-      scale: () => tf.mul(centred(), rsqrt),
-      offset: () => reduce(dY),
-    };
-  },
-});
+/** Puts the two gradients in place of tfjs' own, for every backend; called by `initBackend`. */
+let registered = false;
 
-tf.registerGradient({
-  kernelName: tf.ClipByValue,
-  inputsToSave: ["x"],
-  gradFunc: (dy, saved, attrs) => {
-    const [x] = saved;
-    const { clipValueMin: min, clipValueMax: max } = attrs as unknown as {
-      clipValueMin: number;
-      clipValueMax: number;
-    };
-    // min <= x <= max  <=>  1 - [x < min] - [x > max]  (the two cannot both hold).
-    return {
-      x: () => {
-        const below = tf.step(tf.sub(min, x));
-        const above = tf.step(tf.sub(x, max));
-        return tf.mul(dy as tf.Tensor, tf.sub(tf.sub(1, below), above));
-      },
-    };
-  },
-});
+export function registerGradients(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerGradient({
+    kernelName: tf.FusedBatchNorm,
+    inputsToSave: ["x", "mean", "variance", "scale"],
+    gradFunc: (dy, saved, attrs) => {
+      const dY = dy as tf.Tensor;
+      const [x, mean, variance, scale] = saved;
+      const { varianceEpsilon } = attrs as unknown as Attrs;
+      const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
+      const reduce = (t: tf.Tensor) => tf.reshape(axes.length ? tf.sum(t, axes) : t, mean.shape);
+      const rsqrt = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
+      const gamma = scale ?? tf.scalar(1);
+      const factor = tf.mul(rsqrt, gamma);
+      // Full-size work happens once per gradient asked for; per-channel factors come after the sum.
+      const centred = () => reduce(tf.mul(dY, tf.sub(x, mean)));
+      return {
+        x: () => tf.mul(dY, factor),
+        mean: () => tf.neg(tf.mul(reduce(dY), factor)),
+        variance: () => tf.mul(centred(), tf.mul(tf.mul(tf.pow(rsqrt, tf.scalar(3)), -0.5), gamma)),
+        scale: () => tf.mul(centred(), rsqrt),
+        offset: () => reduce(dY),
+      };
+    },
+  });
+
+  tf.registerGradient({
+    kernelName: tf.ClipByValue,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const { clipValueMin: min, clipValueMax: max } = attrs as unknown as {
+        clipValueMin: number;
+        clipValueMax: number;
+      };
+      // min <= x <= max  <=>  1 - [x < min] - [x > max]  (the two cannot both hold).
+      return {
+        x: () => {
+          const below = tf.step(tf.sub(min, x));
+          const above = tf.step(tf.sub(x, max));
+          return tf.mul(dy as tf.Tensor, tf.sub(tf.sub(1, below), above));
+        },
+      };
+    },
+  });
+}

@@ -18,7 +18,7 @@ import {
   type TrainResult,
 } from "../train/run.ts";
 import { openReproduction, type ReproduceOptions, type Reproduction } from "./reproduce.ts";
-import type { Callback } from "../train/trainer.ts";
+import type { Callback } from "../train/round.ts";
 import { jobFiles } from "../layout.ts";
 
 /** Log lines in a notebook: printed as plain output, paths relative to the project. */

@@ -5,7 +5,6 @@
  * the final submission files. Every step is resumable, so running it again after an interruption
  * continues where it stopped and ends with the same files.
  */
-import { basename, join } from "node:path";
 import { DEFAULTS } from "../defaults.ts";
 import { cacheImages, type ImageCache } from "../data/cache.ts";
 import type { LabelMap } from "../data/labels.ts";
@@ -14,18 +13,17 @@ import { predictPhotos, type Probabilities } from "../predict/predict.ts";
 import { loadRun } from "../run/load.ts";
 import type { CheckpointMeta } from "../run/checkpoint.ts";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
-import { argmaxRow, blend } from "../model/blend.ts";
 import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
-import type { Callback } from "../train/trainer.ts";
+import type { Callback } from "../train/round.ts";
 import { DataError, UsageError } from "../errors.ts";
-import { readDataset } from "../data/readers.ts";
-import { checkWeightFile } from "../model/pretrained.ts";
-import { lockRunFolder, refuseForeignFolder, type RunLock } from "../run/folder.ts";
+import { lockRunFolder, type RunLock } from "../run/folder.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
 import { removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 
+import { checkSettings, preflight } from "./job_folder.ts";
+import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
 /** A job's options: a training run's (its `out` is the job's folder; `train/` and `transfer/` are
  * made inside it) and what the job adds. Missing ones come from DEFAULTS. */
 export interface ReproduceOptions
@@ -143,23 +141,6 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
   const reproduction = new Reproduction({ ...runOptions, out }, job, lock);
   await replaceHolder("reproduction", out, { release: () => reproduction.close() });
   return reproduction;
-}
-
-/** The dataset and the weights are read, and nothing to predict is an error, before the first
- * file of the folder is written: a failed start leaves nothing that refuses the corrected one. */
-async function preflight(options: ReproduceOptions): Promise<void> {
-  const listing = await readDataset(options.data);
-  if (listing.layout === "competition" && !listing.test.length) {
-    throw new DataError(
-      join(options.data, "test"),
-      "no test photos: the competition layout needs test/<image_id>.jpg to predict",
-    );
-  } else if (listing.layout === "imagefolder" && options.testFraction === 0) {
-    throw new UsageError(
-      "--test-fraction 0 leaves an ImageFolder dataset without test photos: nothing to predict",
-    );
-  }
-  await checkWeightFile(options.weights);
 }
 
 export class Reproduction {
@@ -336,94 +317,6 @@ export class Reproduction {
   }
 }
 
-/** The options that change a reproduce folder's files beyond its training runs (reproduce.json):
- * refused when they differ from what the folder was made with. */
-async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
-  const file = jobFiles(out).record;
-  const text = await Deno.readTextFile(file).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  });
-  let saved: Record<string, unknown> | undefined;
-  try {
-    saved = text === undefined ? undefined : JSON.parse(text);
-  } catch (error) {
-    throw new DataError(
-      file,
-      `damaged (${(error as Error).message}): it records ${Object.keys(settings).join(", ")}; ` +
-        "remove it and run the command with the options this run was started with",
-    );
-  }
-  if (saved) {
-    for (const [key, value] of Object.entries(settings)) {
-      if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
-        throw new DataError(
-          file,
-          `${key}: this run folder was made with ${JSON.stringify(saved[key])}, the command ` +
-            `asks ${JSON.stringify(value)}; start it in another folder (--out)`,
-        );
-      }
-    }
-    return;
-  }
-  await Deno.mkdir(out, { recursive: true });
-  // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
-  await refuseForeignFolder(
-    out,
-    [basename(jobFiles(out).train)],
-    "not empty and not a reproduce run folder; start it in another folder (--out)",
-  );
-  await writeTextAtomic(file, JSON.stringify(settings, null, 1));
-}
-
-/** Training-class frequencies: the fallback prediction for a test photo that cannot be read. */
-export function classPrior(labels: readonly number[], classes: number): Float32Array {
-  const prior = new Float32Array(classes);
-  for (const label of labels) prior[label] += 1 / labels.length;
-  return prior;
-}
-
-/** Predictions for `ids` plus `missing` ids answered with `prior` (both heads), sorted by id. */
-export function withFallback(
-  ids: readonly string[],
-  probs: Probabilities,
-  missing: readonly string[],
-  prior: Float32Array,
-): [string[], Probabilities] {
-  if (!missing.length) return [[...ids], probs];
-  const all = [...ids.map((id, row) => ({ id, row })), ...missing.map((id) => ({ id, row: -1 }))]
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const k = probs.classes;
-  const main = new Float32Array(all.length * k);
-  const aux = new Float32Array(all.length * k);
-  all.forEach(({ row }, i) => {
-    main.set(row < 0 ? prior : probs.main.subarray(row * k, (row + 1) * k), i * k);
-    aux.set(row < 0 ? prior : probs.aux.subarray(row * k, (row + 1) * k), i * k);
-  });
-  return [all.map((a) => a.id), { main, aux, classes: k }];
-}
-
-/** Test photos labelled with the blend's prediction (row `ids.indexOf(id)` of `probs`),
- * optionally only the confident ones. */
-export function pseudoLabels(
-  test: readonly { id: string; path: string }[],
-  { ids, probs }: { ids: readonly string[]; probs: Probabilities },
-  alpha: number,
-  threshold: number,
-  label: (index: number) => string,
-): LabelledImage[] {
-  const row = new Map(ids.map((id, i) => [id, i]));
-  const p = blend(probs.main, probs.aux, alpha);
-  return test.flatMap((t) => {
-    const i = row.get(t.id);
-    if (i === undefined) return [];
-    const c = argmaxRow(p, i, probs.classes);
-    return p[i * probs.classes + c] >= threshold
-      ? [{ id: t.id, path: t.path, label: label(c) }]
-      : [];
-  });
-}
-
 async function scoreAll(files: SubmissionFiles, answers: string): Promise<Scores> {
   return {
     main: (await scoreSubmission(files.main, answers)).accuracy,
@@ -431,3 +324,5 @@ async function scoreAll(files: SubmissionFiles, answers: string): Promise<Scores
     blend: (await scoreSubmission(files.blend, answers)).accuracy,
   };
 }
+
+export { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";

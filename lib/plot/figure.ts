@@ -21,25 +21,31 @@ export interface Figure {
 let loader: string | undefined;
 
 /**
- * A `<script>` that defines `window.Plotly` from the `plotly.js-dist` bundle carried inside it,
+ * JavaScript that defines `window.Plotly` from the `plotly.js-dist` bundle carried inside it,
  * gzipped and base64-encoded: 10 MB of source would exceed what the Jupyter kernel delivers in
  * one output (~4 MB here), compressed it is 2.5 MB. The browser inflates it with the standard
  * `DecompressionStream`; `define`/`module`/`exports` are hidden so that the bundle's UMD wrapper
- * sets the global even where require.js is loaded (classic Notebook).
+ * sets the global even where require.js is loaded (classic Notebook). Rendered pages load it once
+ * from a file (render.ts).
  */
-export function plotlyLoader(): string {
+export function plotlyLoaderScript(): string {
   if (loader === undefined) {
     const path = createRequire(import.meta.url).resolve("plotly.js-dist");
     const packed = encodeBase64(gzipSync(Deno.readFileSync(path), { level: 9 }));
     loader =
-      `<script>(async()=>{if(window.Plotly||window.__plotlyLoading)return;window.__plotlyLoading=1;` +
+      `(async()=>{if(window.Plotly||window.__plotlyLoading)return;window.__plotlyLoading=1;` +
       `const b=Uint8Array.from(atob("${packed}"),c=>c.charCodeAt(0));` +
       `const t=await new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).text();` +
       `const s=document.createElement("script");` +
       `s.textContent="(function(define,module,exports){"+t+"\\n}).call(window);";` +
-      `document.head.appendChild(s);})();</script>`;
+      `document.head.appendChild(s);})();`;
   }
   return loader;
+}
+
+/** The loader as a `<script>` element, for an output that must render on its own. */
+export function plotlyLoader(): string {
+  return `<script>${plotlyLoaderScript()}</script>`;
 }
 
 /** A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader

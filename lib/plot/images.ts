@@ -1,9 +1,9 @@
 /**
- * Image grids for notebooks: photos (or augmented samples) as PNG tiles with captions, in an HTML
- * grid; `composeGrid` + `encodePng` make the same grid as one PNG file for reports.
+ * Image grids for notebooks: photos (or augmented samples) as JPEG tiles with captions, in an
+ * HTML grid; `composeGrid` + `encodePng` make the same grid as one PNG file for reports.
  */
 import { encodeBase64 } from "./base64.ts";
-import { encodePng, type RgbImage } from "../data/image.ts";
+import { encodeJpeg, type RgbImage } from "../data/image.ts";
 import { blank, resize } from "../augment/ops.ts";
 import { type Batch, batchImages } from "../augment/batch.ts";
 import { show } from "../display.ts";
@@ -51,17 +51,17 @@ export async function showImages(
   options: GridOptions = {},
 ): Promise<void> {
   const { columns = Math.min(images.length, 6), captions = [], tile = 160, title } = options;
-  // Tiles are resized before encoding: a notebook output has to stay well under the ~4 MB the
-  // kernel delivers in one message.
+  // Tiles are resized and encoded as JPEG: a notebook output has to stay well under the ~4 MB the
+  // kernel delivers in one message, and a rendered notebook under ~1 MB in all.
   const small = images.map((
     img,
   ) => (img.width === tile && img.height === tile ? img : resize(img, tile, tile)));
-  const tiles = await Promise.all(small.map((img) => encodePng(img)));
+  const tiles = await Promise.all(small.map((img) => encodeJpeg(img)));
   const escape = (s: string) =>
     s.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!);
-  const cells = tiles.map((png, i) =>
-    `<figure style="margin:2px;text-align:center"><img src="data:image/png;base64,${
-      encodeBase64(png)
+  const cells = tiles.map((jpeg, i) =>
+    `<figure style="margin:2px;text-align:center"><img src="data:image/jpeg;base64,${
+      encodeBase64(jpeg)
     }" ` +
     `width="${tile}" height="${tile}" style="image-rendering:pixelated;border:1px solid #ccc"/>` +
     `<figcaption style="font-size:11px;width:${tile}px;overflow-wrap:anywhere;line-height:1.25">${

@@ -11,7 +11,7 @@ import {
   saveCheckpoint,
 } from "../run/checkpoint.ts";
 import { type HistoryRow, writeHistory } from "../run/history.ts";
-import type { Callback, RoundInfo } from "./trainer.ts";
+import type { Callback, RoundInfo } from "./round.ts";
 
 /** A progress bar per round (steps/s, loss, ETA), then one summary line of the validation. */
 export function progressCallback(): Callback {

@@ -12,7 +12,7 @@ import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import { momentumStepGraph } from "../model/onnx_step.ts";
 import type { ActivationSet } from "./features.ts";
-import type { StepLoss } from "./trainer.ts";
+import type { StepLoss } from "./step.ts";
 
 export interface NativeStepper {
   /** Reads the weights and the optimizer's momentum from tfjs (a stage's start, a resume). */

@@ -1,11 +1,9 @@
 /**
- * A training run, stage by stage. `openRun` binds a run folder (identity, lock, split, model with
- * pretrained weights, resume point); `trainStage(n)` runs stage n's remaining rounds; `train()`
- * runs them all, as `deno task train` does. Interrupted at any point, the same calls resume after
- * the last complete checkpoint: batches are a pure function of (seed, step) and the optimizer state
- * is in the checkpoint, so a resumed run continues the very same stream. Every stage starts from
- * the weights on disk (or, before the first checkpoint, from those the run opened with), so a
- * stage trained in one notebook session and one trained after a restart are the same.
+ * Opening a training run. `openRun` binds a run folder: its identity (the same dataset, preset,
+ * seed and weights, or nothing yet), its lock, the model with its pretrained weights, the split
+ * (made once, read back on a resume) and the resume point, in that order, so that a refused or
+ * failed start writes nothing. `train()` runs every stage, as `deno task train` does; the
+ * `TrainingRun` it opens (training_run.ts) trains one stage at a time and resumes by itself.
  *
  * @example
  * ```ts
@@ -18,70 +16,33 @@
  * }
  * ```
  */
-import { basename, join } from "node:path";
 import { initBackend } from "../engine/tf.ts";
 import { timed } from "../phases.ts";
-import { stoppable } from "../stop.ts";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
 import { LabelMap } from "../data/labels.ts";
-import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
-import { type Skipped, UsageError } from "../errors.ts";
+import type { DatasetListing } from "../data/dataset.ts";
+import type { Skipped } from "../errors.ts";
 import { exists, removeStaleTemporaries } from "../files.ts";
-import type { PolicyName } from "../augment/policy.ts";
-import { POLICIES } from "../augment/policy.ts";
 import { type Backbone, buildBackbone } from "../model/index.ts";
 import { loadPretrained } from "../model/pretrained.ts";
 import { buildSeedModel, disposeSeedModel, type SeedModel } from "../model/seed_model.ts";
-import {
-  bestOf,
-  type CheckpointMeta,
-  checkpointProblem,
-  listCheckpoints,
-  loadCheckpoint,
-  type Snapshot,
-  snapshot,
-} from "../run/checkpoint.ts";
 import {
   type ResolvedRunSettings,
   resolveRunSettings,
   type RunConfig,
   runConfig,
   runIdentity,
-  type RunSettings,
   writeRunConfig,
 } from "../run/config.ts";
-import { checkIdentity, lockRunFolder, type RunLock } from "../run/folder.ts";
+import { checkIdentity, lockRunFolder } from "../run/folder.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
-import { type HistoryRow, readHistory } from "../run/history.ts";
-import { checkpointCallback, metricsLogCallback } from "./callbacks.ts";
-import { type Callback, lossOnBatch, type StepLoss } from "./trainer.ts";
-import { planStages, runStage, type StagePlan } from "./stage.ts";
-import { reporter, StageInputs } from "./stage_inputs.ts";
-import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
+import { reporter } from "./stage_inputs.ts";
+import { runFiles } from "../layout.ts";
+import { TrainingRun, type TrainOptions, type TrainResult } from "./training_run.ts";
 
 export type { RunConfig } from "../run/config.ts";
-
-export interface TrainOptions extends RunSettings {
-  /** Run folder: split files, checkpoints/, metrics.csv. */
-  out: string;
-  cacheDir?: string;
-  callbacks?: Callback[];
-  log?: (line: string) => void;
-  /** Trunk workers in cached mode (default: one per core on wasm/cpu, else none). */
-  trunkWorkers?: number;
-  /** Progress bars for decoding and trunk caching (default true). */
-  progress?: boolean;
-}
-
-export interface TrainResult {
-  model: SeedModel;
-  data: PreparedData;
-  history: HistoryRow[];
-  best?: { path: string; meta: CheckpointMeta };
-  seconds: number;
-  resumedFrom?: number;
-}
+export { TrainingRun, type TrainOptions, type TrainResult } from "./training_run.ts";
 
 /** Trains every stage of a run (or resumes it; a complete run is only loaded back). */
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -198,261 +159,6 @@ async function buildModel(
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
   const model = buildSeedModel(backbone, { classes, seed: config.seed, glu: config.glu });
   return { backbone, model, weights: loaded.path };
-}
-
-interface RunParts {
-  config: RunConfig;
-  data: PreparedData;
-  backbone: Backbone;
-  model: SeedModel;
-  /** The pretrained weights' file (trunk workers load it themselves). */
-  weights: string;
-  lock: RunLock;
-  log: (line: string) => void;
-  /** The forward engine of frozen passes (see lib/engine/onnx.ts). */
-  engine: { name: "onnxruntime" | "tfjs"; threads: number };
-}
-
-/** An open run folder: its model, data and stages, trained one stage at a time. */
-export class TrainingRun {
-  readonly model: SeedModel;
-  readonly data: PreparedData;
-  readonly config: RunConfig;
-  readonly stages: StagePlan[];
-  /** One row per complete round, read back on resume and extended as rounds end. */
-  readonly history: HistoryRow[] = [];
-  readonly out: string;
-  /** The round the run resumed after when it was opened (undefined: it started fresh). */
-  resumedFrom?: number;
-  readonly #options: ResolvedRunSettings<TrainOptions>;
-  readonly #parts: RunParts;
-  readonly #inputs: StageInputs;
-  readonly #callbacks: Callback[];
-  readonly #started = performance.now();
-  /** The weights before the first checkpoint, for a stage that starts over after a failure. */
-  #initial?: Snapshot;
-  #closed = false;
-  #disposed = false;
-
-  constructor(options: ResolvedRunSettings<TrainOptions>, parts: RunParts) {
-    this.#options = options;
-    this.#parts = parts;
-    ({ model: this.model, data: this.data, config: this.config } = parts);
-    this.out = options.out;
-    this.stages = planStages(options.stages ?? options.preset.stages);
-    const { data, backbone, weights } = parts;
-    this.#inputs = new StageInputs({
-      preset: options.preset,
-      seed: options.seed,
-      backbone,
-      weights,
-      cache: data.cache!,
-      labels: data.labels,
-      val: data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) })),
-      pool: (policy) => trainingPool(policy, data, options),
-      without: options.without,
-      trunkWorkers: options.trunkWorkers,
-      progress: options.progress,
-      model: parts.model,
-      head: parts.model.head,
-      lossWeights: parts.config.lossWeights,
-      log: parts.log,
-      engine: parts.engine,
-      stages: this.stages,
-    });
-    this.#callbacks = [
-      metricsLogCallback(options.out, this.history),
-      checkpointCallback(this.#checkpoints, this.model, () => this.#started),
-    ];
-  }
-
-  get #checkpoints(): string {
-    return runFiles(this.out).checkpoints;
-  }
-
-  /** Reads the history up to the last sound checkpoint, or starts from `init`. */
-  async findResumePoint(): Promise<void> {
-    await this.#setAsideDamaged();
-    const latest = await this.#latest();
-    if (latest) {
-      this.history.push(...await readHistory(this.out, latest.meta.round));
-      this.resumedFrom = latest.meta.round;
-      const last = this.stages.at(-1)?.lastRound ?? 0;
-      this.#parts.log(
-        latest.meta.round >= last
-          ? `complete: all ${last} rounds trained (${latest.path})`
-          : `resuming after round ${latest.meta.round} (${latest.path})`,
-      );
-    } else if (this.#options.init) {
-      await loadCheckpoint(this.#options.init, this.model);
-      this.#parts.log(`starting from ${this.#options.init}`);
-    }
-  }
-
-  /** Stage n (1-based), or the stage of that name. */
-  stage(n: number | string): StagePlan {
-    const plan = typeof n === "number"
-      ? this.stages[n - 1]
-      : this.stages.find((s) => s.spec.name === n);
-    if (!plan) {
-      const names = this.stages.map((s, i) => `${i + 1} (${s.spec.name})`).join(", ");
-      throw new UsageError(`no stage ${JSON.stringify(n)} in this run; its stages: ${names}`);
-    }
-    return plan;
-  }
-
-  /** Rounds with a complete checkpoint on disk. */
-  async completedRounds(): Promise<number> {
-    return (await this.#latest())?.meta.round ?? 0;
-  }
-
-  /**
-   * Trains stage n's remaining rounds (none when it is complete) and returns its history rows.
-   * Earlier stages that are not complete are trained first.
-   */
-  async trainStage(n: number | string, extra: { callbacks?: Callback[] } = {}): Promise<
-    HistoryRow[]
-  > {
-    return await stoppable(() => this.#trainStage(n, extra));
-  }
-
-  async #trainStage(n: number | string, extra: { callbacks?: Callback[] }): Promise<
-    HistoryRow[]
-  > {
-    this.#checkOpen();
-    const plan = this.stage(n);
-    for (const earlier of this.stages.slice(0, plan.index)) {
-      if (await this.completedRounds() < earlier.lastRound) {
-        this.#parts.log(
-          `stage ${earlier.index + 1} (${earlier.spec.name}) is not complete: ` +
-            `training it first`,
-        );
-        await this.#train(earlier, extra.callbacks ?? []);
-      }
-    }
-    await this.#train(plan, extra.callbacks ?? []);
-    return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound);
-  }
-
-  /** The three loss terms on the k-th batch of stage n (its first by default), without a step:
-   * what the recipe optimises. */
-  async lossTerms(n: number | string = 1, k = 0): Promise<StepLoss> {
-    this.#checkOpen();
-    const plan = this.stage(n);
-    const data = await this.#inputs.oneBatch(plan.spec, plan.firstStep + k);
-    try {
-      return await lossOnBatch(
-        this.model,
-        data.source,
-        plan.firstStep + k,
-        this.config.lossWeights,
-      );
-    } finally {
-      data.release();
-    }
-  }
-
-  async result(): Promise<TrainResult> {
-    return {
-      model: this.model,
-      data: this.data,
-      history: this.history,
-      best: bestOf(await listCheckpoints(this.#checkpoints)),
-      seconds: (performance.now() - this.#started) / 1000,
-      resumedFrom: this.resumedFrom,
-    };
-  }
-
-  /** Releases the workers, caches and the folder's lock; the model stays usable. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.#inputs.close();
-      this.data.cache?.close();
-      this.#initial?.dispose();
-    } finally {
-      await this.#parts.lock.release();
-    }
-  }
-
-  /** `close()`, and the model's tensors too (what opening the folder again does to this run). */
-  async dispose(): Promise<void> {
-    await this.close();
-    if (this.#disposed) return;
-    this.#disposed = true;
-    disposeSeedModel(this.model);
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new UsageError(`the run in ${this.out} is closed: open it again`);
-  }
-
-  async #latest() {
-    return (await listCheckpoints(this.#checkpoints)).at(-1);
-  }
-
-  /** A damaged last checkpoint (truncated weights, a bad copy) is moved aside, kept for a look,
-   * and the run resumes from the one before; so on, until one is sound. */
-  async #setAsideDamaged(): Promise<void> {
-    for (let latest = await this.#latest(); latest; latest = await this.#latest()) {
-      const problem = await checkpointProblem(latest.path);
-      if (!problem) return;
-      const aside = join(this.#checkpoints, DAMAGED_PREFIX + basename(latest.path));
-      await Deno.remove(aside, { recursive: true }).catch(() => {});
-      await Deno.rename(latest.path, aside);
-      this.#parts.log(
-        `${problem.split(";")[0]}: set aside as ${aside}; going back to the one before`,
-      );
-    }
-  }
-
-  /** One stage from where the folder stands: weights (and, mid-stage, optimizer state) from the
-   * last checkpoint, or the starting weights before there is one. */
-  async #train(plan: StagePlan, extra: Callback[]): Promise<void> {
-    const latest = await this.#latest();
-    const done = latest?.meta.round ?? 0;
-    if (done >= plan.lastRound) return;
-    const midStage = latest !== undefined && done >= plan.firstRound;
-    if (!latest) {
-      if (this.#initial) this.#initial.restore();
-      else this.#initial = snapshot(this.model);
-    } else if (!midStage) {
-      await loadCheckpoint(latest.path, this.model); // a stage boundary: weights only
-    }
-    const data = await this.#inputs.forStage(plan.spec);
-    try {
-      await runStage({
-        model: this.model,
-        plan,
-        data,
-        startRound: Math.max(done + 1, plan.firstRound),
-        totalRounds: this.stages.at(-1)!.lastRound,
-        callbacks: [...(this.#options.callbacks ?? []), ...extra, ...this.#callbacks],
-        lossWeights: this.config.lossWeights,
-        restore: midStage
-          ? async (optimizer) => void await loadCheckpoint(latest.path, this.model, optimizer)
-          : undefined,
-      });
-    } finally {
-      data.release();
-    }
-  }
-}
-
-/**
- * The photos a policy's batches are drawn from. The seed's `Transfer` policies draw from every
- * labelled photo (train and validation: `trainOnVal`) and the pseudo-labelled test photos; its
- * `Train` rounds, in the transfer too, from the training split alone (it hands them `train_data`).
- */
-export function trainingPool(
-  policy: PolicyName,
-  data: Pick<PreparedData, "train" | "val">,
-  options: Pick<TrainOptions, "pseudo" | "trainOnVal">,
-): LabelledImage[] {
-  if (!POLICIES[policy].pseudoLabels) return data.train;
-  const labelled = options.trainOnVal ? [...data.train, ...data.val] : data.train;
-  return [...labelled, ...(options.pseudo ?? [])];
 }
 
 /** Unreadable photos on the console: how many, the first few, and where the full list is. */

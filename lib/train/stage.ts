@@ -8,13 +8,8 @@ import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import type { StageSpec } from "../run/presets.ts";
 import type { StageData } from "./stage_inputs.ts";
-import {
-  type Callback,
-  disposeOptimizer,
-  makeOptimizer,
-  prepareStage,
-  runRound,
-} from "./trainer.ts";
+import { type Callback, runRound } from "./round.ts";
+import { disposeOptimizer, makeOptimizer, prepareStage } from "./step.ts";
 
 export interface StagePlan {
   /** 0-based position in the run; readers call it "stage index + 1". */

@@ -5,33 +5,28 @@
  * notebook's stage 2 reuses what stage 1 computed, and `close()` releases it whatever threw.
  */
 import { tf } from "../engine/tf.ts";
-import type { BackendRequest } from "../engine/tf.ts";
 import type { ImageCache } from "../data/cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
 import {
   batchMaker,
   type BatchStream,
+  peekBatch,
   poolStream,
   type StreamConfig,
   workerStream,
 } from "../augment/pipeline.ts";
-import { scaledPhotos } from "../augment/batch.ts";
+import { type Batch, scaledPhotos } from "../augment/batch.ts";
 import type { PolicyName } from "../augment/policy.ts";
-import { splitBackbone } from "../model/index.ts";
 import type { Backbone } from "../model/backbone.ts";
-import { type FoldedModel, foldModel } from "../model/fold.ts";
+import { foldModel } from "../model/fold.ts";
 import { chainParts, type InferenceModel, outputShapeOf } from "../model/inference.ts";
-import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
-import { toOnnx } from "../model/onnx.ts";
-import { NotNative } from "../model/onnx_step.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
-import { type NativeStepper, openNativeStep } from "./native_step.ts";
+import { type NativeStepper } from "./native_step.ts";
 import type { Preset, StageSpec } from "../run/presets.ts";
 import { progressBar } from "../progress.ts";
 import { timed } from "../phases.ts";
-import { TrunkPool } from "./trunk_pool.ts";
 import {
   type ActivationSet,
   activationsOfPhotos,
@@ -39,7 +34,9 @@ import {
   batchesRead,
   mapActivations,
 } from "./features.ts";
-import { activationSource, type BatchSource, type RoundData } from "./trainer.ts";
+import { activationSource, type BatchSource } from "./step.ts";
+import type { RoundData } from "./round.ts";
+import { FrozenParts } from "./frozen_parts.ts";
 
 export interface StageInputsOptions {
   preset: Preset;
@@ -82,31 +79,17 @@ export interface StageData extends RoundData {
 
 export class StageInputs {
   readonly #o: StageInputsOptions;
-  readonly #trunk: tf.LayersModel;
-  readonly #top: tf.LayersModel;
-  readonly #workers: number;
-  #pool?: TrunkPool;
-  /** The trunk never trains: BatchNorm folded into its convolutions, ~3x faster on wasm. */
-  #frozenTrunk?: FoldedModel;
-  /** The unfrozen top trains through its BatchNorms folded into the convolutions (frozen
-   * statistics make each an affine map; see fold.ts): same values, fewer passes per step. */
-  #trainableTop?: FoldedModel;
+  /** What the stage does not train, and the engines that run it. */
+  readonly #parts: FrozenParts;
   readonly #sets = new Map<PolicyName, ActivationSet>();
   #valTrunk?: ActivationSet;
   #valPixels?: ActivationSet;
   readonly #pooledSets = new Map<PolicyName, [ActivationSet, ActivationSet]>();
   #pooledVal?: ActivationSet;
-  /** The trunk as an ONNX graph, for the workers (written once). */
-  #trunkOnnx?: Promise<Uint8Array>;
-  #trunkRunner?: Promise<BatchRunner>;
-  #warned = false;
 
   constructor(options: StageInputsOptions) {
     this.#o = options;
-    ({ trunk: this.#trunk, top: this.#top } = splitBackbone(options.backbone));
-    const backend = tf.getBackend();
-    this.#workers = options.trunkWorkers ??
-      (["wasm", "cpu"].includes(backend) ? navigator.hardwareConcurrency || 1 : 1);
+    this.#parts = new FrozenParts(options);
   }
 
   /**
@@ -119,12 +102,12 @@ export class StageInputs {
     const maker = batchMaker(this.#streamConfig(stage.policy));
     const batch = maker.make(k % this.#o.preset.cachedBatches);
     maker.close();
-    const trunk = await this.#trunkOnMainThread();
+    const trunk = await this.#parts.trunkOnMainThread();
     const [activations] = await trunk.run(batch.images, batch.n);
     let x = activations;
     let shape = trunk.outputShapes[0];
     if (!stage.unfreeze) {
-      const frozenTop = await this.#frozenRunner(this.#top);
+      const frozenTop = await this.#parts.runner(this.#parts.top);
       try {
         [x] = await frozenTop.runner.run(activations, batch.n);
         shape = frozenTop.runner.outputShapes[0];
@@ -133,7 +116,7 @@ export class StageInputs {
       }
     }
     const source: BatchSource = {
-      part: stage.unfreeze ? this.#liveTop() : null,
+      part: stage.unfreeze ? this.#parts.liveTop() : null,
       batch: () => ({
         x: tf.tensor(x, [batch.n, ...shape]),
         labels: tf.tensor1d(batch.labels, "int32"),
@@ -142,24 +125,51 @@ export class StageInputs {
     return { source, release() {} };
   }
 
+  /** The augmented photos of a stage's step k, as the sampler makes them (cached mode: stream
+   * batch k mod cachedBatches, the one the step reads activations of). */
+  photos(stage: StageSpec, k: number): Batch {
+    const cycle = this.#o.preset.mode === "end-to-end" ? Infinity : this.#o.preset.cachedBatches;
+    return peekBatch(this.#streamConfig(stage.policy), k % cycle);
+  }
+
+  /** A stage's validation inputs alone (not its training batches): what a round's validation
+   * pass runs, with the weights of the moment. */
+  async validation(
+    stage: StageSpec,
+  ): Promise<Pick<StageData, "val" | "valPart" | "valRunner"> & { release(): void }> {
+    if (this.#o.preset.mode === "end-to-end") return this.#endToEnd(stage);
+    const val = await this.#valSet();
+    if (stage.unfreeze) {
+      const data = { val, valPart: this.#parts.liveTop(), release() {} };
+      return this.#parts.native ? { ...data, valRunner: () => this.#parts.valRunner() } : data;
+    }
+    const pooled = this.#pooledVal ??= await timed("pooled features", async () => {
+      const frozenTop = await this.#parts.runner(this.#parts.top);
+      try {
+        return await mapActivations(frozenTop.runner, val);
+      } finally {
+        await frozenTop.dispose();
+      }
+    });
+    return { val: pooled, valPart: null, release() {} };
+  }
+
   /** Batches and validation inputs of a stage, by the preset's mode. */
   async forStage(stage: StageSpec): Promise<StageData> {
     if (this.#o.preset.mode === "end-to-end") return this.#endToEnd(stage);
     if (stage.unfreeze) {
       const set = await this.#activations(stage.policy);
       return {
-        source: activationSource(set, this.#batch, this.#liveTop(), this.#o.preset.cachedBatches),
-        nativeStep: this.#native ? (spec) => this.#nativeStep(spec, set) : undefined,
+        source: activationSource(
+          set,
+          this.#batch,
+          this.#parts.liveTop(),
+          this.#o.preset.cachedBatches,
+        ),
+        nativeStep: this.#parts.native ? (spec) => this.#parts.nativeStep(spec, set) : undefined,
         val: await this.#valSet(),
-        valPart: this.#liveTop(),
-        valRunner: this.#native
-          ? () =>
-            onnxRunner([this.#top, this.#o.head], {
-              outputs: [1, 2],
-              softmax: true,
-              threads: this.#o.engine!.threads,
-            })
-          : undefined,
+        valPart: this.#parts.liveTop(),
+        valRunner: this.#parts.native ? () => this.#parts.valRunner() : undefined,
         release() {},
       };
     }
@@ -179,7 +189,7 @@ export class StageInputs {
     if (known) return known;
     const [cached, val] = [await this.#activations(policy), await this.#valSet()];
     const sets = await timed("pooled features", async () => {
-      const frozenTop = await this.#frozenRunner(this.#top);
+      const frozenTop = await this.#parts.runner(this.#parts.top);
       try {
         return [
           await mapActivations(frozenTop.runner, cached),
@@ -194,88 +204,19 @@ export class StageInputs {
   }
 
   async close(): Promise<void> {
-    await this.#pool?.close();
-    this.#pool = undefined;
-    const trunk = this.#trunkRunner;
-    this.#trunkRunner = undefined;
-    await (await trunk?.catch(() => undefined))?.dispose();
-    this.#frozenTrunk?.dispose();
-    this.#frozenTrunk = undefined;
-    this.#trainableTop?.dispose();
-    this.#trainableTop = undefined;
-  }
-
-  /**
-   * The stage's steps on ONNX Runtime: SGD with momentum (stages 2-3 and transfer) over a top the
-   * step graph can write; else undefined, and the steps run on tfjs (said once).
-   */
-  async #nativeStep(spec: StageSpec, set: ActivationSet): Promise<NativeStepper | undefined> {
-    const { optimizer } = spec;
-    if (optimizer.kind !== "sgd" || this.#o.nativeSteps === false) return undefined;
-    try {
-      return await openNativeStep(this.#o.model, this.#top, set, {
-        batchSize: this.#batch,
-        cycle: this.#o.preset.cachedBatches,
-        learningRate: optimizer.learningRate,
-        momentum: optimizer.momentum ?? 0.9,
-        lossWeights: this.#o.lossWeights,
-        threads: this.#o.engine!.threads,
-      });
-    } catch (error) {
-      if (!(error instanceof NotNative)) throw error;
-      if (!this.#warned) this.#o.log?.(`training steps on tfjs: ${error.message}`);
-      this.#warned = true;
-      return undefined;
-    }
-  }
-
-  /** Whether frozen passes run on ONNX Runtime. */
-  get #native(): boolean {
-    return this.#o.engine?.name === "onnxruntime";
-  }
-
-  /** A frozen part as a runner on the forward engine (ONNX Runtime, or its fold on tfjs). */
-  async #frozenRunner(
-    part: tf.LayersModel,
-  ): Promise<{ runner: BatchRunner; dispose(): Promise<void> }> {
-    const inputShape = (part.inputs[0].shape as number[]).slice(1);
-    if (this.#native) {
-      const runner = await onnxRunner([part], { threads: this.#o.engine!.threads });
-      return { runner, dispose: () => runner.dispose() };
-    }
-    const folded = foldModel(part);
-    return {
-      runner: tfjsRunner(folded, inputShape),
-      dispose: () => Promise.resolve(folded.dispose()),
-    };
-  }
-
-  /** The trunk on the main thread (when there are no workers): kept for the stage's life. */
-  #trunkOnMainThread(): Promise<BatchRunner> {
-    const shape = (this.#trunk.inputs[0].shape as number[]).slice(1);
-    return this.#trunkRunner ??= this.#native
-      ? onnxRunner([this.#trunk], { threads: this.#o.engine!.threads })
-      : Promise.resolve(tfjsRunner(this.#foldedTrunk(), shape));
+    await this.#parts.close();
   }
 
   get #batch(): number {
     return this.#o.preset.batchSize;
   }
 
-  #liveTop(): FoldedModel {
-    return this.#trainableTop ??= foldModel(this.#top, { trainable: true });
-  }
-
-  #foldedTrunk(): FoldedModel {
-    return this.#frozenTrunk ??= foldModel(this.#trunk);
-  }
-
   /** End to end (native TensorFlow, a GPU): fresh augmented images every step. What is frozen runs
    * folded and off the gradient tape; the unfrozen top trains through its live fold. */
   #endToEnd(stage: StageSpec): StageData {
     const whole = stage.unfreeze ? undefined : foldModel(this.#o.backbone.model);
-    const frozen: InferenceModel = whole ?? this.#foldedTrunk();
-    const part = stage.unfreeze ? this.#liveTop() : null;
+    const frozen: InferenceModel = whole ?? this.#parts.foldedTrunk();
+    const part = stage.unfreeze ? this.#parts.liveTop() : null;
     const maker = batchMaker(this.#streamConfig(stage.policy));
     return {
       source: {
@@ -305,24 +246,6 @@ export class StageInputs {
     });
   }
 
-  /** On the wasm and cpu backends the trunk runs in one worker per core (each on one thread,
-   * beside its augmentation): on ONNX Runtime from the trunk's graph, else on tfjs wasm. A native
-   * backend threads by itself. */
-  async #trunkPool(): Promise<TrunkPool> {
-    const { preset, weights, backbone, cache } = this.#o;
-    if (this.#native) this.#trunkOnnx ??= toOnnx([this.#trunk]);
-    const onnx = await this.#trunkOnnx;
-    return this.#pool ??= new TrunkPool({
-      backend: tf.getBackend() as BackendRequest,
-      onnx,
-      backbone: preset.backbone,
-      weights,
-      splitStage: backbone.spec.unfreezeFromStage,
-      cacheFile: cache.file,
-      cacheMeta: cache.meta,
-    }, this.#workers);
-  }
-
   /**
    * The trunk's activations for the policy's batches among the first `cachedBatches`, computed
    * once: those the run's steps of this policy read (all of them when the steps go round).
@@ -337,9 +260,9 @@ export class StageInputs {
     const which = read.length === cachedBatches ? cachedBatches : read;
     const progress = reporter(`trunk ${policy}`, this.#o.progress);
     const set = await timed("trunk caching", async () => {
-      if (this.#workers > 1) {
-        const shape = outputShapeOf(this.#trunk);
-        return await (await this.#trunkPool()).stream(
+      if (this.#parts.workers > 1) {
+        const shape = outputShapeOf(this.#parts.trunk);
+        return await (await this.#parts.trunkPool()).stream(
           this.#streamConfig(policy),
           which,
           shape,
@@ -352,7 +275,7 @@ export class StageInputs {
         : listedStream(config, which);
       try {
         const set = await activationsOfStream(
-          await this.#trunkOnMainThread(),
+          await this.#parts.trunkOnMainThread(),
           stream,
           read.length,
           progress,
@@ -373,9 +296,20 @@ export class StageInputs {
     return this.#valTrunk = await timed(
       "trunk caching",
       async () =>
-        this.#workers > 1
-          ? await (await this.#trunkPool()).photos(val, outputShapeOf(this.#trunk), 32, progress)
-          : await activationsOfPhotos(await this.#trunkOnMainThread(), cache, val, 32, progress),
+        this.#parts.workers > 1
+          ? await (await this.#parts.trunkPool()).photos(
+            val,
+            outputShapeOf(this.#parts.trunk),
+            32,
+            progress,
+          )
+          : await activationsOfPhotos(
+            await this.#parts.trunkOnMainThread(),
+            cache,
+            val,
+            32,
+            progress,
+          ),
     );
   }
 }

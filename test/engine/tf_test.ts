@@ -56,8 +56,9 @@ Deno.test("backend: the GPU probe keeps the drivers' noise to itself; the notice
   // Mesa's Vulkan drivers (CI installs them, as every desktop has them) print to the terminal of
   // a process that asks for an adapter without XDG_RUNTIME_DIR: the probe's child takes that.
   const lib = new URL("../../lib/engine/tf.ts", import.meta.url).href;
+  const webgpu = new URL("../../lib/engine/webgpu.ts", import.meta.url).href;
   const probe = await child(
-    `import { probeAdapter } from "${lib}"; console.log(JSON.stringify(await probeAdapter()));`,
+    `import { probeAdapter } from "${webgpu}"; console.log(JSON.stringify(await probeAdapter()));`,
   ).output();
   assert.equal(decode(probe.stderr), "", "nothing on this process's stderr");
   const found = JSON.parse(decode(probe.stdout));

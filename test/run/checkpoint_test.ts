@@ -13,7 +13,7 @@ import { checkpointCallback } from "@/train/callbacks.ts";
 import { bestOf } from "@/run/checkpoint.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { onnxRunner } from "@/model/runner.ts";
-import { validate } from "@/train/trainer.ts";
+import { validate } from "@/train/validate.ts";
 import { loadRun } from "@/run/load.ts";
 import { tempDir } from "../fixtures.ts";
 

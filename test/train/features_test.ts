@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend } from "@/engine/tf.ts";
 import { type ActivationSet, batchesRead } from "@/train/features.ts";
-import { activationSource } from "@/train/trainer.ts";
+import { activationSource } from "@/train/step.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { planStages } from "@/train/stage.ts";
 

@@ -12,7 +12,7 @@ import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { buildSeedModel, trainableVariables, unfreezeFrom } from "@/model/seed_model.ts";
 import { foldModel } from "@/model/fold.ts";
 import { SEED_LOSS_WEIGHTS } from "@/model/loss.ts";
-import { activationSource, makeOptimizer, trainStep } from "@/train/trainer.ts";
+import { activationSource, makeOptimizer, trainStep } from "@/train/step.ts";
 import { openNativeStep } from "@/train/native_step.ts";
 import { train, type TrainOptions } from "@/train/run.ts";
 import { PRESETS, smallPreset } from "@/run/presets.ts";

@@ -2,13 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend, tf } from "@/engine/tf.ts";
 import { buildBackbone, buildSeedModel, splitBackbone, unfreezeFrom } from "@/model/index.ts";
-import {
-  activationSource,
-  type BatchSource,
-  makeOptimizer,
-  trainStep,
-  validate,
-} from "@/train/trainer.ts";
+import { activationSource, type BatchSource, makeOptimizer, trainStep } from "@/train/step.ts";
+import { validate } from "@/train/validate.ts";
 import { mapActivations } from "@/train/features.ts";
 import { tfjsRunner } from "@/model/runner.ts";
 import { foldModel } from "@/model/fold.ts";

@@ -1,0 +1,91 @@
+/**
+ * The training loop, kept small: a stage is a list of rounds, a round is `stepsPerRound` steps
+ * (step.ts) then a validation pass (validate.ts). Everything else (progress display, metric logs,
+ * checkpoints, the blend search's record) is a callback around it, the fastai way, so the loop
+ * reads as the recipe does.
+ */
+import type { tf } from "../engine/tf.ts";
+import type { SeedModel } from "../model/seed_model.ts";
+import { type LossWeights, SEED_LOSS_WEIGHTS } from "../model/loss.ts";
+import type { StageSpec } from "../run/presets.ts";
+import type { RoundMetrics } from "../run/checkpoint.ts";
+import type { ActivationSet } from "./features.ts";
+import type { Part } from "../model/inference.ts";
+import type { BatchRunner } from "../model/runner.ts";
+import { timed } from "../phases.ts";
+import { checkStop } from "../stop.ts";
+import type { NativeStepper } from "./native_step.ts";
+import { type BatchSource, type StepLoss, trainStep } from "./step.ts";
+import { validate } from "./validate.ts";
+
+export interface RoundInfo {
+  stage: StageSpec;
+  stageIndex: number;
+  /** 1-based round number over the whole run. */
+  round: number;
+  totalRounds: number;
+  /** Global step counter at the start of the round. */
+  step: number;
+}
+
+export interface Callback {
+  onRoundBegin?(info: RoundInfo): void | Promise<void>;
+  onStep?(info: RoundInfo, stepInRound: number, loss: StepLoss): void | Promise<void>;
+  onRoundEnd?(
+    info: RoundInfo,
+    metrics: RoundMetrics,
+    optimizer: tf.Optimizer,
+  ): void | Promise<void>;
+}
+
+/** What a round trains and validates on. */
+export interface RoundData {
+  source: BatchSource;
+  val: ActivationSet;
+  /** Maps `val` to pooled features (null: `val` already is pooled features). */
+  valPart: Part | null;
+  /** A native runner of valPart and the heads, made afresh for each validation pass. */
+  valRunner?: () => Promise<BatchRunner>;
+  /** Steps taken natively instead of `trainStep` (see native_step.ts). */
+  native?: NativeStepper;
+}
+
+/** Runs one round: its steps (batches `info.step`, `info.step + 1`, ...) then validation. */
+export async function runRound(
+  model: SeedModel,
+  info: RoundInfo,
+  data: RoundData,
+  optimizer: tf.Optimizer,
+  callbacks: Callback[],
+  weights: LossWeights = SEED_LOSS_WEIGHTS,
+): Promise<RoundMetrics> {
+  const { source, val, valPart } = data;
+  for (const cb of callbacks) await cb.onRoundBegin?.(info);
+  const sum = { total: 0, main: 0, center: 0, aux: 0 };
+  const { native } = data;
+  await timed("training steps", async () => {
+    for (let s = 0; s < info.stage.stepsPerRound; s++) {
+      const loss = native
+        ? await native.step(info.step + s)
+        : await trainStep(model, source, info.step + s, optimizer, weights);
+      for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
+      for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
+      checkStop(`in round ${info.round}, after step ${s + 1}`);
+    }
+    // Validation and checkpoints read tfjs' variables and optimizer.
+    await native?.store(optimizer);
+  });
+  const n = Math.max(info.stage.stepsPerRound, 1);
+  const { probabilities: _, ...metrics } = await timed(
+    "validation",
+    () => validate(model, val, valPart, data.valRunner),
+  );
+  const result: RoundMetrics = {
+    ...metrics,
+    loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },
+  };
+  await timed("checkpoints and logs", async () => {
+    for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer);
+  });
+  return result;
+}
