@@ -58,3 +58,29 @@ export function mobileNetTrunkPool(
     cacheMeta: cache.meta,
   }, workers);
 }
+
+/** Runs a command to its end; its stdout and stderr together. */
+export async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output()
+    .catch((e) => ({
+      success: false,
+      stdout: new Uint8Array(),
+      stderr: new TextEncoder().encode(String(e)),
+    }));
+  const text = new TextDecoder();
+  return { ok: r.success, out: text.decode(r.stdout) + text.decode(r.stderr) };
+}
+
+/** `python` with PyTorch (Debian's python3-torch, -torchvision, -pil, installed with apt-get when
+ * missing: root or sudo needed), or null when it cannot be had. */
+export async function ensureTorch(python: string): Promise<string | null> {
+  const probe = ["-c", "import torch, torchvision, PIL"];
+  if ((await run(python, probe)).ok) return python;
+  console.error("bench: installing python3-torch python3-torchvision python3-pil (Debian)");
+  const sudo = Deno.uid() === 0 ? [] : ["sudo"];
+  const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+  await run(apt[0], [...apt.slice(1), "python3-torch", "python3-torchvision", "python3-pil"]);
+  if ((await run(python, probe)).ok) return python;
+  console.error("bench: PyTorch unavailable, its columns are left out");
+  return null;
+}

@@ -38,6 +38,7 @@ import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
 import { defaultWeights } from "../lib/paths.ts";
 import { median, mobileNetTrunkPool, samplePhotos, sharpRate } from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
+import { ensureTorch, run } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -56,29 +57,7 @@ const B = 32;
 const SIZE = 224;
 
 // --- PyTorch, installed on demand ------------------------------------------------------------
-async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output()
-    .catch((e) => ({
-      success: false,
-      stdout: new Uint8Array(),
-      stderr: new TextEncoder().encode(String(e)),
-    }));
-  const text = new TextDecoder();
-  return { ok: r.success, out: text.decode(r.stdout) + text.decode(r.stderr) };
-}
-
-async function ensureTorch(): Promise<string | null> {
-  const probe = ["-c", "import torch, torchvision, PIL"];
-  if ((await run(values.python, probe)).ok) return values.python;
-  console.error("bench: installing python3-torch python3-torchvision python3-pil (Debian)");
-  const sudo = Deno.uid() === 0 ? [] : ["sudo"];
-  const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
-  await run(apt[0], [...apt.slice(1), "python3-torch", "python3-torchvision", "python3-pil"]);
-  if ((await run(values.python, probe)).ok) return values.python;
-  console.error("bench: PyTorch unavailable, its columns are left out");
-  return null;
-}
-const python = values["no-torch"] ? null : await ensureTorch();
+const python = values["no-torch"] ? null : await ensureTorch(values.python);
 const idleBefore = await checkIdle();
 const others = await watchOthers();
 

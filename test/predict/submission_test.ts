@@ -97,4 +97,6 @@ Deno.test("the transfer's pools: Transfer policies draw from train + val + pseud
     ]);
     assert.ok(preset.transferStages.every((s) => s.unfreeze && s.optimizer.kind === "sgd"));
   }
+  // Its rounds: ten of each, as the seed's transfer runs them.
+  assert.deepEqual(PRESETS.seed.transferStages.map((s) => s.rounds), [10, 10, 10]);
 });

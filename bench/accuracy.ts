@@ -1,0 +1,193 @@
+/**
+ * Accuracy against wall time, ours beside a plain PyTorch fine-tune of the same ImageNet weights
+ * (bench/torch_finetune.py), on the same split, the same test part and the same cores.
+ *
+ * Ours: the main job (`deno task reproduce`, the `cpu` preset) run `--runs` times with other seeds
+ * and one split, each process timed from start to end; the first decodes the photos from scratch
+ * (a fresh cache), the others reuse them. Its points: one run, then the ensembles of the first k
+ * runs (`deno task ensemble`), each at the summed time of its runs and the ensemble. PyTorch: one
+ * run per budget, its cosine schedule fitted to that budget, the clock counting decoding, training
+ * and the test predictions. Both are scored on the carved-off test part (never trained or tuned
+ * on). Before anything is measured, the PyTorch network's pooled features are checked against the
+ * project's on the same photos.
+ *
+ *   deno task bench:accuracy [--budgets 3,5,8,10] [--runs 3] [--out DIR] [--python /usr/bin/python3]
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
+import { ensureTorch, run } from "./common.ts";
+import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
+import { jobFiles, runFiles } from "../lib/layout.ts";
+import { initBackend, tf } from "../lib/engine/tf.ts";
+import { buildBackbone } from "../lib/model/index.ts";
+import { loadPretrained } from "../lib/model/pretrained.ts";
+import { loadImage } from "../lib/data/image.ts";
+import { samplePhotos } from "./common.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    budgets: { type: "string", default: "3,5,8,10" },
+    runs: { type: "string", default: "3" },
+    out: { type: "string" },
+    python: { type: "string", default: "/usr/bin/python3" },
+  },
+});
+const budgets = values.budgets.split(",").map(Number);
+const runs = Number(values.runs);
+const out = values.out ?? await Deno.makeTempDir({ prefix: "bench-accuracy-" });
+const python = await ensureTorch(values.python);
+if (!python) throw new Error("bench:accuracy needs PyTorch (see bench/torch_finetune.py)");
+await checkNetworks(python);
+
+const idleBefore = await checkIdle();
+const others = await watchOthers();
+const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+
+interface Point {
+  what: string;
+  minutes: number;
+  accuracy: number;
+}
+const ours: Point[] = [];
+const dirs: string[] = [];
+let spent = 0;
+for (let seed = 0; seed < runs; seed++) {
+  const dir = join(out, `ours-seed${seed}`);
+  const seconds = await timedTask("reproduce", [
+    "--data",
+    defaultDataset(),
+    "--weights",
+    defaultWeights(),
+    "--out",
+    dir,
+    "--seed",
+    String(seed),
+    "--split-seed",
+    "0",
+    "--cache-dir",
+    join(out, "cache"),
+  ]);
+  dirs.push(dir);
+  spent += seconds;
+  const summary = JSON.parse(await Deno.readTextFile(jobFiles(dir).summary));
+  if (seed === 0) {
+    ours.push({ what: "ours, 1 run", minutes: spent / 60, accuracy: summary.scores.after.blend });
+    continue;
+  }
+  const ensemble = join(out, `ensemble-${seed + 1}`);
+  spent += await timedTask("ensemble", [
+    "--runs",
+    ...dirs,
+    "--out",
+    ensemble,
+    "--cache-dir",
+    join(out, "cache"),
+  ]);
+  const scores = JSON.parse(await Deno.readTextFile(join(ensemble, "ensemble.json"))).scores;
+  ours.push({
+    what: `ours, ensemble of ${seed + 1} runs`,
+    minutes: spent / 60,
+    accuracy: scores["ensemble blend"],
+  });
+}
+
+const split = runFiles(jobFiles(dirs[0]).train);
+const torch: Point[] = [];
+for (const minutes of budgets) {
+  const r = await run(python, [
+    "bench/torch_finetune.py",
+    "--split",
+    split.split,
+    "--answers",
+    split.testAnswers,
+    "--weights",
+    defaultWeights(),
+    "--minutes",
+    String(minutes),
+    "--threads",
+    String(navigator.hardwareConcurrency || 1),
+  ]);
+  if (!r.ok) throw new Error(`torch_finetune.py failed:\n${r.out}`);
+  const row = JSON.parse(r.out.split("\n").filter((l) => l.startsWith("{")).at(-1)!);
+  torch.push({
+    what: `PyTorch, ${minutes} min budget (${row.epochs} epochs)`,
+    minutes: row.seconds / 60,
+    accuracy: row.accuracy,
+  });
+}
+
+const idle = describeIdle(idleBefore, await others.stop());
+const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
+console.log(`\nmachine: ${cpu}, ${navigator.hardwareConcurrency} cores; ${idle.line}`);
+console.log(`runs in ${out}; test part: ${split.testAnswers}\n`);
+console.log("| what | wall time | test-part accuracy |\n|---|---|---|");
+for (const p of [...ours, ...torch]) {
+  console.log(`| ${p.what} | ${p.minutes.toFixed(1)} min | ${percent(p.accuracy)} |`);
+}
+console.log("\n| budget | PyTorch reference | ours (best within the budget) | difference |");
+console.log("|---|---|---|---|");
+for (const [i, minutes] of budgets.entries()) {
+  const best = ours.filter((p) => p.minutes <= minutes * 1.1).at(-1);
+  const theirs = torch[i].accuracy;
+  console.log(
+    `| ${minutes} min | ${percent(theirs)} | ${
+      best ? `${percent(best.accuracy)} (${best.what})` : "-"
+    } | ${best ? `${(100 * (best.accuracy - theirs)).toFixed(2)} points` : "-"} |`,
+  );
+}
+if (!idle.valid) console.log("\n(the machine was not idle: times above are not comparable)");
+await Deno.writeTextFile(join(out, "accuracy.json"), JSON.stringify({ ours, torch }, null, 1));
+
+/** A deno task's wall time in seconds; its output goes to a log beside the runs. */
+async function timedTask(task: string, args: string[]): Promise<number> {
+  const started = performance.now();
+  const r = await run("deno", ["task", "--quiet", task, ...args]);
+  await Deno.writeTextFile(join(out, `${task}-${Date.now()}.log`), r.out);
+  if (!r.ok) throw new Error(`deno task ${task} failed:\n${r.out.slice(-3000)}`);
+  const seconds = (performance.now() - started) / 1000;
+  console.error(
+    `${task} ${args.includes("--seed") ? args[args.indexOf("--seed") + 1] : ""}: ` +
+      `${seconds.toFixed(0)} s`,
+  );
+  return seconds;
+}
+
+/** The PyTorch network is the project's, weight for weight: pooled features of four photos agree. */
+async function checkNetworks(python: string): Promise<void> {
+  await initBackend({ quiet: true });
+  const photos = await Promise.all(
+    (await samplePhotos(4)).map((p) => loadImage(p.path, { size: 224 })),
+  );
+  const raw = new Uint8Array(photos.length * 224 * 224 * 3);
+  photos.forEach((p, i) => raw.set(p.data, i * p.data.length));
+  const file = await Deno.makeTempFile({ suffix: ".raw" });
+  await Deno.writeFile(file, raw);
+  const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 224 });
+  await loadPretrained(backbone, defaultWeights());
+  const x = tf.tensor4d(Float32Array.from(raw, (v) => v / 127.5 - 1), [photos.length, 224, 224, 3]);
+  const pooled = backbone.model.predict(x) as tf.Tensor;
+  const mine = await pooled.data();
+  tf.dispose([x, pooled]);
+  backbone.model.dispose();
+  const r = await run(python, [
+    fromRoot("bench", "torch_finetune.py"),
+    "--split",
+    "-",
+    "--weights",
+    defaultWeights(),
+    "--check",
+    file,
+  ]);
+  await Deno.remove(file);
+  if (!r.ok) throw new Error(`torch_finetune.py --check failed:\n${r.out}`);
+  const theirs =
+    (JSON.parse(r.out.split("\n").find((l) => l.startsWith("{"))!).pooled as number[][])
+      .flat();
+  const diff = Math.max(...theirs.map((v, i) => Math.abs(v - mine[i])));
+  if (!(diff < 1e-3)) throw new Error(`the PyTorch network differs from ours: max ${diff}`);
+  console.error(
+    `PyTorch and project networks agree: pooled features within ${diff.toExponential(1)}`,
+  );
+}
