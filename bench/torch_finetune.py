@@ -147,8 +147,9 @@ def decode(job):
 
 
 def as_input(batch):
-    """uint8 NHWC -> float NCHW in [-1, 1] (MobileNetV2's scaling)."""
-    return torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    """uint8 NHWC -> float NCHW (channels-last in memory) in [-1, 1] (MobileNetV2's scaling)."""
+    x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def random_resized_crop(img, rng, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3)):
@@ -189,6 +190,9 @@ def main():
     ap.add_argument("--check", help="print the pooled features of these raw 224x224 RGB photos")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # Tuned as a PyTorch user would on this CPU (measured here: 1.7x the trunk's default speed):
+    # denormals flushed, channels-last tensors.
+    torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     w = read_tfjs(args.weights)
@@ -214,7 +218,8 @@ def main():
     labels = torch.tensor([index[r["label"]] for r in labelled])
     decoded = time.perf_counter() - STARTED
 
-    trunk = fold(trunk)
+    trunk = fold(trunk).to(memory_format=torch.channels_last)
+    top = top.to(memory_format=torch.channels_last)
     top.train()
     for m in top.modules():  # frozen statistics, trainable scale and shift (as the project does)
         if isinstance(m, nn.BatchNorm2d):
@@ -250,7 +255,8 @@ def main():
         if len(order) < args.batch:
             order += rng.sample(range(len(images)), len(images))
         pick, order = order[:args.batch], order[args.batch:]
-        x = torch.stack([random_resized_crop(images[i], rng) for i in pick])
+        x = torch.stack([random_resized_crop(images[i], rng) for i in pick]).contiguous(
+            memory_format=torch.channels_last)
         with torch.no_grad():
             features = trunk(x)
         logits = head(top(features).mean((2, 3)))
