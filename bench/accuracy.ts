@@ -129,7 +129,8 @@ for (const p of [...ours, ...torch]) {
 console.log("\n| budget | PyTorch reference | ours (best within the budget) | difference |");
 console.log("|---|---|---|---|");
 for (const [i, minutes] of budgets.entries()) {
-  const best = ours.filter((p) => p.minutes <= minutes * 1.1).at(-1);
+  const best = ours.filter((p) => p.minutes <= minutes * 1.1)
+    .reduce<Point | undefined>((a, p) => (!a || p.accuracy > a.accuracy ? p : a), undefined);
   const theirs = torch[i].accuracy;
   console.log(
     `| ${minutes} min | ${percent(theirs)} | ${
