@@ -16,14 +16,13 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
-import { ensureTorch, run } from "./common.ts";
+import { ensureTorch, run, samplePhotos } from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
 import { buildBackbone } from "../lib/model/index.ts";
 import { loadPretrained } from "../lib/model/pretrained.ts";
 import { loadImage } from "../lib/data/image.ts";
-import { samplePhotos } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -8,6 +8,14 @@
 
 export type MimeBundle = Record<string, string>;
 
+/** Text made safe inside HTML, in an element or an attribute's quotes. */
+export function escapeHtml(text: string): string {
+  return text.replace(
+    /[<&>"]/g,
+    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!,
+  );
+}
+
 interface JupyterApi {
   broadcast(type: string, content: Record<string, unknown>): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * log (CI, nohup) it prints a line every 10% so logs stay readable; in a notebook it is one output
  * line updated in place (stderr would pile up a box of lines per phase).
  */
-import { jupyter, show, updateDisplay } from "./display.ts";
+import { escapeHtml, jupyter, show, updateDisplay } from "./display.ts";
 
 export interface Progress {
   update(done: number, extra?: Record<string, number | string>): void;
@@ -77,7 +77,7 @@ function notebookBar(label: string, total: number, unit: string, start: number):
   const id = `progress-${Deno.pid}-${++bars}`;
   const bundle = (line: string) => ({
     "text/plain": line,
-    "text/html": `<pre style="margin:0">${line.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</pre>`,
+    "text/html": `<pre style="margin:0">${escapeHtml(line)}</pre>`,
   });
   let last = 0;
   let shown: Promise<void> | undefined;

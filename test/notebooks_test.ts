@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { resolve } from "node:path";
 import { readRows, readTable } from "@/data/table.ts";
 import { makeColourDataset, SHARED_MOBILENET } from "./fixtures.ts";
-import { type Notebook, PLOTLY_FILE, renderPage } from "@/plot/render.ts";
+import { endKernelsOf, type Notebook, PLOTLY_FILE, renderPage } from "@/plot/render.ts";
 
 /** The shared weights from anywhere (the kernel runs in notebooks/). */
 const SHARED_MOBILENET_ABSOLUTE = resolve(SHARED_MOBILENET);
@@ -98,25 +98,6 @@ interface Cell {
   id: string;
   source: string[] | string;
   outputs?: { output_type: string; data?: Record<string, unknown>; ename?: string }[];
-}
-
-/**
- * Ends the kernels whose connection files live in `runtimeDir` (a kernel can outlive nbconvert),
- * and no others: a user's own notebook kernels on the same machine stay alive.
- */
-export async function endKernelsOf(runtimeDir: string): Promise<number[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-f", runtimeDir], stdout: "piped" })
-    .output();
-  const pids = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number)
-    .filter((pid) => pid !== Deno.pid);
-  for (const pid of pids) {
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  return pids;
 }
 
 Deno.test("notebook tests end only their own kernels", async () => {

@@ -9,7 +9,7 @@ import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photo
 import { progressBar } from "../progress.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { labelWithName } from "../data/breeds.ts";
-import { integerOption, parseCli } from "./run_args.ts";
+import { given, integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { DEFAULTS } from "../defaults.ts";
 
@@ -38,7 +38,7 @@ await runMain(async () => {
   if (!values.run) throw new UsageError("--run DIR is needed (see --help)");
   if (!positionals.length) throw new UsageError("name at least one photo or folder (see --help)");
   if (values.json && values.tsv) throw new UsageError("--json and --tsv: choose one");
-  const top = values.top === undefined ? DEFAULTS.top : integerOption("top", values.top);
+  const top = given(values.top, (v) => integerOption("top", v)) ?? DEFAULTS.top;
   if (top < 1) throw new UsageError(`--top '${values.top}': expected a whole number >= 1`);
   await initBackend();
   const run = await loadFinalModel(values.run);

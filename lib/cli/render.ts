@@ -8,7 +8,7 @@ import { parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { fromRoot } from "../paths.ts";
 import { UsageError } from "../errors.ts";
-import { type Notebook, renderPage, writePlotly } from "../plot/render.ts";
+import { endKernelsOf, type Notebook, renderPage, writePlotly } from "../plot/render.ts";
 
 const HELP = `Usage: deno task render [options] [NAME...]
 
@@ -55,7 +55,7 @@ await runMain(async () => {
       console.log(`${target}: ${(html.length / 1e6).toFixed(2)} MB (${seconds} s)`);
     }
   } finally {
-    await endKernels(work);
+    await endKernelsOf(join(work, "runtime"));
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 });
@@ -92,17 +92,4 @@ async function execute(
     throw new Error(`${basename(path)} did not execute:\n${log}`);
   }
   return JSON.parse(await Deno.readTextFile(join(work, basename(path))));
-}
-
-/** A kernel can outlive nbconvert: end the ones whose connection files are in `work`. */
-async function endKernels(work: string): Promise<void> {
-  const found = await new Deno.Command("pgrep", { args: ["-f", join(work, "runtime")] }).output();
-  for (const pid of new TextDecoder().decode(found.stdout).split("\n").filter(Boolean)) {
-    if (Number(pid) === Deno.pid) continue;
-    try {
-      Deno.kill(Number(pid), "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
 }

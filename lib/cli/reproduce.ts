@@ -6,6 +6,7 @@
 import { initBackend } from "../engine/tf.ts";
 import {
   defaultRunFolder,
+  given,
   integerOption,
   numberOption,
   parseRunArgs,
@@ -51,8 +52,6 @@ await runMain(async () => {
   });
   const inputs = await runInputs(values);
   // Options left out stay undefined: the library fills them from DEFAULTS.
-  const given = <T>(value: string | undefined, parse: (v: string) => T) =>
-    value === undefined ? undefined : parse(value);
   const threshold = given(
     values.threshold,
     (v) => numberOption("threshold", v, { min: 0, max: 1 }),

@@ -75,6 +75,12 @@ function joinNegativeValues(args: readonly string[], options: Options): string[]
   return out;
 }
 
+/** An option's value parsed when it was given; undefined when it was left out (the library, or
+ * the caller with `??`, fills it from DEFAULTS). */
+export function given<T>(value: string | undefined, parse: (value: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
 /** A whole number (negative allowed), or a UsageError naming the option. */
 export function integerOption(name: string, value: string): number {
   const n = Number(value);
@@ -127,7 +133,7 @@ export async function runInputs(values: {
   }
   return {
     preset,
-    seed: values.seed === undefined ? DEFAULTS.seed : integerOption("seed", values.seed),
+    seed: given(values.seed, (v) => integerOption("seed", v)) ?? DEFAULTS.seed,
     data: await resolveDataset(values.data ?? defaultDataset()),
     weights: values.weights ?? defaultWeights(),
     cacheDir: values["cache-dir"],

@@ -3,7 +3,7 @@
  * Resumes by itself after an interruption (run the same command again).
  */
 import { initBackend } from "../engine/tf.ts";
-import { defaultRunFolder, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
+import { defaultRunFolder, given, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
@@ -34,11 +34,11 @@ await runMain(async () => {
     "no-glu": { type: "boolean", default: false },
   });
   const inputs = await runInputs(values);
-  const weight = (name: "center-weight" | "aux-weight", fallback: number) =>
-    values[name] === undefined ? fallback : numberOption(name, values[name], { min: 0, max: 100 });
+  const weight = (name: "center-weight" | "aux-weight") =>
+    given(values[name], (v) => numberOption(name, v, { min: 0, max: 100 }));
   const lossWeights = {
-    center: weight("center-weight", DEFAULTS.lossWeights.center),
-    aux: weight("aux-weight", DEFAULTS.lossWeights.aux),
+    center: weight("center-weight") ?? DEFAULTS.lossWeights.center,
+    aux: weight("aux-weight") ?? DEFAULTS.lossWeights.aux,
   };
   await initBackend();
   const result = await train({

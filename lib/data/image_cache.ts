@@ -66,11 +66,11 @@ export class ImageCache {
     if (data.length !== this.frameBytes) {
       throw new Error(`buffer of ${data.length} bytes, frame is ${this.frameBytes}`);
     }
+    const fd = this.#fd ??= fs.openSync(this.file, "r");
     let done = 0;
     while (done < this.frameBytes) {
-      this.#fd ??= fs.openSync(this.file, "r");
       const n = fs.readSync(
-        this.#fd,
+        fd,
         data,
         done,
         this.frameBytes - done,

@@ -324,5 +324,3 @@ async function scoreAll(files: SubmissionFiles, answers: string): Promise<Scores
     blend: (await scoreSubmission(files.blend, answers)).accuracy,
   };
 }
-
-export { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";

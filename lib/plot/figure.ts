@@ -9,7 +9,7 @@ import { hashString } from "../rng.ts";
 import { gzipSync } from "node:zlib";
 import { encodeBase64 } from "./base64.ts";
 import { writeFileAtomic } from "../files.ts";
-import { show } from "../display.ts";
+import { escapeHtml, show } from "../display.ts";
 
 /** A Plotly figure: traces, layout, config, exactly as `Plotly.newPlot` takes them. */
 export interface Figure {
@@ -92,9 +92,10 @@ export async function showFigure(figure: Figure): Promise<void> {
 
 /** Writes a standalone HTML page with the figure (for CLI runs and reports). */
 export async function writeFigure(figure: Figure, path: string, title = "figure"): Promise<void> {
-  const escaped = title.replace(/[<&]/g, (c) => (c === "<" ? "&lt;" : "&amp;"));
   const html =
-    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${escaped}</title></head>` +
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${
+      escapeHtml(title)
+    }</title></head>` +
     `<body>${figureHtml(figure, true)}</body></html>\n`;
   await writeFileAtomic(path, new TextEncoder().encode(html));
 }

@@ -6,7 +6,7 @@ import { encodeBase64 } from "./base64.ts";
 import { encodeJpeg, type RgbImage } from "../data/image.ts";
 import { blank, resize } from "../augment/ops.ts";
 import { type Batch, batchImages } from "../augment/batch.ts";
-import { show } from "../display.ts";
+import { escapeHtml, show } from "../display.ts";
 
 export interface GridOptions {
   columns?: number;
@@ -57,18 +57,17 @@ export async function showImages(
     img,
   ) => (img.width === tile && img.height === tile ? img : resize(img, tile, tile)));
   const tiles = await Promise.all(small.map((img) => encodeJpeg(img)));
-  const escape = (s: string) =>
-    s.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!);
   const cells = tiles.map((jpeg, i) =>
     `<figure style="margin:2px;text-align:center"><img src="data:image/jpeg;base64,${
       encodeBase64(jpeg)
     }" ` +
     `width="${tile}" height="${tile}" style="image-rendering:pixelated;border:1px solid #ccc"/>` +
     `<figcaption style="font-size:11px;width:${tile}px;overflow-wrap:anywhere;line-height:1.25">${
-      escape(captions[i] ?? "")
+      escapeHtml(captions[i] ?? "")
     }</figcaption></figure>`
   );
-  const html = (title ? `<div style="font-weight:bold;margin:4px 0">${escape(title)}</div>` : "") +
+  const html =
+    (title ? `<div style="font-weight:bold;margin:4px 0">${escapeHtml(title)}</div>` : "") +
     `<div style="display:grid;grid-template-columns:repeat(${columns},${tile + 4}px);gap:2px">` +
     cells.join("") + `</div>`;
   await show({

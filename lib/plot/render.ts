@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { DataError } from "../errors.ts";
 import { plotlyLoaderScript } from "./figure.ts";
+import { escapeHtml } from "../display.ts";
 
 /** The file beside the pages that defines `window.Plotly` (the loader figures carry, once). */
 export const PLOTLY_FILE = "plotly-loader.js";
@@ -85,16 +86,13 @@ export async function writePlotly(dir: string): Promise<string> {
   return target;
 }
 
-const escape = (s: string) =>
-  s.replace(/[<&>"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
-
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(title)}</title>
+<title>${escapeHtml(title)}</title>
 <script src="${PLOTLY_FILE}"></script>
 <style>
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -117,4 +115,23 @@ ${body}
 </body>
 </html>
 `;
+}
+
+/**
+ * Ends the kernels whose connection files live in `runtimeDir` (a kernel can outlive nbconvert),
+ * and no others: a user's own notebook kernels on the same machine stay alive.
+ */
+export async function endKernelsOf(runtimeDir: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", { args: ["-f", runtimeDir], stdout: "piped" })
+    .output();
+  const pids = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number)
+    .filter((pid) => pid !== Deno.pid);
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  return pids;
 }

@@ -1,5 +1,5 @@
 /** Tables in notebooks: an HTML table for Jupyter, aligned text for plain front ends. */
-import { show } from "../display.ts";
+import { escapeHtml, show } from "../display.ts";
 
 /**
  * Shows a table in a notebook (await it), or prints it aligned on the console.
@@ -17,17 +17,15 @@ export async function showTable(
   const cell = (
     v: unknown,
   ) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : String(v ?? ""));
-  const escape = (s: string) =>
-    s.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!);
-  const head = columns.map((c) => `<th>${escape(c)}</th>`).join("");
+  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
   const body = rows.map((r) =>
-    `<tr>${columns.map((c) => `<td>${escape(cell(r[c]))}</td>`).join("")}</tr>`
+    `<tr>${columns.map((c) => `<td>${escapeHtml(cell(r[c]))}</td>`).join("")}</tr>`
   ).join("");
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("  ");
   const text = [line(columns), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
   await show({
-    "text/html": (title ? `<b>${escape(title)}</b>` : "") +
+    "text/html": (title ? `<b>${escapeHtml(title)}</b>` : "") +
       `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`,
     "text/plain": (title ? `${title}\n` : "") + text,
   });

@@ -15,13 +15,8 @@ import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
 import { EXPORT_WEIGHTS, exportFiles } from "../layout.ts";
 
-export interface ExportFiles {
-  model: string;
-  weights: string;
-  labels: string;
-  preprocess: string;
-  page: string;
-}
+/** The export folder's files (lib/layout.ts names them). */
+export type ExportFiles = ReturnType<typeof exportFiles>;
 
 type LayerJson = {
   class_name: string;
@@ -114,7 +109,7 @@ export async function exportRun(run: FinalModel, out: string): Promise<ExportFil
     throw new DataError(out, "not a folder: --out names the folder the export is written to");
   }
   await Deno.mkdir(out, { recursive: true });
-  const files: ExportFiles = exportFiles(out);
+  const files = exportFiles(out);
   const { model, dispose } = await exportableModel(run);
   try {
     await model.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -156,13 +151,13 @@ export async function exportRun(run: FinalModel, out: string): Promise<ExportFil
   await Deno.writeTextFile(files.preprocess, JSON.stringify(preprocess, null, 1));
   const require = createRequire(import.meta.url);
   const tfjsBundle = require.resolve("@tensorflow/tfjs/dist/tf.min.js");
-  await Deno.copyFile(tfjsBundle, exportFiles(out).tfjs);
+  await Deno.copyFile(tfjsBundle, files.tfjs);
   await Deno.writeTextFile(files.page, page(exportFiles(".")));
   return files;
 }
 
 /** The static page: drop a photo (or open `index.html?photo=URL`), see the top breeds. */
-const page = (names: ReturnType<typeof exportFiles>) =>
+const page = (names: ExportFiles) =>
   `<!doctype html>
 <html lang="en">
 <head>

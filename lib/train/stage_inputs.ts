@@ -84,8 +84,8 @@ export class StageInputs {
   readonly #sets = new Map<PolicyName, ActivationSet>();
   #valTrunk?: ActivationSet;
   #valPixels?: ActivationSet;
-  readonly #pooledSets = new Map<PolicyName, [ActivationSet, ActivationSet]>();
-  #pooledVal?: ActivationSet;
+  readonly #pooledSets = new Map<PolicyName, ActivationSet>();
+  #pooledValSet?: ActivationSet;
 
   constructor(options: StageInputsOptions) {
     this.#o = options;
@@ -99,9 +99,7 @@ export class StageInputs {
    */
   async oneBatch(stage: StageSpec, k: number): Promise<{ source: BatchSource; release(): void }> {
     if (this.#o.preset.mode === "end-to-end") return await this.forStage(stage);
-    const maker = batchMaker(this.#streamConfig(stage.policy));
-    const batch = maker.make(k % this.#o.preset.cachedBatches);
-    maker.close();
+    const batch = this.photos(stage, k);
     const trunk = await this.#parts.trunkOnMainThread();
     const [activations] = await trunk.run(batch.images, batch.n);
     let x = activations;
@@ -138,69 +136,57 @@ export class StageInputs {
     stage: StageSpec,
   ): Promise<Pick<StageData, "val" | "valPart" | "valRunner"> & { release(): void }> {
     if (this.#o.preset.mode === "end-to-end") return this.#endToEnd(stage);
-    const val = await this.#valSet();
-    if (stage.unfreeze) {
-      const data = { val, valPart: this.#parts.liveTop(), release() {} };
-      return this.#parts.native ? { ...data, valRunner: () => this.#parts.valRunner() } : data;
-    }
-    const pooled = this.#pooledVal ??= await timed("pooled features", async () => {
-      const frozenTop = await this.#parts.runner(this.#parts.top);
-      try {
-        return await mapActivations(frozenTop.runner, val);
-      } finally {
-        await frozenTop.dispose();
-      }
-    });
-    return { val: pooled, valPart: null, release() {} };
+    if (!stage.unfreeze) return { val: await this.#pooledVal(), valPart: null, release() {} };
+    return {
+      val: await this.#valSet(),
+      valPart: this.#parts.liveTop(),
+      valRunner: this.#parts.native ? () => this.#parts.valRunner() : undefined,
+      release() {},
+    };
   }
 
   /** Batches and validation inputs of a stage, by the preset's mode. */
   async forStage(stage: StageSpec): Promise<StageData> {
     if (this.#o.preset.mode === "end-to-end") return this.#endToEnd(stage);
+    const checks = await this.validation(stage);
+    const { cachedBatches } = this.#o.preset;
     if (stage.unfreeze) {
       const set = await this.#activations(stage.policy);
       return {
-        source: activationSource(
-          set,
-          this.#batch,
-          this.#parts.liveTop(),
-          this.#o.preset.cachedBatches,
-        ),
+        ...checks,
+        source: activationSource(set, this.#batch, this.#parts.liveTop(), cachedBatches),
         nativeStep: this.#parts.native ? (spec) => this.#parts.nativeStep(spec, set) : undefined,
-        val: await this.#valSet(),
-        valPart: this.#parts.liveTop(),
-        valRunner: this.#parts.native ? () => this.#parts.valRunner() : undefined,
-        release() {},
       };
     }
     // The whole backbone is frozen: pool once, train the head alone.
-    const [set, val] = await this.#pooled(stage.policy);
-    return {
-      source: activationSource(set, this.#batch, null, this.#o.preset.cachedBatches),
-      val,
-      valPart: null,
-      release() {},
-    };
+    const set = await this.#pooled(stage.policy);
+    return { ...checks, source: activationSource(set, this.#batch, null, cachedBatches) };
   }
 
-  /** Pooled features of a policy's cached batches and of the validation photos, computed once. */
-  async #pooled(policy: PolicyName): Promise<[ActivationSet, ActivationSet]> {
+  /** Pooled features of a policy's cached batches, computed once. */
+  async #pooled(policy: PolicyName): Promise<ActivationSet> {
     const known = this.#pooledSets.get(policy);
     if (known) return known;
-    const [cached, val] = [await this.#activations(policy), await this.#valSet()];
-    const sets = await timed("pooled features", async () => {
+    const set = await this.#throughFrozenTop(await this.#activations(policy));
+    this.#pooledSets.set(policy, set);
+    return set;
+  }
+
+  /** Pooled features of the validation photos, computed once. */
+  async #pooledVal(): Promise<ActivationSet> {
+    return this.#pooledValSet ??= await this.#throughFrozenTop(await this.#valSet());
+  }
+
+  /** Trunk activations through the frozen top: pooled features. */
+  async #throughFrozenTop(set: ActivationSet): Promise<ActivationSet> {
+    return await timed("pooled features", async () => {
       const frozenTop = await this.#parts.runner(this.#parts.top);
       try {
-        return [
-          await mapActivations(frozenTop.runner, cached),
-          this.#pooledVal ??= await mapActivations(frozenTop.runner, val),
-        ] as [ActivationSet, ActivationSet];
+        return await mapActivations(frozenTop.runner, set);
       } finally {
         await frozenTop.dispose();
       }
     });
-    this.#pooledSets.set(policy, sets);
-    return sets;
   }
 
   async close(): Promise<void> {
@@ -217,13 +203,15 @@ export class StageInputs {
     const whole = stage.unfreeze ? undefined : foldModel(this.#o.backbone.model);
     const frozen: InferenceModel = whole ?? this.#parts.foldedTrunk();
     const part = stage.unfreeze ? this.#parts.liveTop() : null;
-    const maker = batchMaker(this.#streamConfig(stage.policy));
+    const config = this.#streamConfig(stage.policy);
+    // Opened by the first batch (a validation pass needs none), closed with the stage.
+    let maker: ReturnType<typeof batchMaker> | undefined;
     return {
       source: {
         part,
         frozen,
         batch(k) {
-          const b = maker.make(k);
+          const b = (maker ??= batchMaker(config)).make(k);
           return {
             x: tf.tensor4d(b.images, [b.n, b.size, b.size, 3]),
             labels: tf.tensor1d(b.labels, "int32"),
@@ -232,7 +220,10 @@ export class StageInputs {
       },
       val: this.#valPixels ??= photosAsInputs(this.#o.cache, this.#o.val),
       valPart: part ? chainParts(frozen, part) : frozen,
-      release: () => whole?.dispose(),
+      release: () => {
+        whole?.dispose();
+        maker?.close();
+      },
     };
   }
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { LabelMap } from "@/data/labels.ts";
 import { readRows, readTable } from "@/data/table.ts";
 import { writeSubmissions } from "@/predict/submission.ts";
-import { classPrior, pseudoLabels, withFallback } from "@/pipeline/reproduce.ts";
+import { classPrior, pseudoLabels, withFallback } from "@/pipeline/pseudo_labels.ts";
 import { trainingPool } from "@/train/training_run.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { tempDir } from "../fixtures.ts";
