@@ -10,5 +10,6 @@ Deno.test("relativePaths: absolute paths in a line become project-relative when 
     relativePaths(line),
     "164 layers from ../shared/weights/m/model.json; resuming (data/runs/x)",
   );
-  assert.equal(relativePaths("/tmp/a.tsv: bad, a/b stays"), "/tmp/a.tsv: bad, a/b stays");
+  // A path at the file system's root is shorter absolute from wherever the project is cloned.
+  assert.equal(relativePaths("/a.tsv: bad, a/b stays"), "/a.tsv: bad, a/b stays");
 });
