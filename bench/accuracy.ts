@@ -2,16 +2,14 @@
  * Accuracy against wall time, ours beside a plain PyTorch fine-tune of the same ImageNet weights
  * (bench/torch_finetune.py), on the same split, the same test part and the same cores.
  *
- * Ours: the main job (`deno task reproduce`, the `cpu` preset) run `--runs` times with other seeds
- * and one split, each process timed from start to end; the first decodes the photos from scratch
- * (a fresh cache), the others reuse them. Its points: one run, then the ensembles of the first k
- * runs (`deno task ensemble`), each at the summed time of its runs and the ensemble. PyTorch: one
+ * Ours: the main job (`deno task reproduce`, the `cpu` preset) with `--minutes B` for each budget
+ * B, seed 0, each process timed from start to end from a fresh decoded-photo cache. PyTorch: one
  * run per budget, its cosine schedule fitted to that budget, the clock counting decoding, training
  * and the test predictions. Both are scored on the carved-off test part (never trained or tuned
  * on). Before anything is measured, the PyTorch network's pooled features are checked against the
  * project's on the same photos.
  *
- *   deno task bench:accuracy [--budgets 3,5,8,10] [--runs 3] [--out DIR] [--python /usr/bin/python3]
+ *   deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python /usr/bin/python3]
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -28,13 +26,11 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     budgets: { type: "string", default: "3,5,8,10" },
-    runs: { type: "string", default: "3" },
     out: { type: "string" },
     python: { type: "string", default: "/usr/bin/python3" },
   },
 });
 const budgets = values.budgets.split(",").map(Number);
-const runs = Number(values.runs);
 const out = values.out ?? await Deno.makeTempDir({ prefix: "bench-accuracy-" });
 const python = await ensureTorch(values.python);
 if (!python) throw new Error("bench:accuracy needs PyTorch (see bench/torch_finetune.py)");
@@ -48,12 +44,15 @@ interface Point {
   what: string;
   minutes: number;
   accuracy: number;
+  /** Accuracy before the transfer (ours). */
+  before?: number;
 }
+// Ours at each budget: the main job under `--minutes`, each from a cold decoded-photo cache (as
+// PyTorch decodes its photos inside its clock), the process timed from start to end.
 const ours: Point[] = [];
 const dirs: string[] = [];
-let spent = 0;
-for (let seed = 0; seed < runs; seed++) {
-  const dir = join(out, `ours-seed${seed}`);
+for (const minutes of budgets) {
+  const dir = join(out, `ours-${minutes}min`);
   const seconds = await timedTask("reproduce", [
     "--data",
     defaultDataset(),
@@ -61,34 +60,20 @@ for (let seed = 0; seed < runs; seed++) {
     defaultWeights(),
     "--out",
     dir,
+    "--minutes",
+    String(minutes),
     "--seed",
-    String(seed),
-    "--split-seed",
     "0",
     "--cache-dir",
-    join(out, "cache"),
+    join(out, `cache-${minutes}min`),
   ]);
   dirs.push(dir);
-  spent += seconds;
   const summary = JSON.parse(await Deno.readTextFile(jobFiles(dir).summary));
-  if (seed === 0) {
-    ours.push({ what: "ours, 1 run", minutes: spent / 60, accuracy: summary.scores.after.blend });
-    continue;
-  }
-  const ensemble = join(out, `ensemble-${seed + 1}`);
-  spent += await timedTask("ensemble", [
-    "--runs",
-    ...dirs,
-    "--out",
-    ensemble,
-    "--cache-dir",
-    join(out, "cache"),
-  ]);
-  const scores = JSON.parse(await Deno.readTextFile(join(ensemble, "ensemble.json"))).scores;
   ours.push({
-    what: `ours, ensemble of ${seed + 1} runs`,
-    minutes: spent / 60,
-    accuracy: scores["ensemble blend"],
+    what: `ours, --minutes ${minutes} (scale ${summary.budget.scale})`,
+    minutes: seconds / 60,
+    accuracy: summary.scores.after.blend,
+    before: summary.scores.before.blend,
   });
 }
 
@@ -123,22 +108,33 @@ console.log(`\nmachine: ${cpu}, ${navigator.hardwareConcurrency} cores; ${idle.l
 console.log(`runs in ${out}; test part: ${split.testAnswers}\n`);
 console.log("| what | wall time | test-part accuracy |\n|---|---|---|");
 for (const p of [...ours, ...torch]) {
-  console.log(`| ${p.what} | ${p.minutes.toFixed(1)} min | ${percent(p.accuracy)} |`);
+  const before = p.before === undefined ? "" : ` (${percent(p.before)} before transfer)`;
+  console.log(`| ${p.what} | ${p.minutes.toFixed(2)} min | ${percent(p.accuracy)}${before} |`);
 }
-console.log("\n| budget | PyTorch reference | ours (best within the budget) | difference |");
-console.log("|---|---|---|---|");
+console.log("\n| budget | PyTorch reference | ours (--minutes) | ours' wall time | difference |");
+console.log("|---|---|---|---|---|");
 for (const [i, minutes] of budgets.entries()) {
-  const best = ours.filter((p) => p.minutes <= minutes * 1.1)
-    .reduce<Point | undefined>((a, p) => (!a || p.accuracy > a.accuracy ? p : a), undefined);
-  const theirs = torch[i].accuracy;
+  const [theirs, mine] = [torch[i], ours[i]];
   console.log(
-    `| ${minutes} min | ${percent(theirs)} | ${
-      best ? `${percent(best.accuracy)} (${best.what})` : "-"
-    } | ${best ? `${(100 * (best.accuracy - theirs)).toFixed(2)} points` : "-"} |`,
+    `| ${minutes} min | ${percent(theirs.accuracy)} | ${percent(mine.accuracy)} | ` +
+      `${mine.minutes.toFixed(2)} min (${(100 * mine.minutes / minutes).toFixed(0)}%) | ` +
+      `${(100 * (mine.accuracy - theirs.accuracy)).toFixed(2)} points |`,
   );
 }
 if (!idle.valid) console.log("\n(the machine was not idle: times above are not comparable)");
-await Deno.writeTextFile(join(out, "accuracy.json"), JSON.stringify({ ours, torch }, null, 1));
+// The figure's data (notebook 05 draws bench/accuracy.json; commit it with RESULTS.md).
+const result = {
+  ours,
+  torch,
+  machine: `${cpu}, ${navigator.hardwareConcurrency} cores`,
+  load: idle.line,
+  date: new Date().toISOString().slice(0, 10),
+  command: `deno task bench:accuracy --budgets ${budgets.join(",")}`,
+};
+await Deno.writeTextFile(join(out, "accuracy.json"), JSON.stringify(result, null, 2) + "\n");
+console.log(
+  `\nwritten: ${join(out, "accuracy.json")} (copy it to bench/accuracy.json for the figure)`,
+);
 
 /** A deno task's wall time in seconds; its output goes to a log beside the runs. */
 async function timedTask(task: string, args: string[]): Promise<number> {

@@ -72,14 +72,18 @@ export async function run(cmd: string, args: string[]): Promise<{ ok: boolean; o
 }
 
 /** `python` with PyTorch (Debian's python3-torch, -torchvision, -pil, installed with apt-get when
- * missing: root or sudo needed), or null when it cannot be had. */
+ * missing: root or sudo needed), or null when it cannot be had. OpenBLAS comes with it: without
+ * recommends, Debian's torch links the reference BLAS (a 1024x1024 matmul at 3.6 GFLOP/s on one
+ * core instead of OpenBLAS' 85), a crippled competitor. */
 export async function ensureTorch(python: string): Promise<string | null> {
   const probe = ["-c", "import torch, torchvision, PIL"];
-  if ((await run(python, probe)).ok) return python;
-  console.error("bench: installing python3-torch python3-torchvision python3-pil (Debian)");
+  const openblas = (await run("dpkg-query", ["-W", "libopenblas0-pthread"])).ok;
+  if (openblas && (await run(python, probe)).ok) return python;
+  const packages = ["python3-torch", "python3-torchvision", "python3-pil", "libopenblas0-pthread"];
+  console.error(`bench: installing ${packages.join(" ")} (Debian)`);
   const sudo = Deno.uid() === 0 ? [] : ["sudo"];
   const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
-  await run(apt[0], [...apt.slice(1), "python3-torch", "python3-torchvision", "python3-pil"]);
+  await run(apt[0], [...apt.slice(1), ...packages]);
   if ((await run(python, probe)).ok) return python;
   console.error("bench: PyTorch unavailable, its columns are left out");
   return null;

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { DataError } from "./errors.ts";
 
 export async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
@@ -16,6 +17,21 @@ export function sha256Hex(data: string | Uint8Array, length = 64): string {
 }
 
 /** Write-then-rename, so a crash mid-write never leaves a half file where a good one was. */
+/** A JSON file's value, undefined when there is no such file; damaged JSON is a DataError naming
+ * the file and what to do. */
+export async function readJsonIfAny<T>(path: string, remedy: string): Promise<T | undefined> {
+  const text = await Deno.readTextFile(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new DataError(path, `damaged (${(error as Error).message}): ${remedy}`);
+  }
+}
+
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${Deno.pid}`;
   await Deno.writeFile(tmp, bytes);

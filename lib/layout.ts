@@ -9,6 +9,7 @@
  * runs/x/
  *   reproduce.json        the job's dataset, preset and seed (a second job with others is refused)
  *   summary.json          accuracies, phases and seconds of the finished job
+ *   transfer_fit.json     under --minutes: the transfer's steps fitted to the time left
  *   train/                the training run (stages 1-3): see runFiles
  *   transfer/             the pseudo-label run, started from train/'s best checkpoint
  *   submissions/          the three submission files and the probabilities, after transfer
@@ -61,6 +62,8 @@ export function jobFiles(out: string) {
   return {
     record: join(out, "reproduce.json"),
     summary: join(out, "summary.json"),
+    /** Under `--minutes`: the transfer's steps, fitted to the time left (kept on a resume). */
+    transferFit: join(out, "transfer_fit.json"),
     train: join(out, "train"),
     transfer: join(out, "transfer"),
     submissions: join(out, "submissions"),

@@ -84,6 +84,7 @@ export { readAnswers, scoreSubmission, writeSubmissions } from "./predict/submis
 
 // The whole recipe, and what the notebooks share
 export { openReproduction, reproduce, Reproduction } from "./pipeline/reproduce.ts";
+export { budgetPreset } from "./pipeline/budget.ts";
 export {
   notebookData,
   notebookLog,
@@ -99,3 +100,4 @@ export { barChart, heatmap, lineChart, showFigure, stackedBars } from "./plot/fi
 export { showBatch, showImages } from "./plot/images.ts";
 export { showTable } from "./plot/table.ts";
 export { accuracyCurves, lossCurves } from "./plot/training.ts";
+export { accuracyPerMinute, readAccuracyBench } from "./plot/budget.ts";

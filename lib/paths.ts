@@ -56,6 +56,16 @@ export function smallData(): boolean {
   return Deno.env.get("DOGS_SMALL") === "1";
 }
 
+/** The notebooks' wall-time budget in minutes (`DOGS_MINUTES=5`: what `--minutes 5` is to the
+ * CLI), or undefined (the preset as it is; also under DOGS_SMALL). */
+export function notebookMinutes(): number | undefined {
+  const value = Deno.env.get("DOGS_MINUTES");
+  if (value === undefined || value === "" || smallData()) return undefined;
+  const minutes = Number(value);
+  if (!(minutes > 0)) throw new Error(`DOGS_MINUTES '${value}': expected minutes above 0`);
+  return minutes;
+}
+
 /** A line with its absolute paths shown relative to the project (`data/runs/...`,
  * `../shared/...`): notebook outputs stay short and do not carry one machine's folders. */
 export function relativePaths(line: string): string {

@@ -10,6 +10,7 @@ import {
   integerOption,
   numberOption,
   parseRunArgs,
+  plannedPreset,
   runInputs,
 } from "./run_args.ts";
 import { runMain } from "./main.ts";
@@ -31,6 +32,9 @@ const HELP = `Usage: deno task reproduce [options]
                       folder holds one run: other data or settings are refused, a second
                       process on it too; the same command resumes an interrupted run
   --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
+  --minutes N         wall-time budget: the preset's augmented views and steps (transfer's too)
+                      scaled to finish the whole job in about N minutes on this machine (cached
+                      presets; planned once, kept by the run folder)
   --split-seed N      seed of the data split alone (default: --seed): runs that share it share
                       their test photos and can be ensembled (deno task ensemble)
   --flip              flip test-time augmentation for the submissions (beyond the seed)
@@ -66,12 +70,19 @@ await runMain(async () => {
   );
   const out = values.out ?? defaultRunFolder("reproduce", inputs);
   await initBackend();
+  const transfer = values["no-transfer"] ? false : undefined;
   const s = await reproduce({
     ...inputs,
+    preset: await plannedPreset(inputs, out, {
+      transfer,
+      flip: values.flip,
+      valFraction,
+      testFraction,
+    }),
     out,
     flip: values.flip,
     threshold,
-    transfer: values["no-transfer"] ? false : undefined,
+    transfer,
     valFraction,
     testFraction,
     splitSeed: given(values["split-seed"], (v) => integerOption("split-seed", v)),
@@ -101,7 +112,12 @@ function printSummary(out: string, s: ReproduceSummary): void {
   console.log(
     `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
   );
-  console.log(`wall time ${formatTime(s.seconds)}, of which:`);
+  const budget = s.budget
+    ? ` (budget ${s.budget.minutes} min: ${
+      (100 * s.seconds / (60 * s.budget.minutes)).toFixed(0)
+    }%)`
+    : "";
+  console.log(`wall time ${formatTime(s.seconds)}${budget}, of which:`);
   const width = Math.max(...Object.keys(s.phases).map((p) => p.length));
   for (const [phase, seconds] of Object.entries(s.phases)) {
     const share = (100 * seconds / Math.max(s.seconds, 1e-9)).toFixed(0).padStart(3);

@@ -10,6 +10,7 @@ import { UsageError } from "../errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
 import { type Preset, resolvePreset } from "../run/presets.ts";
 import { DEFAULTS } from "../defaults.ts";
+import { budgetName, budgetPreset } from "../pipeline/budget.ts";
 
 const RUN_OPTIONS = {
   data: { type: "string" },
@@ -17,6 +18,7 @@ const RUN_OPTIONS = {
   preset: { type: "string", default: "cpu" },
   out: { type: "string" },
   seed: { type: "string" },
+  minutes: { type: "string" },
   small: { type: "boolean", default: false },
   "cache-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -114,6 +116,8 @@ export interface RunInputs {
   data: string;
   weights: string;
   cacheDir?: string;
+  /** The wall-time budget (`--minutes`): the preset is scaled to it once the backend is up. */
+  minutes?: number;
 }
 
 /** What the shared options mean, with their defaults. */
@@ -122,6 +126,7 @@ export async function runInputs(values: {
   weights?: string;
   preset: string;
   seed?: string;
+  minutes?: string;
   small: boolean;
   "cache-dir"?: string;
 }): Promise<RunInputs> {
@@ -131,8 +136,14 @@ export async function runInputs(values: {
   } catch (error) {
     throw new UsageError(`--preset: ${(error as Error).message}`);
   }
+  const minutes = given(values.minutes, (v) => numberOption("minutes", v, { min: 0, max: 10080 }));
+  if (minutes !== undefined && values.small) {
+    throw new UsageError("--minutes and --small: choose one (--small is a fixed smoke test)");
+  }
+  if (minutes === 0) throw new UsageError("--minutes 0: expected a budget above 0");
   return {
     preset,
+    minutes,
     seed: given(values.seed, (v) => integerOption("seed", v)) ?? DEFAULTS.seed,
     data: await resolveDataset(values.data ?? defaultDataset()),
     weights: values.weights ?? defaultWeights(),
@@ -141,7 +152,8 @@ export async function runInputs(values: {
 }
 
 /**
- * The default run folder: `data/runs/<kind>-<preset>-seed<seed>-<dataset>`, the dataset named by
+ * The default run folder: `data/runs/<kind>-<preset>-seed<seed>-<dataset>` (the preset named with
+ * its budget, `cpu-5min`, under `--minutes`), the dataset named by
  * the last two parts of its path (`imagewoof-train`), so runs on different data never share one.
  */
 export function defaultRunFolder(kind: string, inputs: RunInputs): string {
@@ -150,5 +162,26 @@ export function defaultRunFolder(kind: string, inputs: RunInputs): string {
     .map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_")).filter((p) => p && p !== ".")
     .join("-");
   const prefix = kind ? `${kind}-` : "";
-  return fromRoot("data", "runs", `${prefix}${inputs.preset.name}-seed${inputs.seed}-${name}`);
+  const preset = inputs.minutes ? budgetName(inputs.preset, inputs.minutes) : inputs.preset.name;
+  return fromRoot("data", "runs", `${prefix}${preset}-seed${inputs.seed}-${name}`);
+}
+
+/** The preset a run works with: the chosen one, or under `--minutes` the one planned to fit (or
+ * kept from the folder's start). `job` marks a whole job (reproduce) and its settings. */
+export function plannedPreset(
+  inputs: RunInputs,
+  out: string,
+  job?: { transfer?: boolean; flip?: boolean; valFraction?: number; testFraction?: number },
+): Promise<Preset> {
+  if (inputs.minutes === undefined) return Promise.resolve(inputs.preset);
+  const { valFraction, testFraction, ...settings } = job ?? {};
+  return budgetPreset({
+    data: inputs.data,
+    preset: inputs.preset,
+    minutes: inputs.minutes,
+    out,
+    job: job ? settings : undefined,
+    valFraction,
+    testFraction,
+  });
 }

@@ -3,7 +3,14 @@
  * Resumes by itself after an interruption (run the same command again).
  */
 import { initBackend } from "../engine/tf.ts";
-import { defaultRunFolder, given, numberOption, parseRunArgs, runInputs } from "./run_args.ts";
+import {
+  defaultRunFolder,
+  given,
+  numberOption,
+  parseRunArgs,
+  plannedPreset,
+  runInputs,
+} from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
@@ -21,6 +28,9 @@ const HELP = `Usage: deno task train [options]
   --out DIR           run folder (default data/runs/<preset>-seed<seed>-<dataset>); a folder
                       holds one run: another dataset, preset, seed or weights is refused
   --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
+  --minutes N         wall-time budget: the preset's augmented views and steps scaled to finish
+                      in about N minutes on this machine (cached presets; planned once, kept
+                      by the run folder)
   --small             a few steps per stage (smoke test, CI)
   --center-weight W   center loss weight (default ${DEFAULTS.lossWeights.center}; 0 disables)
   --aux-weight W      auxiliary head weight (default ${DEFAULTS.lossWeights.aux}; 0 disables)
@@ -41,9 +51,11 @@ await runMain(async () => {
     aux: weight("aux-weight") ?? DEFAULTS.lossWeights.aux,
   };
   await initBackend();
+  const out = values.out ?? defaultRunFolder("", inputs);
   const result = await train({
     ...inputs,
-    out: values.out ?? defaultRunFolder("", inputs),
+    preset: await plannedPreset(inputs, out),
+    out,
     lossWeights,
     glu: !values["no-glu"],
     callbacks: [progressCallback()],

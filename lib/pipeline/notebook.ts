@@ -6,7 +6,15 @@
  */
 import { join } from "node:path";
 import { readdir } from "node:fs/promises";
-import { defaultDataset, defaultWeights, relativePaths, runsDir, smallData } from "../paths.ts";
+import {
+  defaultDataset,
+  defaultWeights,
+  notebookMinutes,
+  relativePaths,
+  runsDir,
+  smallData,
+} from "../paths.ts";
+import { budgetName, budgetPreset } from "./budget.ts";
 import { linkSubset } from "../data/subset.ts";
 import { isUserError } from "../errors.ts";
 import { type Preset, PRESETS, smallPreset } from "../run/presets.ts";
@@ -35,23 +43,42 @@ export async function notebookData(): Promise<string> {
   return await linkSubset(data, join(runsDir(), "small-data"), { classes, perClass: 40 });
 }
 
-/** The `cpu` preset, or its few-steps version with DOGS_SMALL=1. */
+/** The `cpu` preset, or its few-steps version with DOGS_SMALL=1 (before any DOGS_MINUTES plan). */
 export function notebookPreset(): Preset {
   return smallData() ? smallPreset(PRESETS.cpu) : PRESETS.cpu;
 }
 
-/** The notebooks' reproduce folder; notebook 03 trains its `train/` part. */
+/** The notebooks' reproduce folder (`notebook-cpu`, or `notebook-cpu-5min` with DOGS_MINUTES=5);
+ * notebook 03 trains its `train/` part. */
 export function notebookRunFolder(): string {
-  return join(runsDir(), `notebook-${notebookPreset().name}`);
+  const minutes = notebookMinutes();
+  const name = minutes ? budgetName(notebookPreset(), minutes) : notebookPreset().name;
+  return join(runsDir(), `notebook-${name}`);
+}
+
+/** The preset the notebooks' run trains: DOGS_MINUTES plans it as `--minutes` does for a whole
+ * job (03's stages and 05's transfer), once; the folder keeps the plan. */
+async function plannedNotebookPreset(data: string): Promise<Preset> {
+  const minutes = notebookMinutes();
+  if (!minutes) return notebookPreset();
+  return await budgetPreset({
+    data,
+    preset: notebookPreset(),
+    minutes,
+    out: notebookRunFolder(),
+    job: {},
+    log: notebookLog,
+  });
 }
 
 /** Notebook 03's run: the notebooks' data, weights, preset and seed 0, in `<folder>/train`. */
 export async function notebookRunOptions(extra: Partial<TrainOptions> = {}): Promise<TrainOptions> {
+  const data = await notebookData();
   return {
-    data: await notebookData(),
+    data,
     weights: defaultWeights(),
     out: jobFiles(notebookRunFolder()).train,
-    preset: notebookPreset(),
+    preset: await plannedNotebookPreset(data),
     seed: 0,
     ...extra,
   };

@@ -18,9 +18,12 @@ import type { Callback } from "../train/round.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { lockRunFolder, type RunLock } from "../run/folder.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
-import { removeStaleTemporaries, writeTextAtomic } from "../files.ts";
+import { readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
+import type { BudgetPlan, Preset, StageSpec } from "../run/presets.ts";
+import { refitTransfer, type TransferFit } from "../train/budget.ts";
+import { formatTime } from "../progress.ts";
 
 import { checkSettings, preflight } from "./job_folder.ts";
 import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
@@ -62,6 +65,8 @@ export interface ReproduceSummary {
   seconds: number;
   /** Where the wall time went, in seconds per phase ("other": what no phase covers). */
   phases: Record<string, number>;
+  /** The plan under `--minutes` (the budget, its scale and estimate). */
+  budget?: BudgetPlan;
 }
 
 /** One prediction of the test photos and the submission files written from it. */
@@ -268,12 +273,51 @@ export class Reproduction {
     );
     return await this.#train({
       out: jobFiles(this.out).transfer,
-      stages: this.#options.preset.transferStages,
+      stages: await this.#transferStages(base),
       init: best.path,
       pseudo,
       trainOnVal: true,
       ...(callbacks ? { callbacks } : {}),
     });
+  }
+
+  /**
+   * The transfer's stages: the preset's, or under `--minutes` its steps fitted to the time left at
+   * the pace stages 1-3 kept (`refitTransfer`), written before the transfer starts so that a
+   * resumed job trains the same ones. A job resumed before its transfer keeps the planned steps:
+   * its pace is unknown.
+   */
+  async #transferStages(base: TrainResult): Promise<StageSpec[]> {
+    const { preset } = this.#options;
+    if (!preset.budget) return preset.transferStages;
+    const file = jobFiles(this.out).transferFit;
+    const saved = await readJsonIfAny<TransferFit>(
+      file,
+      "remove it to fit the transfer again (or the whole folder to start over)",
+    );
+    if (saved) return saved.stages;
+    const { train, val, test, unreadableTest } = base.data;
+    const fit = base.resumedFrom === undefined
+      ? refitTransfer(preset as Preset & { budget: BudgetPlan }, {
+        photos: train.length + val.length + test.length + unreadableTest.length,
+        val: val.length,
+        test: test.length,
+        flip: this.#job.flip,
+        transfer: true,
+        predicts: true,
+      }, (performance.now() - this.#started) / 1000)
+      : { factor: 1, stages: preset.transferStages };
+    if ("pace" in fit) {
+      this.#log(
+        `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
+          fit.pace.toFixed(2)
+        }x the plan's estimate; the transfer gets ${
+          fit.stages.map((s) => s.stepsPerRound).join("/")
+        } steps per round (x${fit.factor}) to end in time`,
+      );
+    }
+    await writeTextAtomic(file, JSON.stringify(fit, null, 1));
+    return fit.stages;
   }
 
   /** `summary.json`: what the run produced, for `deno task reproduce` to print. */
@@ -297,6 +341,7 @@ export class Reproduction {
       scores: before.scores ? { before: before.scores, after: after?.scores } : undefined,
       seconds,
       phases: { ...phases, other: Math.max(0, seconds - covered) },
+      budget: this.#options.preset.budget,
     };
     await writeTextAtomic(jobFiles(this.out).summary, JSON.stringify(summary, null, 1));
     return summary;

@@ -34,6 +34,20 @@ export interface Preset {
   /** Pseudo-label transfer: fine-tuning again from the best checkpoint (the seed: Transfer_DA,
    * then Transfer, then Train, with the stage-2 optimizer). */
   transferStages: StageSpec[];
+  /** Set when the preset was scaled to a wall-time budget (`--minutes`, lib/train/budget.ts): the
+   * plan is part of the run's identity, so a resumed run keeps it. */
+  budget?: BudgetPlan;
+}
+
+/** A preset scaled to a budget: the factor on its cached batches and steps, and why. */
+export interface BudgetPlan {
+  minutes: number;
+  /** The factor on the base preset's cached batches and steps per round. */
+  scale: number;
+  /** This machine's seconds per second of the reference machine (the probe's ratio). */
+  speed: number;
+  /** The plan's estimated wall time, in seconds. */
+  seconds: number;
 }
 
 const ADAM: OptimizerSpec = { kind: "adam", learningRate: 1e-3 };
