@@ -53,10 +53,11 @@ export const REFERENCE_COSTS: UnitCosts = {
   predictPhoto: 4 / 1798,
 };
 
-/** The probe's seconds per trunk batch on the reference machine, rested (`probeSpeed`). A VM's
- * short burst after a rest runs ~1.4x its sustained pace (right after a long run the probe reads
- * 0.073): the costs above are sustained, and `refitTransfer` corrects what the probe misjudged. */
-export const REFERENCE_PROBE_SECONDS = 0.0507;
+/** The probe's seconds per trunk batch on the reference machine: its rested reading (0.0507)
+ * divided by the pace six budgeted jobs then kept against their estimates (1.02-1.12, mean 1.085).
+ * A VM's short burst after a rest runs ~1.4x its sustained pace (right after a long run the probe
+ * reads ~0.073): the costs above are sustained, and `refitTransfer` corrects what is left. */
+export const REFERENCE_PROBE_SECONDS = 0.0467;
 
 /** What the run works on: photo counts that price decoding, validation and predictions. */
 export interface Workload {
