@@ -21,7 +21,7 @@ import { holderOf, replaceHolder } from "../run/registry.ts";
 import { readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
-import type { BudgetPlan, Preset, StageSpec } from "../run/presets.ts";
+import type { BudgetPlan, StageSpec } from "../run/presets.ts";
 import { refitTransfer, type TransferFit } from "../train/budget.ts";
 import { formatTime } from "../progress.ts";
 
@@ -298,7 +298,7 @@ export class Reproduction {
     if (saved) return saved.stages;
     const { train, val, test, unreadableTest } = base.data;
     const fit = base.resumedFrom === undefined
-      ? refitTransfer(preset as Preset & { budget: BudgetPlan }, {
+      ? refitTransfer({ ...preset, budget: preset.budget }, {
         photos: train.length + val.length + test.length + unreadableTest.length,
         val: val.length,
         test: test.length,
