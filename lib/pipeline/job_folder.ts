@@ -8,7 +8,7 @@ import { DataError, UsageError } from "../errors.ts";
 import { readDataset } from "../data/readers.ts";
 import { checkWeightFile } from "../model/pretrained.ts";
 import { refuseForeignFolder } from "../run/folder.ts";
-import { writeTextAtomic } from "../files.ts";
+import { readJsonIfAny, writeTextAtomic } from "../files.ts";
 import { jobFiles } from "../layout.ts";
 
 import type { ReproduceOptions } from "./reproduce.ts";
@@ -36,20 +36,11 @@ export async function preflight(
  * refused when they differ from what the folder was made with. */
 export async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
   const file = jobFiles(out).record;
-  const text = await Deno.readTextFile(file).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  });
-  let saved: Record<string, unknown> | undefined;
-  try {
-    saved = text === undefined ? undefined : JSON.parse(text);
-  } catch (error) {
-    throw new DataError(
-      file,
-      `damaged (${(error as Error).message}): it records ${Object.keys(settings).join(", ")}; ` +
-        "remove it and run the command with the options this run was started with",
-    );
-  }
+  const saved = await readJsonIfAny<Record<string, unknown>>(
+    file,
+    `it records ${Object.keys(settings).join(", ")}; ` +
+      "remove it and run the command with the options this run was started with",
+  );
   if (saved) {
     for (const [key, value] of Object.entries(settings)) {
       if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {

@@ -132,16 +132,20 @@ export function totalSeconds(estimate: Record<string, number>): number {
 
 /** The base preset with its cached batches and every stage's steps per round times `scale`. */
 export function scalePreset(base: Preset, scale: number): Preset {
-  const steps = (s: StageSpec) => ({
-    ...s,
-    stepsPerRound: Math.max(MIN_STEPS, Math.round(s.stepsPerRound * scale)),
-  });
   return {
     ...base,
     cachedBatches: Math.max(MIN_BATCHES, Math.round(base.cachedBatches * scale)),
-    stages: base.stages.map(steps),
-    transferStages: base.transferStages.map(steps),
+    stages: scaleSteps(base.stages, scale),
+    transferStages: scaleSteps(base.transferStages, scale),
   };
+}
+
+/** Every stage's steps per round times `factor`, rounded, at least MIN_STEPS. */
+function scaleSteps(stages: readonly StageSpec[], factor: number): StageSpec[] {
+  return stages.map((s) => ({
+    ...s,
+    stepsPerRound: Math.max(MIN_STEPS, Math.round(s.stepsPerRound * factor)),
+  }));
 }
 
 const MIN_STEPS = 10;
@@ -278,11 +282,7 @@ export function refitTransfer(
   const base = totalSeconds(estimateSeconds(preset, { ...work, transfer: false }, costs));
   const pace = spent / base;
   const left = preset.budget.minutes * 60 - spent;
-  const scaled = (factor: number) =>
-    preset.transferStages.map((s) => ({
-      ...s,
-      stepsPerRound: Math.max(MIN_STEPS, Math.round(s.stepsPerRound * factor)),
-    }));
+  const scaled = (factor: number) => scaleSteps(preset.transferStages, factor);
   const transfer = (factor: number) =>
     pace *
     (totalSeconds(
