@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
-import { ensureTorch, run, samplePhotos } from "./common.ts";
+import { ensureTorch, run, samplePhotos, type Torch } from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
@@ -80,7 +80,7 @@ for (const minutes of budgets) {
 const split = runFiles(jobFiles(dirs[0]).train);
 const torch: Point[] = [];
 for (const minutes of budgets) {
-  const r = await run(python, [
+  const r = await run(python.python, [
     "bench/torch_finetune.py",
     "--split",
     split.split,
@@ -92,7 +92,7 @@ for (const minutes of budgets) {
     String(minutes),
     "--threads",
     String(navigator.hardwareConcurrency || 1),
-  ]);
+  ], python.env);
   if (!r.ok) throw new Error(`torch_finetune.py failed:\n${r.out}`);
   const row = JSON.parse(r.out.split("\n").filter((l) => l.startsWith("{")).at(-1)!);
   torch.push({
@@ -151,7 +151,7 @@ async function timedTask(task: string, args: string[]): Promise<number> {
 }
 
 /** The PyTorch network is the project's, weight for weight: pooled features of four photos agree. */
-async function checkNetworks(python: string): Promise<void> {
+async function checkNetworks(python: Torch): Promise<void> {
   await initBackend({ quiet: true });
   const photos = await Promise.all(
     (await samplePhotos(4)).map((p) => loadImage(p.path, { size: 224 })),
@@ -167,7 +167,7 @@ async function checkNetworks(python: string): Promise<void> {
   const mine = await pooled.data();
   tf.dispose([x, pooled]);
   backbone.model.dispose();
-  const r = await run(python, [
+  const r = await run(python.python, [
     fromRoot("bench", "torch_finetune.py"),
     "--split",
     "-",

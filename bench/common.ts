@@ -60,8 +60,12 @@ export function mobileNetTrunkPool(
 }
 
 /** Runs a command to its end; its stdout and stderr together. */
-export async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output()
+export async function run(
+  cmd: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ ok: boolean; out: string }> {
+  const r = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output()
     .catch((e) => ({
       success: false,
       stdout: new Uint8Array(),
@@ -71,20 +75,50 @@ export async function run(cmd: string, args: string[]): Promise<{ ok: boolean; o
   return { ok: r.success, out: text.decode(r.stdout) + text.decode(r.stderr) };
 }
 
-/** `python` with PyTorch (Debian's python3-torch, -torchvision, -pil, installed with apt-get when
- * missing: root or sudo needed), or null when it cannot be had. OpenBLAS comes with it: without
- * recommends, Debian's torch links the reference BLAS (a 1024x1024 matmul at 3.6 GFLOP/s on one
- * core instead of OpenBLAS' 85), a crippled competitor. */
-export async function ensureTorch(python: string): Promise<string | null> {
-  const probe = ["-c", "import torch, torchvision, PIL"];
-  const openblas = (await run("dpkg-query", ["-W", "libopenblas0-pthread"])).ok;
-  if (openblas && (await run(python, probe)).ok) return python;
-  const packages = ["python3-torch", "python3-torchvision", "python3-pil", "libopenblas0-pthread"];
-  console.error(`bench: installing ${packages.join(" ")} (Debian)`);
-  const sudo = Deno.uid() === 0 ? [] : ["sudo"];
-  const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
-  await run(apt[0], [...apt.slice(1), ...packages]);
-  if ((await run(python, probe)).ok) return python;
-  console.error("bench: PyTorch unavailable, its columns are left out");
-  return null;
+/** A Python with PyTorch, and the environment its runs get. */
+export interface Torch {
+  python: string;
+  env: Record<string, string>;
+  /** e.g. "2.13.0+cpu, tcmalloc" */
+  describe: string;
+}
+
+const TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+
+/** `python` with PyTorch (Debian's python3-torch and python3-pil installed with apt-get when
+ * missing: root or sudo needed; or any Python given that has them, e.g. a venv with a current
+ * wheel), or null when it cannot be had. Tuned as PyTorch's CPU guides tune it, so that the
+ * competitor is not crippled by this machine: OpenBLAS, not the reference BLAS Debian's torch links
+ * without recommends (a 1024x1024 matmul at 3.6 GFLOP/s on one core instead of 85), and tcmalloc
+ * preloaded: with glibc's malloc each large tensor is a fresh mmap, and on these VMs a fresh page
+ * costs ~7 us (a 154 MB elementwise op: 256 ms with glibc, 4.7 ms with tcmalloc), which left
+ * PyTorch's BatchNorm half of its trunk's time. */
+export async function ensureTorch(python: string): Promise<Torch | null> {
+  const probe = ["-c", "import torch, PIL; print(torch.__version__)"];
+  const ready = async () =>
+    (await run("dpkg-query", ["-W", "libopenblas0-pthread", "libtcmalloc-minimal4"])).ok &&
+    (await run(python, probe)).ok;
+  if (!await ready()) {
+    const packages = [
+      "python3-torch",
+      "python3-pil",
+      "libopenblas0-pthread",
+      "libtcmalloc-minimal4",
+    ];
+    console.error(`bench: installing ${packages.join(" ")} (Debian)`);
+    const sudo = Deno.uid() === 0 ? [] : ["sudo"];
+    const apt = [...sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+    await run(apt[0], [...apt.slice(1), ...packages]);
+  }
+  const version = await run(python, probe);
+  if (!version.ok) {
+    console.error("bench: PyTorch unavailable, its columns are left out");
+    return null;
+  }
+  const tcmalloc = await Deno.stat(TCMALLOC).then(() => true, () => false);
+  return {
+    python,
+    env: tcmalloc ? { LD_PRELOAD: TCMALLOC } : {},
+    describe: `PyTorch ${version.out.trim().split("\n").at(-1)}${tcmalloc ? ", tcmalloc" : ""}`,
+  };
 }

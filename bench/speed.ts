@@ -17,8 +17,9 @@
  *
  *   deno task bench:speed [--repeats 3] [--steps 6] [--photos 600] [--no-torch] [--force]
  *
- * PyTorch is a benchmark-only dependency: Debian's python3-torch, python3-torchvision and
- * python3-pil, installed here with apt-get when missing (root or sudo needed).
+ * PyTorch is a benchmark-only dependency: Debian's python3-torch and python3-pil, installed here
+ * with apt-get when missing (root or sudo needed), or `--python` naming one with a current wheel;
+ * tcmalloc is preloaded into it (bench/common.ts ensureTorch says why).
  */
 import { parseArgs } from "node:util";
 import { initBackend, tf } from "../lib/engine/tf.ts";
@@ -70,7 +71,7 @@ type TorchRow = {
 };
 async function torch(args: string[]): Promise<TorchRow[]> {
   if (!python) return [];
-  const r = await run(python, ["bench/torch_reference.py", ...args]);
+  const r = await run(python.python, ["bench/torch_reference.py", ...args], python.env);
   if (!r.ok) throw new Error(`torch_reference.py failed:\n${r.out}`);
   return r.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
@@ -215,7 +216,7 @@ const map = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: B });
 const shape = foldedTrunk.outputShape;
 const workers = navigator.hardwareConcurrency || 2;
-const trunkGraph = await toOnnx([trunk]);
+const trunkGraph = await toOnnx([trunk], { planarInput: true });
 const poolRates = new Map<string, number[]>();
 for (const [engine, onnx] of [["tfjs wasm", undefined], ["ONNX Runtime", trunkGraph]] as const) {
   const pool = mobileNetTrunkPool(cache, backbone.spec.unfreezeFromStage, workers, 1, onnx);
@@ -278,7 +279,9 @@ console.log(
     `tfjs backend: ${choice.backend} (${choice.threads} thread${
       choice.threads === 1 ? "" : "s"
     }); ` +
-    `PyTorch ${python ? "2 threads" : "not run"}; ${new Date().toISOString().slice(0, 10)}`,
+    `${python ? `${python.describe}, 2 threads` : "PyTorch not run"}; ${
+      new Date().toISOString().slice(0, 10)
+    }`,
 );
 console.log(`machine: ${idle.line}`);
 if (!idle.valid) {

@@ -1,41 +1,104 @@
 /**
- * The stage-2 top step alone (MobileNetV2-0.35 top blocks folded for training, the seed head, SGD,
- * batch 32, fixed inputs): steps/s over 40 steps after 5 warm-up steps. Given another checkout's
- * root, it measures that checkout's `lib/` instead, so two commits can be timed side by side:
+ * The stage-2 top step alone, on ONNX Runtime (the native step graph of `lib/model/onnx_step.ts`:
+ * MobileNetV2-0.35's blocks 15-16 and Conv_1, the seed head and losses, SGD with momentum; batch 32
+ * of fixed activations), in milliseconds per step. Given other checkouts' roots, it writes each
+ * one's graph and runs them in turn, 5 steps at a time, in one process: the only comparison that
+ * holds on a VM whose speed drifts by a third from minute to minute.
  *
  *   git worktree add /tmp/old <commit> && ln -s "$PWD/node_modules" /tmp/old/node_modules
- *   cp bench/top_step.ts /tmp/old/bench/
- *   for i in 1 2 3; do (cd /tmp/old && deno run -A bench/top_step.ts /tmp/old); \
- *     deno run -A bench/top_step.ts; done
+ *   deno task bench:top-step . /tmp/old
  */
 import { resolve } from "node:path";
+import type * as Ort from "onnxruntime-node";
+import { initBackend } from "../lib/engine/tf.ts";
+import { onnxRuntime } from "../lib/engine/onnx.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
+import { buildSeedModel, unfreezeFrom } from "../lib/model/seed_model.ts";
+import { SEED_LOSS_WEIGHTS } from "../lib/model/loss.ts";
+import { defaultWeights } from "../lib/paths.ts";
+import { median } from "./common.ts";
 
-const root = resolve(Deno.args[0] ?? ".");
-const lib = (path: string) => import(`file://${root}/lib/${path}`);
-const { initBackend, tf } = await lib("tf.ts");
-const { buildBackbone, loadPretrained, splitBackbone } = await lib("model/index.ts");
-const { foldModel } = await lib("model/fold.ts");
-const { buildSeedModel, unfreezeFrom } = await lib("model/seed_model.ts");
-const { makeOptimizer, trainStep } = await lib("train/step.ts");
-const { defaultWeights } = await lib("paths.ts");
-
+const B = 32;
+const ROUNDS = 12;
 await initBackend({ quiet: true });
 const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 224 });
 await loadPretrained(backbone, defaultWeights());
 const model = buildSeedModel(backbone, { classes: 10 });
 const { trunk, top } = splitBackbone(backbone);
-const live = foldModel(top, { trainable: true });
 unfreezeFrom(model);
-const shape = trunk.outputs[0].shape.slice(1) as number[];
-const x = new Float32Array(32 * shape.reduce((a, b) => a * b, 1)).map((_, i) => (i % 97) / 97);
-const labels = Int32Array.from({ length: 32 }, (_, i) => i % 10);
-const source = {
-  part: live,
-  batch: () => ({ x: tf.tensor(x, [32, ...shape]), labels: tf.tensor1d(labels, "int32") }),
-};
-const optimizer = makeOptimizer({ kind: "sgd", learningRate: 1e-4, momentum: 0.9 });
-for (let k = 0; k < 5; k++) await trainStep(model, source, k, optimizer);
-const steps = 40;
-const start = performance.now();
-for (let k = 0; k < steps; k++) await trainStep(model, source, k, optimizer);
-console.log(`${root}: ${(steps / ((performance.now() - start) / 1000)).toFixed(2)} steps/s`);
+const ort = await onnxRuntime();
+const shape = (trunk.outputs[0].shape as number[]).slice(1);
+const x = Float32Array.from(
+  { length: B * shape.reduce((a, b) => a * b, 1) },
+  (_, i) => ((i * 7919) % 97) / 50 - 0.5,
+);
+const y = new Float32Array(B * 10).map((_, i) => (i % 10 === Math.floor(i / 10) % 10 ? 1 : 0));
+const tensor = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data, dims);
+
+/** A checkout's step graph in a session, and the feeds it takes (the flat `w`/`a` vectors of
+ * this version, or the `w<i>`/`a<i>` pairs of versions before it). */
+async function open(root: string) {
+  const lib = await import(`file://${resolve(root)}/lib/model/onnx_step.ts`);
+  const graph = await lib.momentumStepGraph(model, top, {
+    batch: B,
+    momentum: 0.9,
+    lossWeights: SEED_LOSS_WEIGHTS,
+  });
+  const session = await ort.InferenceSession.create(graph.bytes, {
+    intraOpNumThreads: 2,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    extra: { session: { intra_op: { allow_spinning: "1" }, force_spinning_stop: "1" } },
+  });
+  const feeds: Record<string, Ort.Tensor> = {
+    x: tensor(x, [B, ...shape]),
+    y: tensor(y, [B, 10]),
+    lr: tensor(new Float32Array([1e-4]), []),
+  };
+  const variables = graph.variables as {
+    size: number;
+    shape: number[];
+    data(): Promise<unknown>;
+  }[];
+  if (session.inputNames.includes("w")) {
+    const total = graph.offsets.at(-1)!;
+    const w = new Float32Array(total);
+    for (const [i, v] of variables.entries()) {
+      w.set(await v.data() as Float32Array, graph.offsets[i]);
+    }
+    feeds.w = tensor(w, [total]);
+    feeds.a = tensor(new Float32Array(total), [total]);
+  } else {
+    for (const [i, v] of variables.entries()) {
+      feeds[`w${i}`] = tensor((await v.data() as Float32Array).slice(), v.shape);
+      feeds[`a${i}`] = tensor(new Float32Array(v.size), v.shape);
+    }
+  }
+  return { root, session, feeds, times: [] as number[] };
+}
+
+const roots = Deno.args.length ? Deno.args : ["."];
+const runs = [];
+for (const root of roots) runs.push(await open(root));
+for (const run of runs) for (let k = 0; k < 3; k++) await run.session.run(run.feeds);
+for (let round = 0; round < ROUNDS; round++) {
+  for (const run of runs) {
+    for (let k = 0; k < 5; k++) {
+      const start = performance.now();
+      await run.session.run(run.feeds);
+      run.times.push(performance.now() - start);
+    }
+  }
+}
+for (const run of runs) {
+  const ms = median(run.times);
+  console.log(`${run.root}: ${ms.toFixed(2)} ms per step, ${(B * 1000 / ms).toFixed(0)} img/s`);
+  await run.session.release();
+}
+if (runs.length > 1) {
+  const [first, ...rest] = runs.map((r) => median(r.times));
+  rest.forEach((ms, i) =>
+    console.log(`${roots[i + 1]} / ${roots[0]}: ${(ms / first).toFixed(2)}x the time`)
+  );
+}

@@ -1,7 +1,10 @@
 """PyTorch CPU reference for `bench/speed.ts`: the same MobileNetV2-0.35 at 224 (torchvision's
 definition has the same channel counts and FLOPs as Keras'), the same seed head (GLU 64, main and
 aux softmax, center loss) and the same steps, timed the same way. Prints one JSON object per
-measurement. A benchmark-only dependency: Debian's python3-torch, python3-torchvision, python3-pil.
+measurement. A benchmark-only dependency: PyTorch (Debian's python3-torch or a wheel) and, for the
+decode row, PIL. torchvision's MobileNetV2 is used when it imports; otherwise `mobilenet_v2` below,
+the same layers in the same order (a CPU torch wheel beside a CUDA torchvision wheel cannot load
+torchvision's operators).
 
 With --fold, whatever runs frozen (the whole network for inference and stage 1, the trunk in
 stage 2) is first compiled the way PyTorch users do it for inference, BatchNorm folded into the
@@ -38,10 +41,54 @@ class SeedHead(nn.Module):
         return main + 0.25 * center + 0.25 * aux
 
 
-def build(classes, channels_last):
-    import torchvision
+def make_divisible(v, divisor=8):
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
 
-    net = torchvision.models.mobilenet_v2(width_mult=0.35).features
+
+def conv_bn(inp, out, kernel=1, stride=1, groups=1, relu=True):
+    layers = [nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(out)]
+    return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, out, stride, expansion):
+        super().__init__()
+        hidden = int(round(inp * expansion))
+        expand = [conv_bn(inp, hidden)] if expansion != 1 else []
+        self.conv = nn.Sequential(*expand, conv_bn(hidden, hidden, 3, stride, groups=hidden),
+                                  conv_bn(hidden, out, relu=False))
+        self.residual = stride == 1 and inp == out
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+def mobilenet_v2(width_mult):
+    """torchvision's `mobilenet_v2(width_mult=...).features`, layer for layer."""
+    channels = make_divisible(32 * width_mult)
+    layers = [conv_bn(3, channels, 3, 2)]
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                       (6, 160, 3, 2), (6, 320, 1, 1)]:
+        out = make_divisible(c * width_mult)
+        for i in range(n):
+            layers.append(InvertedResidual(channels, out, s if i == 0 else 1, t))
+            channels = out
+    layers.append(conv_bn(channels, make_divisible(1280 * max(1.0, width_mult))))
+    for m in nn.Sequential(*layers).modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+    return nn.Sequential(*layers)
+
+
+def build(classes, channels_last):
+    try:
+        import torchvision
+
+        net = torchvision.models.mobilenet_v2(width_mult=0.35).features
+    except Exception:  # noqa: BLE001 - any failure to load torchvision means: build it here
+        net = mobilenet_v2(0.35)
     # features[0] is the stem, [1..17] are Keras' blocks 0..16, [18] is Conv_1: block_15 onwards
     # is features[16:], the part the seed unfreezes.
     trunk, top = net[:16], net[16:]

@@ -41,7 +41,7 @@ await loadPretrained(backbone, defaultWeights());
 const trunk = splitBackbone(backbone).trunk;
 const folded = foldModel(trunk);
 const shape = folded.outputShape;
-const onnx = await toOnnx([trunk]);
+const onnx = await toOnnx([trunk], { planarInput: true });
 const cores = navigator.hardwareConcurrency || 2;
 
 interface Way {

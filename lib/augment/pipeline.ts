@@ -7,7 +7,7 @@
 import { type CacheMeta, ImageCache } from "../data/image_cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import { groupByClass } from "../data/split.ts";
-import { type Batch, makeBatch, type PhotoSource } from "./batch.ts";
+import { type Batch, makeBatch, type PhotoSource, type ScaleOptions } from "./batch.ts";
 import type { Resample } from "./ops.ts";
 import { policy, type PolicyName } from "./policy.ts";
 import { BatchSampler, type Sample } from "./sampler.ts";
@@ -52,7 +52,7 @@ export function cacheSource(cache: ImageCache, backgroundIds: readonly string[])
 /** Makes batch k of a stream (what the worker runs); `samples(k)` says which photos it draws. */
 export function batchMaker(
   config: StreamConfig,
-): { make(k: number): Batch; samples(k: number): Sample[]; close(): void } {
+): { make(k: number, options?: ScaleOptions): Batch; samples(k: number): Sample[]; close(): void } {
   const cache = new ImageCache(config.cacheFile, config.cacheMeta, true);
   const p = { ...policy(config.policy), ...config.without };
   const sampler = new BatchSampler(config.byClass, {
@@ -62,7 +62,8 @@ export function batchMaker(
   });
   const source = cacheSource(cache, config.backgroundIds);
   return {
-    make: (k) => makeBatch(sampler.batch(k), source, p, config.seed, k, config.mode),
+    make: (k, options) =>
+      makeBatch(sampler.batch(k), source, p, config.seed, k, config.mode, options),
     samples: (k) => sampler.batch(k),
     close: () => cache.close(),
   };

@@ -1,8 +1,8 @@
 /**
  * ONNX Runtime, the native engine for forward passes whose weights do not change while they run:
- * the frozen trunk over augmented batches, validation, predictions. On a CPU it runs the network
- * about 2.5 times as fast as tfjs' WebAssembly (AVX2 kernels where wasm has 128-bit SIMD), and
- * faster than PyTorch (`bench/RESULTS.md`). tfjs keeps the model definition, the training steps
+ * the frozen trunk over augmented batches, validation, predictions, and the stage 2-3 step. On a
+ * CPU it runs the network about 2.5 times as fast as tfjs' WebAssembly (AVX2 and AVX-512 kernels
+ * where wasm has 128-bit SIMD), level with PyTorch 2.13 (`bench/RESULTS.md`). tfjs keeps the model definition, the training steps
  * and the browser export; the graphs ONNX Runtime runs are written from the model's own weights
  * (`lib/model/onnx.ts`).
  *
@@ -48,17 +48,27 @@ export class OnnxSession {
     this.#session = session;
   }
 
-  /** A session on `threads` threads (the calling thread among them). */
-  static async create(model: Uint8Array, threads: number): Promise<OnnxSession> {
+  /** A session on `threads` threads (the calling thread among them). Its threads sleep between
+   * operations unless `spin`: the training step, ~150 small operations one after another, ran
+   * ~10% faster with them spinning, and spinning stops when each run returns (without that stop,
+   * the step's spinning threads slowed the trunk's session that ran next on the same cores 1.5x). */
+  static async create(
+    model: Uint8Array,
+    threads: number,
+    options: { spin?: boolean } = {},
+  ): Promise<OnnxSession> {
     const ort = await onnxRuntime();
     const session = await ort.InferenceSession.create(model, {
       intraOpNumThreads: Math.max(1, threads),
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
-      // Its threads sleep when a pass ends instead of spinning: the trunk's session and the
-      // step's take turns on the same cores (spinning, a stage-2 step of both took 1.4x as long).
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
+      extra: {
+        session: {
+          intra_op: { allow_spinning: options.spin ? "1" : "0" },
+          force_spinning_stop: "1",
+        },
+      },
     });
     return new OnnxSession(ort, session);
   }

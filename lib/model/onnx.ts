@@ -252,6 +252,9 @@ export interface OnnxOptions {
   outputs?: number[];
   /** Each output through a softmax (logits to probabilities). */
   softmax?: boolean;
+  /** Images come in planar, NCHW (the trunk workers write them so): no transpose at the input,
+   * which took 8% of the trunk's time. */
+  planarInput?: boolean;
 }
 
 /**
@@ -271,9 +274,11 @@ export async function toOnnx(
 ): Promise<Uint8Array> {
   const g = new Graph();
   const inputShape = (parts[0].inputs[0].shape as number[]).slice(1);
-  g.input("x", ["batch", ...inputShape]);
+  const planar = options.planarInput && inputShape.length === 3;
+  const [h, w, c] = inputShape;
+  g.input("x", ["batch", ...(planar ? [c, h, w] : inputShape)]);
   let current: Value = { name: "x", shape: inputShape };
-  if (inputShape.length === 3) {
+  if (inputShape.length === 3 && !planar) {
     current = { ...current, name: g.node("Transpose", ["x"], { perm: [0, 3, 1, 2] }) };
   }
   let outputs: Value[] = [];

@@ -14,7 +14,15 @@
  * average pooling) and the heads (dense, sigmoid, the GLU's product). Anything else throws
  * `NotNative`, and the step runs on tfjs.
  *
- * Gradients are checked against tfjs' autodiff on the same batch (test/model/onnx_step_test.ts).
+ * Images flow through the graph as matrices [channels, photos x positions], not NHWC: a 1x1
+ * convolution is then one matrix product, and a depthwise 3x3 convolution is one batched product
+ * per channel, [photos, positions] x [positions, positions], with a matrix built from the
+ * channel's nine weights (which positions feed which). ONNX Runtime's grouped convolution has a
+ * fast path only for constant kernels, and each NCHW convolution needed transposes around it:
+ * written this way the step has no transposes of activations and ran 1.9x faster (measured in
+ * bench/RESULTS.md).
+ *
+ * Gradients are checked against tfjs' autodiff on the same batch (test/train/native_step_test.ts).
  */
 import { tf } from "../engine/tf.ts";
 import type { LossWeights } from "./loss.ts";
@@ -33,9 +41,11 @@ export class NotNative extends Error {
 export interface StepGraph {
   /** The encoded ONNX model. */
   bytes: Uint8Array;
-  /** The trainable variables, in the order of the graph's `w<i>` inputs and outputs, which is the
-   * optimizer's (`trainableVariables`). */
+  /** The trainable variables, in the optimizer's order (`trainableVariables`), which is their
+   * order in the graph's flat `w` and `a` vectors. */
   variables: tf.Variable[];
+  /** Where each variable starts in the flat vectors (and, last, their length). */
+  offsets: number[];
 }
 
 type Layer = tf.layers.Layer;
@@ -59,17 +69,56 @@ class Builder {
   readonly #backward: (() => void)[] = [];
   /** Graph input name of each trainable variable (its gradient is wanted). */
   readonly params = new Map<tf.Variable, string>();
+  /** Values whose gradient nothing reads (the cached activations): none is computed. */
+  readonly #constants = new Set<string>();
 
   constructor(readonly batch: number) {}
 
+  constant(value: string): void {
+    this.#constants.add(value);
+  }
+
+  needsGrad(value: string): boolean {
+    return !this.#constants.has(value);
+  }
+
   /** Adds `grad` to the gradient of `value`. */
   addGrad(value: string, grad: string): void {
-    const known = this.#grads.get(value);
+    if (!this.needsGrad(value)) return;
+    const known = this.grad(value);
     this.#grads.set(value, known ? this.g.node("Add", [known, grad]) : grad);
   }
 
   grad(value: string): string | undefined {
+    const spread = this.#spread.get(value);
+    if (spread) {
+      // Spread into the full map only for a reader that needs it.
+      this.#spread.delete(value);
+      const ones = this.g.weight("ones", new Float32Array(spread.positions).fill(1), [
+        1,
+        1,
+        spread.positions,
+      ]);
+      this.#grads.set(value, this.reshape(this.g.node("Mul", [spread.compact, ones]), [0, -1]));
+    }
     return this.#grads.get(value);
+  }
+
+  /** The gradient of an image value that is the same at every position (a pooled gradient), kept
+   * as [channels, photos, 1]: spreading it over a 1280-channel map alone took longer than the
+   * product that reads it. */
+  readonly #spread = new Map<string, { compact: string; positions: number }>();
+
+  setSpreadGrad(value: string, compact: string, positions: number): void {
+    if (this.#grads.has(value) || this.#spread.has(value)) {
+      throw new Error(`${value}: a spread gradient must be its only one`);
+    }
+    this.#spread.set(value, { compact, positions });
+  }
+
+  /** The compact form of a gradient that is still only a spread one. */
+  spreadGrad(value: string): { compact: string; positions: number } | undefined {
+    return this.#spread.get(value);
   }
 
   onBackward(step: () => void): void {
@@ -106,6 +155,10 @@ class Builder {
   sum(x: string, axes: number[]): string {
     return this.g.node("ReduceSum", [x, this.ints(axes)], { keepdims: 0 });
   }
+
+  matMul(a: string, b: string): string {
+    return this.g.node("MatMul", [a, b]);
+  }
 }
 
 /** The per-channel affine map of an inference-mode BatchNorm whose gamma and beta may train:
@@ -136,28 +189,67 @@ async function batchNorm(b: Builder, bn: Layer) {
   };
 }
 
-/** A 1x1 convolution (stride 1, no bias) and the BatchNorm after it, on NHWC values. */
+/** A 1x1 convolution (stride 1, no bias) and the BatchNorm after it: [cout, cin] x [cin, m]. */
 async function pointwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<Value> {
   const kernel = await b.weight(conv, "kernel");
   const [, , cin, cout] = kernel.dims;
   const norm = await batchNorm(b, bn);
   const k2 = b.reshape(kernel.name, [cin, cout]);
   const folded = b.g.node("Mul", [k2, norm.s]);
-  const z = b.g.node("Add", [b.g.node("MatMul", [x.name, folded]), norm.t]);
+  // Where the output is the wider side, the shift rides in the product: a row of ones under the
+  // input and the shift as one more column of the kernel (a pass over the output saved, and the
+  // shift's gradient comes out of the kernel's product); ONNX Runtime's own fusion of the Add into
+  // a Gemm took longer than the two apart.
+  const widening = cout > cin;
+  const kernelT = b.transpose(folded, [1, 0]);
+  const input = widening ? withOnes(b, x) : x.name;
+  const product = widening
+    ? b.matMul(b.g.node("Concat", [kernelT, b.reshape(norm.t, [cout, 1])], { axis: 1 }), input)
+    : b.matMul(kernelT, x.name);
+  const z = widening ? product : b.g.node("Add", [product, b.reshape(norm.t, [cout, 1])]);
   b.onBackward(() => {
     const dz = b.grad(z)!;
-    b.addGrad(x.name, b.g.node("MatMul", [dz, b.transpose(folded, [1, 0])]));
-    const x2 = b.reshape(x.name, [-1, cin]);
-    const dz2 = b.reshape(dz, [-1, cout]);
-    const dFolded = b.g.node("MatMul", [b.transpose(x2, [1, 0]), dz2]);
-    const dt = b.sum(dz2, [0]);
+    if (b.needsGrad(x.name)) b.addGrad(x.name, b.matMul(folded, dz));
+    const dInput = b.matMul(input, b.transpose(dz, [1, 0]));
+    const rows = (from: number, to: number) =>
+      b.g.node("Slice", [dInput, b.ints([from]), b.ints([to]), b.ints([0])]);
+    const dFolded = widening ? rows(0, cin) : dInput;
+    const dt = widening ? b.reshape(rows(cin, cin + 1), [cout]) : b.sum(dz, [1]);
     b.addGrad(kernel.name, b.reshape(b.g.node("Mul", [dFolded, norm.s]), kernel.dims));
     norm.backward(b.sum(b.g.node("Mul", [dFolded, k2]), [0]), dt);
   });
   return { name: z, shape: [...x.shape.slice(0, -1), cout] };
 }
 
-/** A depthwise 3x3 convolution (stride 1, "same", multiplier 1) and the BatchNorm after it. */
+/** An image value [channels, photos x positions] with a row of ones under it. */
+function withOnes(b: Builder, x: Value): string {
+  const m = b.batch * x.shape[0] * x.shape[1];
+  const row = b.g.weight("ones", new Float32Array(m).fill(1), [1, m]);
+  return b.g.node("Concat", [x.name, row], { axis: 0 });
+}
+
+/** Which input position feeds which output position through each of a 3x3 "same" kernel's nine
+ * taps, on an h x w map: basis[tap][q * hw + p] = 1 when input q feeds output p. */
+function shiftBasis(h: number, w: number): Float32Array {
+  const hw = h * w;
+  const basis = new Float32Array(9 * hw * hw);
+  for (let di = 0; di < 3; di++) {
+    for (let dj = 0; dj < 3; dj++) {
+      for (let i = 0; i < h; i++) {
+        for (let j = 0; j < w; j++) {
+          const [qi, qj] = [i + di - 1, j + dj - 1];
+          if (qi < 0 || qi >= h || qj < 0 || qj >= w) continue;
+          basis[(di * 3 + dj) * hw * hw + (qi * w + qj) * hw + i * w + j] = 1;
+        }
+      }
+    }
+  }
+  return basis;
+}
+
+/** A depthwise 3x3 convolution (stride 1, "same", multiplier 1) and the BatchNorm after it: per
+ * channel, [photos, positions] x [positions, positions], the second matrix built from the
+ * channel's nine weights and the shift basis. */
 async function depthwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<Value> {
   const c = config(conv);
   const kernel = await b.weight(conv, "depthwise_kernel");
@@ -172,37 +264,34 @@ async function depthwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<
     );
   }
   const [h, w] = x.shape;
+  const hw = h * w;
+  const basis = shiftBasis(h, w);
   const norm = await batchNorm(b, bn);
   const k3 = b.reshape(kernel.name, [3, 3, channels]);
   const folded = b.g.node("Mul", [k3, norm.s]);
-  const filter = b.reshape(b.transpose(folded, [2, 0, 1]), [channels, 1, 3, 3]);
-  const xT = b.transpose(x.name, [0, 3, 1, 2]);
-  const pads = [1, 1, 1, 1];
-  const zT = b.g.node("Conv", [xT, filter], { group: channels, pads, kernel_shape: [3, 3] });
-  const z = b.g.node("Add", [b.transpose(zT, [0, 2, 3, 1]), norm.t]);
+  const perChannel = b.transpose(b.reshape(folded, [9, channels]), [1, 0]);
+  const shifts = b.g.weight("shift_basis", basis, [9, hw * hw]);
+  const t = b.reshape(b.matMul(perChannel, shifts), [channels, hw, hw]);
+  const x3 = b.reshape(x.name, [channels, -1, hw]);
+  const z = b.g.node("Add", [
+    b.reshape(b.matMul(x3, t), [channels, -1]),
+    b.reshape(norm.t, [channels, 1]),
+  ]);
   b.onBackward(() => {
     const dz = b.grad(z)!;
-    const dzT = b.transpose(dz, [0, 3, 1, 2]);
-    // Input: the same per-channel correlation with the kernel turned round.
-    const flipped = b.g.node("Slice", [
-      filter,
-      b.ints([-1, -1]),
-      b.ints([-4, -4]),
-      b.ints([2, 3]),
-      b.ints([-1, -1]),
-    ]);
-    const dxT = b.g.node("Conv", [dzT, flipped], { group: channels, pads, kernel_shape: [3, 3] });
-    b.addGrad(x.name, b.transpose(dxT, [0, 2, 3, 1]));
-    // Kernel: per channel, the padded input correlated with the output gradient, summed over the
-    // batch: a grouped convolution whose groups are the channels and whose inputs are the photos.
-    const padded = b.g.node("Pad", [xT, b.ints([0, 0, 1, 1, 0, 0, 1, 1])]);
-    const photos = b.reshape(b.transpose(padded, [1, 0, 2, 3]), [1, -1, h + 2, w + 2]);
-    const grads = b.transpose(dzT, [1, 0, 2, 3]);
-    const dFilter = b.g.node("Conv", [photos, grads], { group: channels });
-    const dFolded = b.transpose(b.reshape(dFilter, [channels, 3, 3]), [1, 2, 0]);
-    const dt = b.sum(dz, [0, 1, 2]);
+    const dz3 = b.reshape(dz, [channels, -1, hw]);
+    if (b.needsGrad(x.name)) {
+      b.addGrad(x.name, b.reshape(b.matMul(dz3, b.transpose(t, [0, 2, 1])), [channels, -1]));
+    }
+    const dt = b.reshape(b.matMul(b.transpose(x3, [0, 2, 1]), dz3), [channels, hw * hw]);
+    const transposed = new Float32Array(basis.length);
+    for (let k = 0; k < 9; k++) {
+      for (let i = 0; i < hw * hw; i++) transposed[i * 9 + k] = basis[k * hw * hw + i];
+    }
+    const dPerChannel = b.matMul(dt, b.g.weight("shift_basis_t", transposed, [hw * hw, 9]));
+    const dFolded = b.reshape(b.transpose(dPerChannel, [1, 0]), [3, 3, channels]);
     b.addGrad(kernel.name, b.reshape(b.g.node("Mul", [dFolded, norm.s]), kernel.dims));
-    norm.backward(b.sum(b.g.node("Mul", [dFolded, k3]), [0, 1]), dt);
+    norm.backward(b.sum(b.g.node("Mul", [dFolded, k3]), [0, 1]), b.sum(dz, [1]));
   });
   return { name: z, shape: x.shape };
 }
@@ -212,9 +301,14 @@ function relu6(b: Builder, x: Value): Value {
   const [low, high] = [b.g.scalar(0), b.g.scalar(6)];
   const y = b.g.node("Clip", [x.name, low, high]);
   b.onBackward(() => {
-    // Where the clip changed nothing, 0 <= x <= 6: a float mask and one product.
-    const inside = b.g.node("Cast", [b.g.node("Equal", [x.name, y])], { to: 1 });
-    b.addGrad(x.name, b.g.node("Mul", [b.grad(y)!, inside]));
+    // Where the clip changed nothing, 0 <= x <= 6: a float mask and one product (with a pooled
+    // gradient spread by the product's broadcast).
+    const spread = b.spreadGrad(y);
+    const [mask, dy] = spread
+      ? [b.reshape(b.g.node("Equal", [x.name, y]), [0, -1, spread.positions]), spread.compact]
+      : [b.g.node("Equal", [x.name, y]), b.grad(y)!];
+    const dx = b.g.node("Mul", [b.g.node("Cast", [mask], { to: 1 }), dy]);
+    b.addGrad(x.name, spread ? b.reshape(dx, [0, -1]) : dx);
   });
   return { name: y, shape: x.shape };
 }
@@ -225,15 +319,20 @@ function add(b: Builder, inputs: Value[]): Value {
   return { name: y, shape: inputs[0].shape };
 }
 
+/** [channels, photos x positions] -> [photos, channels], the mean over positions. */
 function globalAverage(b: Builder, x: Value): Value {
   const [h, w, channels] = x.shape;
-  const y = b.g.node("ReduceMean", [x.name], { axes: [1, 2], keepdims: 0 });
+  const mean = b.g.node("ReduceMean", [b.reshape(x.name, [channels, -1, h * w])], {
+    axes: [2],
+    keepdims: 0,
+  });
+  const y = b.transpose(mean, [1, 0]);
   b.onBackward(() => {
-    const spread = b.g.node("Mul", [
-      b.g.node("Unsqueeze", [b.grad(y)!, b.ints([1, 2])]),
+    const compact = b.g.node("Mul", [
+      b.g.node("Unsqueeze", [b.transpose(b.grad(y)!, [1, 0]), b.ints([2])]),
       b.g.scalar(1 / (h * w)),
     ]);
-    b.addGrad(x.name, b.g.node("Expand", [spread, b.g.node("Shape", [x.name])]));
+    b.setSpreadGrad(x.name, compact, h * w);
   });
   return { name: y, shape: [channels] };
 }
@@ -367,9 +466,11 @@ function centerLoss(b: Builder, embedding: Value, y: string, centers: string, we
 
 /**
  * The graph of one SGD-with-momentum step of `top` (its trainable layers) and the heads on a batch
- * of `batch` cached activations. Inputs: `x` (activations), `y` (one-hot labels), `lr`, and for
- * each trainable variable `w<i>` and its momentum `a<i>`; outputs: `main`, `center`, `aux` (the
- * loss terms) and `w<i>_next`, `a<i>_next`. Throws `NotNative` for a part it cannot write.
+ * of `batch` cached activations. Inputs: `x` (activations), `y` (one-hot labels), `lr`, `w` (every
+ * trainable variable, flat, one after another) and `a` (their momentum, the same way); outputs:
+ * `main`, `center`, `aux` (the loss terms) and `w_next`, `a_next`. One flat vector each, not a
+ * pair per variable: the update is four operations instead of 120, and a step hands ONNX Runtime
+ * five arrays instead of 63. Throws `NotNative` for a part it cannot write.
  */
 export async function momentumStepGraph(
   model: SeedModel,
@@ -380,10 +481,21 @@ export async function momentumStepGraph(
   const variables = trainableVariables(model);
   const topShape = (top.inputs[0].shape as number[]).slice(1);
   const x = b.g.input("x", ["batch", ...topShape]);
+  // The cached NHWC activations as [channels, photos x positions]; nothing needs their gradient.
+  const xT = b.reshape(b.transpose(x, [3, 0, 1, 2]), [topShape[2], -1]);
+  b.constant(xT);
   const y = b.g.input("y", ["batch", model.classes]);
   const lr = b.g.input("lr", []);
-  variables.forEach((v, i) => b.params.set(v, b.g.input(`w${i}`, v.shape as number[])));
-  const [features] = await append(b, top, { name: x, shape: topShape });
+  const offsets = [0];
+  for (const v of variables) offsets.push(offsets.at(-1)! + v.size);
+  const total = offsets.at(-1)!;
+  const w = b.g.input("w", [total]);
+  const a = b.g.input("a", [total]);
+  variables.forEach((v, i) => {
+    const slice = b.g.node("Slice", [w, b.ints([offsets[i]]), b.ints([offsets[i + 1]])]);
+    b.params.set(v, b.reshape(slice, v.shape as number[]));
+  });
+  const [features] = await append(b, top, { name: xT, shape: topShape });
   const [embedding, main, aux] = await append(b, model.head, features);
   const centers = b.params.get(model.centers as tf.Variable)!;
   const losses = {
@@ -393,20 +505,19 @@ export async function momentumStepGraph(
   };
   b.backward();
   for (const [name, value] of Object.entries(losses)) b.g.output(value, name, []);
-  const momentum = b.g.scalar(options.momentum);
-  const step = b.g.node("Neg", [lr]);
-  variables.forEach((v, i) => {
-    const dims = v.shape as number[];
-    const w = b.params.get(v)!;
-    const gradient = b.grad(w);
-    if (!gradient) throw new NotNative(`${v.name}: no gradient reaches it`);
-    const a = b.g.input(`a${i}`, dims);
-    const nextA = b.g.node("Add", [b.g.node("Mul", [momentum, a]), gradient]);
-    b.g.output(nextA, `a${i}_next`, dims);
-    b.g.output(b.g.node("Add", [b.g.node("Mul", [step, nextA]), w]), `w${i}_next`, dims);
-  });
   if (variables.some((v) => product(v.shape as number[]) === 0)) {
     throw new NotNative("an empty variable");
   }
-  return { bytes: b.g.encode("top_step"), variables };
+  const gradients = variables.map((v) => {
+    const gradient = b.grad(b.params.get(v)!);
+    if (!gradient) throw new NotNative(`${v.name}: no gradient reaches it`);
+    return b.reshape(gradient, [-1]);
+  });
+  const gradient = b.g.node("Concat", gradients, { axis: 0 });
+  const nextA = b.g.node("Add", [b.g.node("Mul", [b.g.scalar(options.momentum), a]), gradient]);
+  b.g.output(nextA, "a_next", [total]);
+  b.g.output(b.g.node("Add", [b.g.node("Mul", [b.g.node("Neg", [lr]), nextA]), w]), "w_next", [
+    total,
+  ]);
+  return { bytes: b.g.encode("top_step"), variables, offsets };
 }

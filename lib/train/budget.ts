@@ -41,14 +41,18 @@ export interface UnitCosts {
  * The main job's phase table on the reference machine (2-core AMD EPYC, ONNX Runtime 1.30 beside
  * tfjs wasm on 2 threads; `--minutes 10` at scale 6, bench/RESULTS.md "--minutes") divided by its
  * units of work: 7,432 trunk batches, 2,880 pooled, 3,600 head and 6,300 top steps, 11 rounds.
+ * Trunk batches and top steps then got faster (planar, reused batch buffers in the trunk workers;
+ * the step graph rewritten): their costs are scaled by what the plain main job's phases took
+ * before and after, back to back on one machine (trunk caching 73 -> 57 s, 1,282 batches; training
+ * steps 56 -> 26 s, 1,050 top steps beside 600 head steps; bench/RESULTS.md, issue 20).
  */
 export const REFERENCE_COSTS: UnitCosts = {
   startup: 4,
   decodePhoto: 11 / 9025,
-  trunkBatch: 367 / 7432,
+  trunkBatch: (367 / 7432) * (57 / 73),
   pooledBatch: 12 / 2880,
   headStep: 0.0047,
-  topStep: 236 / 6300,
+  topStep: (236 / 6300) * ((26 - 3.4) / (56 - 3.4)),
   validationRound: 1 / 11,
   predictPhoto: 4 / 1798,
 };

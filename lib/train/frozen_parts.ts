@@ -138,7 +138,7 @@ export class FrozenParts {
    * backend threads by itself. */
   async trunkPool(): Promise<TrunkPool> {
     const { preset, weights, backbone, cache } = this.#o;
-    if (this.native) this.#trunkOnnx ??= toOnnx([this.trunk]);
+    if (this.native) this.#trunkOnnx ??= toOnnx([this.trunk], { planarInput: true });
     const onnx = await this.#trunkOnnx;
     return this.#pool ??= new TrunkPool({
       backend: tf.getBackend() as BackendRequest,

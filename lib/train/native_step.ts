@@ -53,11 +53,13 @@ export async function openNativeStep(
     momentum: options.momentum,
     lossWeights: options.lossWeights,
   });
-  const session = await OnnxSession.create(graph.bytes, options.threads);
-  const { variables } = graph;
+  const session = await OnnxSession.create(graph.bytes, options.threads, { spin: true });
+  const { variables, offsets } = graph;
   const dims = variables.map((v) => v.shape as number[]);
-  let weights: Float32Array[] = [];
-  let momenta: Float32Array[] = [];
+  const total = offsets.at(-1)!;
+  let weights: Float32Array = new Float32Array(total);
+  let momenta: Float32Array = new Float32Array(total);
+  const part = (flat: Float32Array, i: number) => flat.subarray(offsets[i], offsets[i + 1]);
   let steps = 0;
   const { batchSize, cycle } = options;
   const size = set.shape.reduce((a, b) => a * b, 1);
@@ -69,13 +71,13 @@ export async function openNativeStep(
   return {
     async load(optimizer) {
       const state = optimizer as unknown as MomentumState;
-      weights = await Promise.all(
-        variables.map(async (v) => (await v.data() as Float32Array).slice()),
-      );
-      momenta = await Promise.all(variables.map(async (v, i) => {
+      weights = new Float32Array(total);
+      momenta = new Float32Array(total);
+      for (const [i, v] of variables.entries()) {
+        weights.set(await v.data() as Float32Array, offsets[i]);
         const known = state.accumulations?.[i]?.variable;
-        return known ? (await known.data() as Float32Array).slice() : new Float32Array(v.size);
-      }));
+        if (known) momenta.set(await known.data() as Float32Array, offsets[i]);
+      }
       steps = 0;
     },
     async step(k) {
@@ -91,14 +93,12 @@ export async function openNativeStep(
         },
         y: { data: onehot, dims: [batchSize, classes] },
         lr: { data: lr, dims: [] },
+        w: { data: weights, dims: [total] },
+        a: { data: momenta, dims: [total] },
       };
-      variables.forEach((_, i) => {
-        feeds[`w${i}`] = { data: weights[i], dims: dims[i] };
-        feeds[`a${i}`] = { data: momenta[i], dims: dims[i] };
-      });
       const out = await session.runNamed(feeds);
-      weights = variables.map((_, i) => out[`w${i}_next`]);
-      momenta = variables.map((_, i) => out[`a${i}_next`]);
+      weights = out.w_next;
+      momenta = out.a_next;
       steps++;
       const [main, center, aux] = [out.main[0], out.center[0], out.aux[0]];
       const { lossWeights } = options;
@@ -114,8 +114,8 @@ export async function openNativeStep(
       state.accumulations ??= [];
       tf.tidy(() => {
         variables.forEach((v, i) => {
-          v.assign(tf.tensor(weights[i], dims[i]));
-          const momentum = tf.tensor(momenta[i], dims[i]);
+          v.assign(tf.tensor(part(weights, i).slice(), dims[i]));
+          const momentum = tf.tensor(part(momenta, i).slice(), dims[i]);
           const known = state.accumulations[i];
           if (known) known.variable.assign(momentum);
           else {

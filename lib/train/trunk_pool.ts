@@ -13,8 +13,9 @@ import { checkStop } from "../stop.ts";
 export interface TrunkWorkerInit {
   type: "init";
   backend: BackendRequest;
-  /** The trunk as an ONNX graph: the worker runs it on ONNX Runtime (one thread) and never
-   * starts tfjs. Without it, the worker builds the trunk on tfjs' `backend`. */
+  /** The trunk as an ONNX graph taking planar images (`toOnnx([trunk], { planarInput: true })`):
+   * the worker runs it on ONNX Runtime (one thread) and never starts tfjs. Without it, the worker
+   * builds the trunk on tfjs' `backend`. */
   onnx?: Uint8Array;
   /** wasm threads per worker (1 unless measured better). */
   threads?: number;

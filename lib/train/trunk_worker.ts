@@ -7,7 +7,7 @@
  */
 import { batchMaker, type StreamConfig } from "../augment/pipeline.ts";
 import { ImageCache } from "../data/image_cache.ts";
-import { scaledPhotos } from "../augment/batch.ts";
+import { scaledPhotos, type ScaleOptions } from "../augment/batch.ts";
 import { CLOSED, type TrunkJob, type TrunkWorkerInit } from "./trunk_pool.ts";
 
 /** The trunk on a batch of n scaled images: its activations. */
@@ -15,6 +15,12 @@ type Trunk = (images: Float32Array, n: number) => Promise<Float32Array>;
 
 let trunk: Trunk | undefined;
 let release: (() => Promise<void>) | undefined;
+/** How this worker's trunk takes its images (planar for ONNX Runtime), in one buffer reused from
+ * batch to batch: the trunk reads it before the next batch is made. */
+const scale: ScaleOptions = {};
+const keep = (images: Float32Array) => {
+  if (images.length > (scale.into?.length ?? 0)) scale.into = images;
+};
 const makers = new Map<string, ReturnType<typeof batchMaker>>();
 let cache: ImageCache | undefined;
 
@@ -24,7 +30,8 @@ async function init(message: TrunkWorkerInit): Promise<void> {
   if (message.onnx) {
     const { OnnxSession } = await import("../engine/onnx.ts");
     const session = await OnnxSession.create(message.onnx, message.threads ?? 1);
-    trunk = async (images, n) => (await session.run(images, [n, size, size, 3]))[0];
+    scale.planar = true;
+    trunk = async (images, n) => (await session.run(images, [n, 3, size, size]))[0];
     release = () => session.release();
     return;
   }
@@ -52,14 +59,17 @@ async function run(job: TrunkJob): Promise<{ x: Float32Array; labels: Int32Array
   if (job.type === "batch") {
     const key = JSON.stringify(job.config);
     if (!makers.has(key)) makers.set(key, batchMaker(job.config as StreamConfig));
-    const batch = makers.get(key)!.make(job.k);
+    const batch = makers.get(key)!.make(job.k, scale);
+    keep(batch.images);
     return { x: await trunk!(batch.images, batch.n), labels: batch.labels };
   }
-  const images = scaledPhotos(cache!, job.ids);
+  const images = scaledPhotos(cache!, job.ids, scale);
+  keep(images);
   return { x: await trunk!(images, job.ids.length), labels: new Int32Array(0) };
 }
 
 let ready: Promise<void> | undefined;
+let jobs: Promise<void> = Promise.resolve();
 self.onmessage = async (event: MessageEvent) => {
   const message = event.data;
   if (message.type === "init") {
@@ -74,6 +84,11 @@ self.onmessage = async (event: MessageEvent) => {
     self.postMessage({ id: CLOSED });
     return;
   }
+  // One job at a time: the batch buffer is reused, so a job must be done with it first.
+  const previous = jobs;
+  let done = () => {};
+  jobs = new Promise((resolve) => done = resolve);
+  await previous;
   try {
     await ready;
     const { x, labels } = await run(message.job);
@@ -83,5 +98,7 @@ self.onmessage = async (event: MessageEvent) => {
     self.postMessage({ id: message.id, x: xs.buffer, labels: ls.buffer }, [xs.buffer, ls.buffer]);
   } catch (error) {
     self.postMessage({ id: message.id, error: (error as Error).message });
+  } finally {
+    done();
   }
 };

@@ -128,3 +128,33 @@ Deno.test("pipeline: Train_DA draws spliced pairs (about half its samples), Trai
   cache.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("pipeline: a planar batch is the interleaved one plane by plane, written into a reused buffer", async () => {
+  const { dir, config } = await setup();
+  const maker = batchMaker(config);
+  try {
+    const interleaved = maker.make(2);
+    const buffer = new Float32Array(interleaved.images.length + 5).fill(9);
+    const planar = maker.make(2, { planar: true, into: buffer });
+    assert.equal(planar.images.buffer, buffer.buffer, "the given buffer, not a new one");
+    assert.equal(planar.images.length, interleaved.images.length);
+    const plane = planar.size * planar.size;
+    for (let i = 0; i < planar.n; i++) {
+      for (let p = 0; p < plane; p++) {
+        for (let c = 0; c < 3; c++) {
+          const want = interleaved.images[(i * plane + p) * 3 + c];
+          const got = planar.images[i * 3 * plane + c * plane + p];
+          if (got !== want) assert.fail(`photo ${i} pixel ${p} colour ${c}: ${got} vs ${want}`);
+        }
+      }
+    }
+    assert.deepEqual(planar.labels, interleaved.labels);
+    assert.equal(buffer.at(-1), 9, "nothing written past the batch");
+    // Too small a buffer is not written past: a new one is made.
+    const small = new Float32Array(4);
+    assert.notEqual(maker.make(2, { into: small }).images.buffer, small.buffer);
+  } finally {
+    maker.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});

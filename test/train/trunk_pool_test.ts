@@ -60,7 +60,7 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
     // ONNX Runtime workers (one thread each, no tfjs in them) against a one-thread session.
     const native = new TrunkPool({
       backend: tf.getBackend() as "wasm",
-      onnx: await toOnnx([splitBackbone(backbone).trunk]),
+      onnx: await toOnnx([splitBackbone(backbone).trunk], { planarInput: true }),
       backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },
       weights: SHARED_MOBILENET,
       splitStage: backbone.spec.unfreezeFromStage,

@@ -1,0 +1,64 @@
+/**
+ * Trunk caching as the training runs it (ONNX Runtime in one worker per core, each making its
+ * Train_DA batches from the decoded cache), for several checkouts side by side: each root's
+ * `lib/` builds its own pool, and the pools take turns, 16 batches at a time, in one process.
+ * Prints images/s per round and the median.
+ *
+ *   git worktree add /tmp/old <commit> && ln -s "$PWD/node_modules" /tmp/old/node_modules
+ *   deno task bench:trunk-pool . /tmp/old
+ */
+import { resolve } from "node:path";
+import { initBackend } from "../lib/engine/tf.ts";
+import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
+import { cacheImages } from "../lib/data/cache.ts";
+import { LabelMap } from "../lib/data/labels.ts";
+import { poolStream } from "../lib/augment/pipeline.ts";
+import { defaultWeights } from "../lib/paths.ts";
+import { median, samplePhotos } from "./common.ts";
+
+const BATCHES = 16;
+const ROUNDS = 4;
+await initBackend({ quiet: true });
+const items = await samplePhotos(600);
+const cache = await cacheImages(items, { size: 224 });
+const map = LabelMap.fromLabels(items.map((i) => i.label));
+const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: 32 });
+const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 224 });
+await loadPretrained(backbone, defaultWeights());
+const trunk = splitBackbone(backbone).trunk;
+const shape = (trunk.outputs[0].shape as number[]).slice(1);
+
+const roots = Deno.args.length ? Deno.args : ["."];
+const pools = [];
+for (const root of roots) {
+  const lib = (path: string) => import(`file://${resolve(root)}/lib/${path}`);
+  const { TrunkPool } = await lib("train/trunk_pool.ts");
+  const { toOnnx } = await lib("model/onnx.ts");
+  // Versions before the planar input wrote NHWC graphs and ignore the option.
+  const onnx = await toOnnx([trunk], { planarInput: true });
+  const pool = new TrunkPool({
+    backend: "wasm",
+    onnx,
+    threads: 1,
+    backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
+    weights: defaultWeights(),
+    splitStage: backbone.spec.unfreezeFromStage,
+    cacheFile: cache.file,
+    cacheMeta: cache.meta,
+  }, navigator.hardwareConcurrency || 2);
+  await pool.stream(config, 4, shape); // warm-up: workers, sessions, JIT
+  pools.push({ root, pool, rates: [] as number[] });
+}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const p of pools) {
+    const start = performance.now();
+    await p.pool.stream(config, BATCHES, shape);
+    p.rates.push((BATCHES * 32) / ((performance.now() - start) / 1000));
+  }
+}
+for (const p of pools) {
+  const rates = p.rates.map((r) => r.toFixed(0)).join(", ");
+  console.log(`${p.root}: ${median(p.rates).toFixed(0)} img/s (rounds: ${rates})`);
+  await p.pool.close();
+}
+cache.close();
