@@ -19,8 +19,8 @@
  * per channel, [photos, positions] x [positions, positions], with a matrix built from the
  * channel's nine weights (which positions feed which). ONNX Runtime's grouped convolution has a
  * fast path only for constant kernels, and each NCHW convolution needed transposes around it:
- * written this way the step has no transposes of activations and ran 1.9x faster (measured in
- * bench/RESULTS.md).
+ * written this way the step has no transposes of activations and ran 2.1x faster (2.5x with the
+ * changes the profile asked for next, each explained where it is written; bench/RESULTS.md).
  *
  * Gradients are checked against tfjs' autodiff on the same batch (test/train/native_step_test.ts).
  */
@@ -71,6 +71,10 @@ class Builder {
   readonly params = new Map<tf.Variable, string>();
   /** Values whose gradient nothing reads (the cached activations): none is computed. */
   readonly #constants = new Set<string>();
+  /** Gradients of image values that are the same at every position (a pooled gradient), kept as
+   * [channels, photos, 1]: spreading one over a 1280-channel map alone took longer than the
+   * product that reads it. */
+  readonly #spread = new Map<string, { compact: string; positions: number }>();
 
   constructor(readonly batch: number) {}
 
@@ -103,11 +107,6 @@ class Builder {
     }
     return this.#grads.get(value);
   }
-
-  /** The gradient of an image value that is the same at every position (a pooled gradient), kept
-   * as [channels, photos, 1]: spreading it over a 1280-channel map alone took longer than the
-   * product that reads it. */
-  readonly #spread = new Map<string, { compact: string; positions: number }>();
 
   setSpreadGrad(value: string, compact: string, positions: number): void {
     if (this.#grads.has(value) || this.#spread.has(value)) {
