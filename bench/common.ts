@@ -116,9 +116,21 @@ export async function ensureTorch(python: string): Promise<Torch | null> {
     return null;
   }
   const tcmalloc = await Deno.stat(TCMALLOC).then(() => true, () => false);
+  const release = version.out.trim().split("\n").at(-1)!;
+  // Debian's 1.13 trains the top step at well under half of 2.13's speed (bench/RESULTS.md): a
+  // ratio against it flatters us.
+  const old = Number(release.split(".")[0]) < 2;
+  if (old) {
+    console.error(
+      `bench: PyTorch ${release} is old; current releases run the training steps much faster ` +
+        "(--python with one, e.g. a venv with a current wheel)",
+    );
+  }
   return {
     python,
     env: tcmalloc ? { LD_PRELOAD: TCMALLOC } : {},
-    describe: `PyTorch ${version.out.trim().split("\n").at(-1)}${tcmalloc ? ", tcmalloc" : ""}`,
+    describe: `PyTorch ${release}${old ? " (old: ratios flatter us)" : ""}${
+      tcmalloc ? ", tcmalloc" : ""
+    }`,
   };
 }
