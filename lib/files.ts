@@ -16,7 +16,6 @@ export function sha256Hex(data: string | Uint8Array, length = 64): string {
   return createHash("sha256").update(data).digest("hex").slice(0, length);
 }
 
-/** Write-then-rename, so a crash mid-write never leaves a half file where a good one was. */
 /** A JSON file's value, undefined when there is no such file; damaged JSON is a DataError naming
  * the file and what to do. */
 export async function readJsonIfAny<T>(path: string, remedy: string): Promise<T | undefined> {
@@ -32,6 +31,7 @@ export async function readJsonIfAny<T>(path: string, remedy: string): Promise<T 
   }
 }
 
+/** Write-then-rename, so a crash mid-write never leaves a half file where a good one was. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${Deno.pid}`;
   await Deno.writeFile(tmp, bytes);

@@ -116,6 +116,9 @@ export async function makeCompetitionDataset(
   }
 }
 
+/** A command's piped output as text. */
+export const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
 /** A CLI command (`lib/cli/<script>.ts ...args`), output piped. */
 export function cli(script: string, ...args: string[]): Deno.Command {
   return new Deno.Command(Deno.execPath(), {

@@ -75,8 +75,16 @@ class Builder {
    * [channels, photos, 1]: spreading one over a 1280-channel map alone took longer than the
    * product that reads it. */
   readonly #spread = new Map<string, { compact: string; positions: number }>();
+  readonly #shared = new Map<string, string>();
 
   constructor(readonly batch: number) {}
+
+  /** A constant written once however many layers use it (rows of ones, the shift basis). */
+  shared(key: string, dims: number[], values: () => Float32Array): string {
+    let name = this.#shared.get(key);
+    if (!name) this.#shared.set(key, name = this.g.weight(key, values(), dims));
+    return name;
+  }
 
   constant(value: string): void {
     this.#constants.add(value);
@@ -98,11 +106,12 @@ class Builder {
     if (spread) {
       // Spread into the full map only for a reader that needs it.
       this.#spread.delete(value);
-      const ones = this.g.weight("ones", new Float32Array(spread.positions).fill(1), [
-        1,
-        1,
-        spread.positions,
-      ]);
+      const { positions } = spread;
+      const ones = this.shared(
+        `ones_1x1x${positions}`,
+        [1, 1, positions],
+        () => new Float32Array(positions).fill(1),
+      );
       this.#grads.set(value, this.reshape(this.g.node("Mul", [spread.compact, ones]), [0, -1]));
     }
     return this.#grads.get(value);
@@ -223,7 +232,7 @@ async function pointwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<
 /** An image value [channels, photos x positions] with a row of ones under it. */
 function withOnes(b: Builder, x: Value): string {
   const m = b.batch * x.shape[0] * x.shape[1];
-  const row = b.g.weight("ones", new Float32Array(m).fill(1), [1, m]);
+  const row = b.shared(`ones_1x${m}`, [1, m], () => new Float32Array(m).fill(1));
   return b.g.node("Concat", [x.name, row], { axis: 0 });
 }
 
@@ -264,12 +273,11 @@ async function depthwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<
   }
   const [h, w] = x.shape;
   const hw = h * w;
-  const basis = shiftBasis(h, w);
   const norm = await batchNorm(b, bn);
   const k3 = b.reshape(kernel.name, [3, 3, channels]);
   const folded = b.g.node("Mul", [k3, norm.s]);
   const perChannel = b.transpose(b.reshape(folded, [9, channels]), [1, 0]);
-  const shifts = b.g.weight("shift_basis", basis, [9, hw * hw]);
+  const shifts = b.shared(`shift_basis_${h}x${w}`, [9, hw * hw], () => shiftBasis(h, w));
   const t = b.reshape(b.matMul(perChannel, shifts), [channels, hw, hw]);
   const x3 = b.reshape(x.name, [channels, -1, hw]);
   const z = b.g.node("Add", [
@@ -283,11 +291,8 @@ async function depthwise(b: Builder, conv: Layer, bn: Layer, x: Value): Promise<
       b.addGrad(x.name, b.reshape(b.matMul(dz3, b.transpose(t, [0, 2, 1])), [channels, -1]));
     }
     const dt = b.reshape(b.matMul(b.transpose(x3, [0, 2, 1]), dz3), [channels, hw * hw]);
-    const transposed = new Float32Array(basis.length);
-    for (let k = 0; k < 9; k++) {
-      for (let i = 0; i < hw * hw; i++) transposed[i * 9 + k] = basis[k * hw * hw + i];
-    }
-    const dPerChannel = b.matMul(dt, b.g.weight("shift_basis_t", transposed, [hw * hw, 9]));
+    // The basis turned round is a constant: ONNX Runtime folds the transpose once.
+    const dPerChannel = b.matMul(dt, b.transpose(shifts, [1, 0]));
     const dFolded = b.reshape(b.transpose(dPerChannel, [1, 0]), [3, 3, channels]);
     b.addGrad(kernel.name, b.reshape(b.g.node("Mul", [dFolded, norm.s]), kernel.dims));
     norm.backward(b.sum(b.g.node("Mul", [dFolded, k3]), [0, 1]), b.sum(dz, [1]));

@@ -10,7 +10,9 @@ import { jobFiles } from "../layout.ts";
 import { formatTime } from "../progress.ts";
 import { readRunConfig } from "../run/config.ts";
 import type { Preset } from "../run/presets.ts";
-import { planBudget, probeSpeed, type Workload } from "../train/budget.ts";
+import { budgetName, planBudget, probeSpeed, type Workload } from "../train/budget.ts";
+
+export { budgetName };
 
 export interface BudgetRequest {
   data: string;
@@ -24,11 +26,6 @@ export interface BudgetRequest {
   valFraction?: number;
   testFraction?: number;
   log?: (line: string) => void;
-}
-
-/** The name a budget gives its preset (and so its default run folder): `cpu-5min`. */
-export function budgetName(preset: Preset, minutes: number): string {
-  return `${preset.name}-${minutes}min`;
 }
 
 /**

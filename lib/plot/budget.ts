@@ -1,6 +1,7 @@
 /** The accuracy-per-minute figure: `deno task bench:accuracy`'s points, ours beside PyTorch's. */
 import { fromRoot } from "../paths.ts";
 import { DataError } from "../errors.ts";
+import { readJsonIfAny } from "../files.ts";
 import { type Figure, lineChart } from "./figure.ts";
 
 /** One point of the benchmark: a run's wall time and its accuracy on the carved-off test part. */
@@ -28,7 +29,9 @@ export interface AccuracyBench {
 export async function readAccuracyBench(
   path = fromRoot("bench", "accuracy.json"),
 ): Promise<AccuracyBench> {
-  const bench = JSON.parse(await Deno.readTextFile(path)) as AccuracyBench;
+  const rerun = "run `deno task bench:accuracy` and copy its accuracy.json here";
+  const bench = await readJsonIfAny<AccuracyBench>(path, rerun);
+  if (!bench) throw new DataError(path, `no such file: ${rerun}`);
   if (!Array.isArray(bench.ours) || !Array.isArray(bench.torch)) {
     throw new DataError(path, "not a bench:accuracy result (no 'ours' and 'torch' points)");
   }

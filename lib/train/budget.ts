@@ -200,7 +200,12 @@ export function planBudget(
     speed: Math.round(speed * 1000) / 1000,
     seconds: Math.round(seconds(scale)),
   };
-  return { ...scalePreset(base, scale), name: `${base.name}-${minutes}min`, budget: plan };
+  return { ...scalePreset(base, scale), name: budgetName(base, minutes), budget: plan };
+}
+
+/** The name a budget gives its preset (and so its default run folder): `cpu-5min`. */
+export function budgetName(preset: Preset, minutes: number): string {
+  return `${preset.name}-${minutes}min`;
 }
 
 /** The largest x in [low, high], to 0.01 and rounded down, for which `fits` holds, `fits` being
@@ -219,7 +224,8 @@ function largestFitting(fits: (x: number) => boolean, low: number, high: number)
  * This machine's speed against the reference (seconds per reference second): the preset's frozen
  * trunk timed on one thread of the forward engine (trunk caching runs one-thread workers, and a
  * two-thread probe varied by a quarter from one process to the next on the reference VM), the
- * median of a few batches of noise after one to warm up (about 1.5 s with building the session). Weights do not change the time, so the backbone keeps its initial ones.
+ * median of a few batches of noise after one to warm up (about 1.5 s with building the session).
+ * Weights do not change the time, so the backbone keeps its initial ones.
  */
 export async function probeSpeed(
   preset: Preset,

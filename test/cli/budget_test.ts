@@ -12,13 +12,12 @@ import { UsageError } from "@/errors.ts";
 import { sha256Hex } from "@/files.ts";
 import {
   cli,
+  decode,
   makeColourDataset,
   SHARED_IMAGEWOOF,
   SHARED_MOBILENET,
   tempDir,
 } from "../fixtures.ts";
-
-const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 Deno.test("--minutes: a job planned to its budget, its transfer fitted, the plan kept on a re-run", async () => {
   const dir = await tempDir();

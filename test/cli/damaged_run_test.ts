@@ -7,9 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, makeColourDataset, SHARED_MOBILENET, smallRun, tempDir } from "../fixtures.ts";
-
-const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+import {
+  cli,
+  decode,
+  makeColourDataset,
+  SHARED_MOBILENET,
+  smallRun,
+  tempDir,
+} from "../fixtures.ts";
 
 /** The one line of a refused command (the backend notice and progress lines may come first). */
 function errorLine(stderr: string): string {

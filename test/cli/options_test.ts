@@ -10,13 +10,12 @@ import { parseRunArgs, runInputs } from "@/cli/run_args.ts";
 import { carvedCount } from "@/data/split.ts";
 import {
   cli,
+  decode,
   makeColourDataset,
   SHARED_IMAGEWOOF,
   SHARED_MOBILENET,
   tempDir,
 } from "../fixtures.ts";
-
-const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 function run(script: string, data: string, out: string, cache: string, ...extra: string[]) {
   return cli(

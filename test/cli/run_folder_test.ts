@@ -10,13 +10,12 @@ import { readRows } from "@/data/table.ts";
 import {
   cli,
   deadPid,
+  decode,
   makeColourDataset,
   makeCompetitionDataset,
   smallRun,
   tempDir,
 } from "../fixtures.ts";
-
-const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Every file under a folder with its contents: what "nothing was written" compares. */
 async function snapshot(dir: string): Promise<Map<string, string>> {

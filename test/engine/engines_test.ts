@@ -5,9 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
-
-const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+import { decode, makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 interface Row {
   round: number;
