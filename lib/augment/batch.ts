@@ -5,24 +5,13 @@
  */
 import type { RgbImage } from "../data/image.ts";
 import { Rng } from "../rng.ts";
-import {
-  randomFlip,
-  randomQuarterMask,
-  randomRotate,
-  randomSplice,
-  randomZoom,
-  type Resample,
-} from "./ops.ts";
+import type { Resample } from "./ops.ts";
+import { applyPlan, drawPlan, type PhotoSource } from "./plan.ts";
 import type { AugmentPolicy } from "./policy.ts";
 import type { Sample } from "./sampler.ts";
+import { renderPlan, WarpBuffers } from "./warp.ts";
 
-/** Where photos come from (the decoded-image cache, or decoded photos in memory). */
-export interface PhotoSource {
-  size: number;
-  read(id: string): RgbImage;
-  /** Every id a zoom-out may use as background (the seed: any training photo, any class). */
-  backgroundIds: readonly string[];
-}
+export type { PhotoSource };
 
 export interface Batch {
   /** [n, size, size, 3] floats, already scaled for the backbone. */
@@ -32,8 +21,9 @@ export interface Batch {
   size: number;
 }
 
-/** Applies the policy to one sample. A spliced pair is two photos as they are (center crop,
- * resized), spliced, and nothing else, as the seed does it: the splice is the augmentation. */
+/** Applies the policy to one sample, one operation at a time (to look at, and the reference the
+ * batches' one-pass renderer is tested against). A spliced pair is two photos as they are (center
+ * crop, resized), spliced, and nothing else, as the seed does it: the splice is the augmentation. */
 export function augmentSample(
   sample: Sample,
   source: PhotoSource,
@@ -41,17 +31,7 @@ export function augmentSample(
   rng: Rng,
   mode: Resample = "nearest",
 ): RgbImage {
-  let img = source.read(sample.ids[0]);
-  if (sample.ids.length === 2 && policy.splice) {
-    return randomSplice(img, source.read(sample.ids[1]), rng);
-  }
-  if (policy.rotate) img = randomRotate(img, rng, 10, mode);
-  if (policy.zoom) {
-    img = randomZoom(img, rng, () => source.read(rng.pick(source.backgroundIds)), [0.8, 1.2], mode);
-  }
-  if (policy.flip) img = randomFlip(img, rng);
-  if (policy.mask) img = randomQuarterMask(img, rng);
-  return img;
+  return applyPlan(drawPlan(sample, policy, rng, source.size, source.backgroundIds), source, mode);
 }
 
 /** Where scaled images go: a buffer to reuse, and their layout. */
@@ -116,9 +96,14 @@ export function makeBatch(
   const frame = source.size * source.size * 3;
   const images = outputBuffer(samples.length * frame, options);
   const labels = new Int32Array(samples.length);
+  const planar = options.planar ?? false;
+  const buffers = new WarpBuffers(source.size);
   samples.forEach((sample, i) => {
-    const img = augmentSample(sample, source, policy, rng, mode);
-    scaleInto(img.data, images, i * frame, options.planar);
+    const plan = drawPlan(sample, policy, rng, source.size, source.backgroundIds);
+    // Nearest resampling (the seed's) renders in one pass; bilinear goes op by op.
+    if (mode === "nearest") {
+      renderPlan(plan, source, { out: images, offset: i * frame, planar }, buffers);
+    } else scaleInto(applyPlan(plan, source, mode).data, images, i * frame, planar);
     labels[i] = sample.label;
   });
   return { images, labels, n: samples.length, size: source.size };

@@ -223,46 +223,81 @@ export function maskQuadrant(img: RgbImage, quadrant: 0 | 1 | 2 | 3): RgbImage {
 
 // ---- the random versions, with the seed's parameters ----
 
-export function randomFlip(img: RgbImage, rng: Rng, p = 0.5): RgbImage {
+/** The seed's parameters: rotation within +-10 degrees, zoom 0.8..1.2, flip and mask at p 0.5. */
+export const SEED_AUGMENT = {
+  maxDegrees: 10,
+  zoom: [0.8, 1.2] as [number, number],
+  flipP: 0.5,
+  maskP: 0.5,
+} as const;
+
+/** A zoom's draws: ratio uniform in [lo, hi], then the offset uniform over every valid position.
+ * The seed's int(size * r): r >= 1 always crops, r < 1 always pastes. */
+export function drawZoom(
+  rng: Rng,
+  size: number,
+  [lo, hi]: readonly [number, number] = SEED_AUGMENT.zoom,
+): { ratio: number; left: number; top: number; pastes: boolean } {
+  const ratio = rng.uniform(lo, hi);
+  const side = Math.floor(size * ratio);
+  const slack = Math.abs(side - size);
+  const left = rng.int(slack + 1);
+  const top = rng.int(slack + 1);
+  return { ratio, left, top, pastes: side < size };
+}
+
+/** A splice's draws: one of the four cuts with equal probability, the cut point uniform in
+ * [size/4, 3*size/4). */
+export function drawSplice(rng: Rng, size: number): { cut: SpliceCut; at: number } {
+  const cut = rng.pick(SPLICE_CUTS);
+  const lo = Math.floor(size / 4);
+  const hi = Math.floor((3 * size) / 4);
+  return { cut, at: lo + rng.int(Math.max(1, hi - lo)) };
+}
+
+/** With total probability p one quadrant, each with p/4, is drawn; otherwise none. */
+export function drawQuadrant(rng: Rng, p: number = SEED_AUGMENT.maskP): 0 | 1 | 2 | 3 | undefined {
+  const u = rng.next();
+  if (u >= p) return undefined;
+  return Math.min(3, Math.floor(u / (p / 4))) as 0 | 1 | 2 | 3;
+}
+
+export function randomFlip(img: RgbImage, rng: Rng, p: number = SEED_AUGMENT.flipP): RgbImage {
   return rng.bernoulli(p) ? flipHorizontal(img) : img;
 }
 
 export function randomRotate(
   img: RgbImage,
   rng: Rng,
-  maxDegrees = 10,
+  maxDegrees: number = SEED_AUGMENT.maxDegrees,
   mode: Resample = "nearest",
 ): RgbImage {
   return rotate(img, rng.uniform(-maxDegrees, maxDegrees), mode);
 }
 
-/** Ratio uniform in [lo, hi]; the offset uniform over every valid position. */
+/** A zoom by `drawZoom`; zooming out pastes onto `background()`, drawn only then. */
 export function randomZoom(
   img: RgbImage,
   rng: Rng,
   background: () => RgbImage,
-  [lo, hi]: [number, number] = [0.8, 1.2],
+  range: readonly [number, number] = SEED_AUGMENT.zoom,
   mode: Resample = "nearest",
 ): RgbImage {
-  const ratio = rng.uniform(lo, hi);
-  const side = Math.floor(img.width * ratio);
-  const slack = Math.abs(side - img.width);
-  const left = rng.int(slack + 1);
-  const top = rng.int(slack + 1);
-  return zoom(img, ratio, left, top, side < img.width ? background() : img, mode);
+  const { ratio, left, top, pastes } = drawZoom(rng, img.width, range);
+  return zoom(img, ratio, left, top, pastes ? background() : img, mode);
 }
 
-/** One of the four cuts with equal probability, the cut point uniform in [size/4, 3*size/4). */
 export function randomSplice(a: RgbImage, b: RgbImage, rng: Rng): RgbImage {
-  const cut = rng.pick(SPLICE_CUTS);
-  const lo = Math.floor(a.width / 4);
-  const hi = Math.floor((3 * a.width) / 4);
-  return splice(a, b, cut, lo + rng.int(Math.max(1, hi - lo)));
+  const { cut, at } = drawSplice(rng, a.width);
+  return splice(a, b, cut, at);
 }
 
 /** With total probability p one quadrant, each with p/4, is zeroed. */
-export function randomQuarterMask(img: RgbImage, rng: Rng, p = 0.5): RgbImage {
-  const u = rng.next();
-  if (u >= p) return img;
-  return maskQuadrant(img, Math.min(3, Math.floor(u / (p / 4))) as 0 | 1 | 2 | 3);
+export function randomQuarterMask(
+  img: RgbImage,
+  rng: Rng,
+  p: number = SEED_AUGMENT.maskP,
+): RgbImage {
+  const quadrant = drawQuadrant(rng, p);
+  return quadrant === undefined ? img : maskQuadrant(img, quadrant);
 }

@@ -46,7 +46,7 @@ export function poolStream(
 
 /** A photo source over the decoded-image cache. */
 export function cacheSource(cache: ImageCache, backgroundIds: readonly string[]): PhotoSource {
-  return { size: cache.size, read: (id) => cache.read(id), backgroundIds };
+  return { size: cache.size, read: (id, into) => cache.read(id, into), backgroundIds };
 }
 
 /** Makes batch k of a stream (what the worker runs); `samples(k)` says which photos it draws. */

@@ -44,12 +44,15 @@ export interface UnitCosts {
  * Trunk batches and top steps then got faster (planar, reused batch buffers in the trunk workers;
  * the step graph rewritten): their costs are scaled by what the plain main job's phases took
  * before and after, back to back on one machine (trunk caching 73 -> 57 s, 1,282 batches; training
- * steps 56 -> 26 s, 1,050 top steps beside 600 head steps; bench/RESULTS.md, issue 20).
+ * steps 56 -> 26 s, 1,050 top steps beside 600 head steps; bench/RESULTS.md, issue 20), and the
+ * trunk batches again when the augmentation became one pass (x0.87: the workers' rate before over
+ * after, `bench:trunk-pool` side by side, three runs 0.86-0.88; single main jobs moved too much
+ * with the VM's pace to tell).
  */
 export const REFERENCE_COSTS: UnitCosts = {
   startup: 4,
   decodePhoto: 11 / 9025,
-  trunkBatch: (367 / 7432) * (57 / 73),
+  trunkBatch: (367 / 7432) * (57 / 73) * 0.87,
   pooledBatch: 12 / 2880,
   headStep: 0.0047,
   topStep: (236 / 6300) * ((26 - 3.4) / (56 - 3.4)),
