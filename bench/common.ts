@@ -5,6 +5,7 @@
 import { tf } from "../lib/engine/tf.ts";
 import type { ImageCache } from "../lib/data/cache.ts";
 import type { LabelledImage } from "../lib/data/dataset.ts";
+import { DecodePool } from "../lib/data/decode_pool.ts";
 import { loadImage } from "../lib/data/image.ts";
 import { readImageFolder } from "../lib/data/readers.ts";
 import { defaultDataset, defaultWeights } from "../lib/paths.ts";
@@ -25,7 +26,10 @@ export function median(xs: number[]): number {
 }
 
 /** Photos/s of sharp decode + center crop + nearest resize, 4 photos in flight. */
-export async function sharpRate(photos: readonly LabelledImage[], size: number): Promise<number> {
+export async function sharpRate(
+  photos: readonly { path: string }[],
+  size: number,
+): Promise<number> {
   const start = performance.now();
   let next = 0;
   let checksum = 0;
@@ -36,6 +40,25 @@ export async function sharpRate(photos: readonly LabelledImage[], size: number):
   }));
   if (checksum < 0) throw new Error("unreachable");
   return photos.length / ((performance.now() - start) / 1000);
+}
+
+/** Photos/s of the decode pool (plain JPEGs by libjpeg-turbo on every core, the rest by sharp), as
+ * the cache builds with it: two photos in flight per worker. */
+export async function poolRate(photos: readonly { path: string }[], size: number): Promise<number> {
+  const pool = new DecodePool();
+  const start = performance.now();
+  let next = 0;
+  let checksum = 0;
+  await Promise.all(Array.from({ length: 2 * pool.size }, async () => {
+    while (next < photos.length) {
+      const path = photos[next++].path;
+      checksum += ((await pool.decode(path, size)) ?? (await loadImage(path, { size })).data)[0];
+    }
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  pool.close();
+  if (checksum < 0) throw new Error("unreachable");
+  return photos.length / seconds;
 }
 
 /** The pretrained MobileNetV2-0.35 (224) trunk, cut at `splitStage`, on `workers` workers of

@@ -37,7 +37,7 @@ import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
 import { defaultWeights } from "../lib/paths.ts";
-import { median, mobileNetTrunkPool, samplePhotos, sharpRate } from "./common.ts";
+import { median, mobileNetTrunkPool, poolRate, samplePhotos, sharpRate } from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 import { ensureTorch, run } from "./common.ts";
 
@@ -235,12 +235,14 @@ await nativeTrunk.dispose();
 
 // --- Decoding and augmentation ---------------------------------------------------------------
 const sharpRates: number[] = [];
+const decodePoolRates: number[] = [];
 const augmentRates: number[] = [];
 const pilRates = new Map<number, number[]>();
 const listFile = await Deno.makeTempFile({ suffix: ".txt" });
 await Deno.writeTextFile(listFile, items.map((i) => i.path).join("\n"));
 for (let r = 0; r < repeats; r++) {
   sharpRates.push(await sharpRate(items, SIZE));
+  decodePoolRates.push(await poolRate(items, SIZE));
   const stream = inlineStream(config);
   const start = performance.now();
   for (let b = 0; b < 8; b++) await stream.next();
@@ -337,6 +339,11 @@ console.log("\n| input pipeline | images/s |\n|---|---|");
 console.log(
   `| sharp decode + center crop + nearest resize (4 in flight) | ${fmt(median(sharpRates), 0)} |`,
 );
+console.log(
+  `| libjpeg-turbo decode pool (a worker per core, what the cache builds with) | ${
+    fmt(median(decodePoolRates), 0)
+  } |`,
+);
 for (const [p, rates] of pilRates) {
   console.log(
     `| PIL decode + center crop + nearest resize, ${p} process(es) | ${fmt(median(rates), 0)} |`,
@@ -348,4 +355,10 @@ console.log(
   } |`,
 );
 const pil = Math.max(...[...pilRates.values()].map(median), 0);
-if (pil) console.log(`sharp / best PIL: ${ratio(median(sharpRates) / pil)}`);
+if (pil) {
+  console.log(
+    `sharp / best PIL: ${ratio(median(sharpRates) / pil)}; decode pool / best PIL: ${
+      ratio(median(decodePoolRates) / pil)
+    }`,
+  );
+}

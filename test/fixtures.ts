@@ -59,8 +59,15 @@ export async function makeColourDataset(root: string): Promise<void> {
   }
 }
 
-/** A CLI run (`lib/cli/<script>.ts --small`) on a dataset with the shared weights, output piped. */
-export function smallRun(script: string, data: string, out: string, cache: string): Deno.Command {
+/** A CLI run (`lib/cli/<script>.ts --small`) on a dataset with the shared weights, output piped;
+ * `extra` options follow. */
+export function smallRun(
+  script: string,
+  data: string,
+  out: string,
+  cache: string,
+  ...extra: string[]
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -75,6 +82,7 @@ export function smallRun(script: string, data: string, out: string, cache: strin
       cache,
       "--weights",
       SHARED_MOBILENET,
+      ...extra,
     ],
     stdout: "piped",
     stderr: "piped",

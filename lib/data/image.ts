@@ -5,6 +5,7 @@
  */
 import sharp from "sharp";
 import { DataError } from "../errors.ts";
+import { squareNearest } from "./square.ts";
 
 /** 8-bit RGB pixels, row-major, channels last (HWC). */
 export interface RgbImage {
@@ -54,22 +55,24 @@ export async function decodeImage(
       .rotate() // EXIF orientation
       .flatten({ background: "#ffffff" }) // alpha composited on white, like a browser shows it
       .toColourspace("srgb"); // grey / CMYK / 16-bit -> 8-bit sRGB
-    if (size !== undefined) {
+    // The seed's centre square and nearest resize are ours (`square.ts`), the same arithmetic the
+    // decode workers run; the other kernels resize in libvips.
+    const square = size !== undefined && interpolation === "nearest";
+    if (size !== undefined && !square) {
       pipeline = pipeline.resize(size, size, {
-        fit: "cover", // square center crop, then resize: the seed's preprocessing
+        fit: "cover", // square center crop, then resize
         position: "centre",
         kernel: SHARP_KERNEL[interpolation],
-        // JPEG shrink-on-load would resample by DCT scaling, not the chosen kernel.
-        fastShrinkOnLoad: interpolation !== "nearest",
       });
     }
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return {
+    const image = {
       width: info.width,
       height: info.height,
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     };
+    return square ? squareNearest(image, size) : image;
   } catch (error) {
     if (error instanceof DataError) throw error;
     throw new DataError(source, `cannot decode image: ${(error as Error).message}`);

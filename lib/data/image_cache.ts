@@ -12,8 +12,12 @@ import fs from "node:fs";
 import type { Skipped } from "../errors.ts";
 import type { Interpolation, RgbImage } from "./image.ts";
 
+/** Bumped when a frame's pixels change for the same photo and settings (3: the seed's centre square
+ * and nearest resize, `square.ts`, instead of libvips' resize-then-crop). */
+export const CACHE_VERSION = 3;
+
 export interface CacheMeta {
-  version: 2;
+  version: typeof CACHE_VERSION;
   size: number;
   interpolation: Interpolation;
   /** Ids of decodable photos, input order; `slots[i]` is the frame of `ids[i]` in the file. */

@@ -43,6 +43,8 @@ export interface PrepareOptions {
    * nothing is written. */
   resume?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Told which decoder took the photos, when they were decoded now. */
+  onDecoded?: (line: string) => void;
 }
 
 export interface PreparedData {
@@ -86,6 +88,7 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
         interpolation: options.interpolation,
         dir: options.cacheDir,
         onProgress: options.onProgress,
+        onDecoded: options.onDecoded,
       }));
     // Photos that failed to decode are reported and dropped from training; test photos keep
     // their place in the submissions.

@@ -54,8 +54,9 @@ export interface RunConfig {
   identity: RunIdentity;
 }
 
-/** Bumped whenever what a run computes changes for the same settings. */
-export const RECIPE_VERSION = 2;
+/** Bumped whenever what a run computes changes for the same settings (3: photos that are not
+ * already square at the model's size are cropped and resized as the seed does, `data/square.ts`). */
+export const RECIPE_VERSION = 3;
 
 /** RunSettings with every default filled in (from DEFAULTS): what a run works with. */
 export type ResolvedRunSettings<T extends RunSettings = RunSettings> = T & {
@@ -102,8 +103,8 @@ export async function runIdentity(
     weights: await weightsFingerprint(settings.weights),
     settings: {
       // The recipe's semantics beyond its settings (2: the seed's split counts, spliced pairs
-      // left alone, int zoom, the transfer's Train rounds on the training split): a folder made
-      // by another is not resumed with this one.
+      // left alone, int zoom, the transfer's Train rounds on the training split; 3: the seed's
+      // crop then resize): a folder made by another is not resumed with this one.
       recipeVersion: RECIPE_VERSION,
       recipe: sha256Hex(JSON.stringify(preset), 16),
       splitSeed: settings.splitSeed,

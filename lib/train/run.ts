@@ -142,6 +142,7 @@ async function splitData(
     listing,
     resume: state === "resume" && await exists(runFiles(out).split),
     onProgress: reporter("decode", options.progress),
+    onDecoded: log,
   });
   reportSkipped(data.skipped, out, log);
   return data;
