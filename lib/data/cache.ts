@@ -60,14 +60,14 @@ export async function cacheImages(
   // Plain JPEGs decode with libjpeg-turbo on every core; the rest, and every error, go to sharp.
   const pool = interpolation === "nearest" ? new DecodePool() : undefined;
   const started = performance.now();
-  const decode = async (path: string) =>
-    (await pool?.decode(path, size)) ?? (await loadImage(path, { size, interpolation })).data;
   const worker = async () => {
+    let spare: Uint8Array | undefined; // the pool's last frame, written out: decoded into again
     while (next < items.length && !failure) {
       const i = next++;
       let data: Uint8Array;
       try {
-        data = await decode(items[i].path);
+        spare = await pool?.decode(items[i].path, size, spare);
+        data = spare ?? (await loadImage(items[i].path, { size, interpolation })).data;
       } catch (error) {
         if (!(error instanceof DataError)) throw error;
         // The path is the entry's own field: keep only the problem (the DataError names it).

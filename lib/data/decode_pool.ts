@@ -14,8 +14,8 @@ export class DecodePool {
   /** Why the pool took no more photos (no libjpeg-turbo, a crashed worker): sharp had them. */
   unavailable: string | undefined;
   #closed = false;
-  /** Photos decoded here, and photos handed back. */
-  readonly counts = { decoded: 0, handedBack: 0 };
+  /** Photos decoded here, photos handed back, and frames decoded into a caller's spare. */
+  readonly counts = { decoded: 0, handedBack: 0, reused: 0 };
 
   constructor(size = navigator.hardwareConcurrency || 2) {
     this.#load = new Array(Math.max(1, size)).fill(0);
@@ -24,7 +24,10 @@ export class DecodePool {
       worker.onmessage = (event: MessageEvent<DecodeAnswer>) => {
         const answer = event.data;
         if ("unavailable" in answer) this.#stop(answer.unavailable);
-        else this.#settle(answer.id, answer.frame);
+        else {
+          if (answer.reused) this.counts.reused++;
+          this.#settle(answer.id, answer.frame);
+        }
       };
       worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
@@ -39,8 +42,10 @@ export class DecodePool {
   }
 
   /** The photo's `size` x `size` frame (centre square, nearest), or undefined: decode it with
-   * sharp. Never rejects. */
-  decode(path: string, size: number): Promise<Uint8Array | undefined> {
+   * sharp. Never rejects. `reuse`, a frame from this pool the caller is done with, is decoded
+   * into instead of a fresh buffer (in a worker, a fresh 150 KB frame a photo cost more in page
+   * faults than the decoding); it is detached here and must not be touched again. */
+  decode(path: string, size: number, reuse?: Uint8Array): Promise<Uint8Array | undefined> {
     if (this.unavailable || this.#closed) return Promise.resolve(undefined);
     const worker = this.#load.indexOf(Math.min(...this.#load));
     const id = this.#next++;
@@ -48,7 +53,12 @@ export class DecodePool {
     const frame = new Promise<Uint8Array | undefined>((resolve) => {
       this.#pending.set(id, { worker, resolve });
     });
-    this.#workers[worker].postMessage({ id, path, size } satisfies DecodeJob);
+    // Only a frame that is its whole buffer: transferring a view would take the rest with it.
+    const whole = reuse?.buffer instanceof ArrayBuffer &&
+      reuse.byteOffset === 0 && reuse.byteLength === reuse.buffer.byteLength;
+    const into = whole ? reuse : undefined;
+    const transfer = into ? [into.buffer as ArrayBuffer] : [];
+    this.#workers[worker].postMessage({ id, path, size, into } satisfies DecodeJob, transfer);
     return frame;
   }
 

@@ -13,20 +13,31 @@ export interface DecodeJob {
   id: number;
   path: string;
   size: number;
+  /** A frame the caller is done with, to decode into (transferred here): no fresh buffer. */
+  into?: Uint8Array;
 }
 
 /** What a worker answers: a frame, no frame, or (once, first) that it has no decoder. */
-export type DecodeAnswer = { id: number; frame?: Uint8Array } | { unavailable: string };
+export type DecodeAnswer =
+  | { id: number; frame?: Uint8Array; reused?: boolean }
+  | { unavailable: string };
 
 const turbo = openTurboJpeg();
 if (typeof turbo === "string") self.postMessage({ unavailable: turbo } satisfies DecodeAnswer);
 
-function frameOf({ path, size }: DecodeJob): Uint8Array | undefined {
+function frameOf({ path, size, into }: DecodeJob): Uint8Array | undefined {
   if (typeof turbo === "string") return undefined;
   const bytes = Deno.readFileSync(path);
   if (!plainJpeg(bytes)) return undefined;
   const image = turbo.decode(bytes);
-  return image && squareNearest(image, size).data;
+  return image && squareNearest(image, size, 3, reusable(into, size)).data;
+}
+
+/** The caller's spare frame when it is a whole buffer of this size's frame. */
+function reusable(into: Uint8Array | undefined, size: number): Uint8Array | undefined {
+  const whole = into && into.length === size * size * 3 &&
+    into.byteLength === into.buffer.byteLength;
+  return whole ? into : undefined;
 }
 
 self.onmessage = (event: MessageEvent<DecodeJob>) => {
@@ -37,6 +48,8 @@ self.onmessage = (event: MessageEvent<DecodeJob>) => {
   } catch {
     frame = undefined; // unreadable here: sharp reads it again and names the problem
   }
-  if (frame) self.postMessage({ id, frame } satisfies DecodeAnswer, [frame.buffer as ArrayBuffer]);
-  else self.postMessage({ id } satisfies DecodeAnswer);
+  if (frame) {
+    const reused = frame === reusable(event.data.into, event.data.size);
+    self.postMessage({ id, frame, reused } satisfies DecodeAnswer, [frame.buffer as ArrayBuffer]);
+  } else self.postMessage({ id } satisfies DecodeAnswer);
 };

@@ -23,20 +23,33 @@ function nearestAxis(side: number, size: number, offset: number): Int32Array {
 }
 
 /** The centred square of the shorter side (offset `floor(|w - h| / 2)` on the longer), resized to
- * `size` x `size` nearest-neighbour; RGB out, from RGB (`channels` 3) or RGBA (4) in. */
-export function squareNearest(img: Pixels, size: number, channels: 3 | 4 = 3): RgbImage {
+ * `size` x `size` nearest-neighbour; RGB out, from RGB (`channels` 3) or RGBA (4) in. The output
+ * goes into `into` when given (`size * size * 3` bytes): the decode workers reuse their frames,
+ * since a fresh 150 KB buffer a photo costs more in page faults than decoding it. */
+export function squareNearest(
+  img: Pixels,
+  size: number,
+  channels: 3 | 4 = 3,
+  into?: Uint8Array,
+): RgbImage {
   const { width: w, height: h, data } = img;
   if (data.length !== w * h * channels) {
     throw new RangeError(`${w}x${h}x${channels} pixels expected, got ${data.length} bytes`);
   }
+  if (into && into.length !== size * size * 3) {
+    throw new RangeError(
+      `a ${size}x${size} RGB frame takes ${size * size * 3} bytes, not ${into.length}`,
+    );
+  }
+  const out = into ?? new Uint8Array(size * size * 3);
   if (w === size && h === size && channels === 3) {
-    return { width: w, height: h, data: data.slice() };
+    out.set(data);
+    return { width: w, height: h, data: out };
   }
   const side = Math.min(w, h);
   const cut = Math.floor(Math.abs(w - h) / 2);
   const xs = nearestAxis(side, size, w > h ? cut : 0);
   const ys = nearestAxis(side, size, h > w ? cut : 0);
-  const out = new Uint8Array(size * size * 3);
   for (let y = 0, o = 0; y < size; y++) {
     const row = ys[y] * w;
     for (let x = 0; x < size; x++, o += 3) {

@@ -36,7 +36,9 @@ const TJPF_RGB = 0;
 
 /** A TurboJPEG decompressor; one per thread (its handle is not shared). */
 export interface TurboJpeg {
-  /** RGB pixels of a JPEG, or undefined on any error or warning (sharp then decides). */
+  /** RGB pixels of a JPEG, or undefined on any error or warning (sharp then decides). The pixels
+   * lie in a buffer the decompressor keeps and overwrites on the next call: a fresh one per photo
+   * costs more in page faults on these VMs (~7 us a page) than the decoding. */
   decode(bytes: Uint8Array): { width: number; height: number; data: Uint8Array } | undefined;
   close(): void;
 }
@@ -69,6 +71,7 @@ function decompressor(lib: Deno.DynamicLibrary<typeof SYMBOLS>): TurboJpeg {
   const height = new Int32Array(1);
   const subsampling = new Int32Array(1);
   const colourspace = new Int32Array(1);
+  let scratch = new Uint8Array(0);
   const length = (n: number) => (ULONG === "u64" ? BigInt(n) : n) as never;
   return {
     decode(bytes) {
@@ -85,7 +88,8 @@ function decompressor(lib: Deno.DynamicLibrary<typeof SYMBOLS>): TurboJpeg {
         ) !== 0
       ) return undefined;
       const [w, h] = [width[0], height[0]];
-      const data = new Uint8Array(w * h * 3);
+      if (scratch.length < w * h * 3) scratch = new Uint8Array(w * h * 3);
+      const data = scratch.subarray(0, w * h * 3);
       // Flags 0: the accurate integer IDCT and fancy upsampling, libjpeg's defaults, as libvips
       // decodes (the same pixels: test/data/fast_decode_test.ts).
       const status = symbols.tjDecompress2(

@@ -171,6 +171,11 @@ Deno.test("fast decode: the seed's square is the augmentation's centre crop then
   // A 224 px photo is left as it is.
   const same = { width: 224, height: 224, data: card(224, 224) };
   assert.deepEqual(squareNearest(same, 224).data, same.data);
+  // Into a given frame, of the right size only.
+  const into = new Uint8Array(224 * 224 * 3);
+  assert.equal(squareNearest(same, 224, 3, into).data, into);
+  assert.deepEqual(into, same.data);
+  assert.throws(() => squareNearest(same, 224, 3, new Uint8Array(10)), RangeError);
 });
 
 Deno.test("fast decode: the pool decodes plain JPEGs and hands the rest back; cache = sharp alone", async () => {
@@ -202,6 +207,17 @@ Deno.test("fast decode: the pool decodes plain JPEGs and hands the rest back; ca
     const sharpAlone = await decodeImage(await Deno.readFile(items[i].path), { size: 224 });
     assert.ok(frame.every((v, j) => v === sharpAlone.data[j]), `${items[i].id}: the pool's frame`);
   }
+  // Each frame handed back is decoded into (no fresh buffer): the same pixels.
+  let spare: Uint8Array | undefined;
+  const real = items.slice(cards.length);
+  for (const [i, item] of real.entries()) {
+    spare = await pool.decode(item.path, 224, spare);
+    assert.deepEqual(spare, frames[cards.length + i], `${item.id}: decoded into a spare frame`);
+  }
+  assert.equal(pool.counts.reused, real.length - 1, "every frame after the first was a spare");
+  const view = new Uint8Array(2 * 224 * 224 * 3).subarray(0, 224 * 224 * 3);
+  await pool.decode(large, 224, view);
+  assert.equal(view.length, 224 * 224 * 3, "a view of a larger buffer is not taken");
   pool.close();
   assert.equal(await pool.decode(large, 224), undefined, "a closed pool hands everything back");
 
