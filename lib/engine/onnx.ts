@@ -73,8 +73,25 @@ export class OnnxSession {
     return new OnnxSession(ort, session);
   }
 
-  /** The graph's outputs for a batch `x` of the given shape (batch first), in output order. */
-  async run(x: Float32Array, shape: number[]): Promise<Float32Array[]> {
+  /** The graph's outputs for a batch `x` of the given shape (batch first), in output order; run
+   * `chunk` photos at a time when given (each output batch first, so the parts are joined). */
+  async run(x: Float32Array, shape: number[], chunk = Infinity): Promise<Float32Array[]> {
+    const [n, ...photo] = shape;
+    if (n <= chunk) return await this.#runOnce(x, shape);
+    const size = x.length / n;
+    const parts: Float32Array[][] = [];
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      parts.push(await this.#runOnce(x.subarray(s * size, (s + m) * size), [m, ...photo]));
+    }
+    return parts[0].map((_, o) => {
+      const joined = new Float32Array(parts.reduce((sum, part) => sum + part[o].length, 0));
+      parts.reduce((at, part) => (joined.set(part[o], at), at + part[o].length), 0);
+      return joined;
+    });
+  }
+
+  async #runOnce(x: Float32Array, shape: number[]): Promise<Float32Array[]> {
     if (this.#released) throw new Error("ONNX session used after release");
     const input = new this.#ort.Tensor("float32", x, shape);
     const results = await this.#session.run({ x: input });

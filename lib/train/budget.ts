@@ -47,12 +47,15 @@ export interface UnitCosts {
  * steps 56 -> 26 s, 1,050 top steps beside 600 head steps; bench/RESULTS.md, issue 20), and the
  * trunk batches again when the augmentation became one pass (x0.87: the workers' rate before over
  * after, `bench:trunk-pool` side by side, three runs 0.86-0.88; single main jobs moved too much
- * with the VM's pace to tell).
+ * with the VM's pace to tell), and once more when the workers ran two photos a run (x0.81, the same
+ * way, two runs 0.814; trunk caching in two pairs of main jobs: 0.84, 0.85). Decoding is priced
+ * x0.25 since libjpeg-turbo on every core (the job's decoding phase 12 s before, 2-3 s after, one
+ * sitting).
  */
 export const REFERENCE_COSTS: UnitCosts = {
   startup: 4,
-  decodePhoto: 11 / 9025,
-  trunkBatch: (367 / 7432) * (57 / 73) * 0.87,
+  decodePhoto: (11 / 9025) * 0.25,
+  trunkBatch: (367 / 7432) * (57 / 73) * 0.87 * 0.81,
   pooledBatch: 12 / 2880,
   headStep: 0.0047,
   topStep: (236 / 6300) * ((26 - 3.4) / (56 - 3.4)),
@@ -69,7 +72,7 @@ export const REFERENCE_PROBE_SECONDS = 0.0467;
 /** What the run works on: photo counts that price decoding, validation and predictions. */
 export interface Workload {
   /** Photos decoded: every labelled and test photo, priced as a cold cache (a warm one ends a few
-   * seconds early: 11 s for ImageWoof's 9,025 on the reference machine). */
+   * seconds early: ~3 s for ImageWoof's 9,025 on the reference machine). */
   photos: number;
   /** Validation photos (their trunk activations are cached once per training run). */
   val: number;
