@@ -25,31 +25,26 @@ export type DecodeAnswer =
 const turbo = openTurboJpeg();
 if (typeof turbo === "string") self.postMessage({ unavailable: turbo } satisfies DecodeAnswer);
 
-function frameOf({ path, size, into }: DecodeJob): Uint8Array | undefined {
+function frameOf({ path, size }: DecodeJob, into?: Uint8Array): Uint8Array | undefined {
   if (typeof turbo === "string") return undefined;
   const bytes = Deno.readFileSync(path);
   if (!plainJpeg(bytes)) return undefined;
   const image = turbo.decode(bytes);
-  return image && squareNearest(image, size, 3, reusable(into, size)).data;
-}
-
-/** The caller's spare frame when it is a whole buffer of this size's frame. */
-function reusable(into: Uint8Array | undefined, size: number): Uint8Array | undefined {
-  const whole = into && into.length === size * size * 3 &&
-    into.byteLength === into.buffer.byteLength;
-  return whole ? into : undefined;
+  return image && squareNearest(image, size, 3, into).data;
 }
 
 self.onmessage = (event: MessageEvent<DecodeJob>) => {
-  const { id } = event.data;
+  const { id, size } = event.data;
+  // The pool sends only whole buffers; a spare of another size's frame is left to the collector.
+  const into = event.data.into?.length === size * size * 3 ? event.data.into : undefined;
   let frame: Uint8Array | undefined;
   try {
-    frame = frameOf(event.data);
+    frame = frameOf(event.data, into);
   } catch {
     frame = undefined; // unreadable here: sharp reads it again and names the problem
   }
   if (frame) {
-    const reused = frame === reusable(event.data.into, event.data.size);
-    self.postMessage({ id, frame, reused } satisfies DecodeAnswer, [frame.buffer as ArrayBuffer]);
+    const answer = { id, frame, reused: frame === into } satisfies DecodeAnswer;
+    self.postMessage(answer, [frame.buffer as ArrayBuffer]);
   } else self.postMessage({ id } satisfies DecodeAnswer);
 };

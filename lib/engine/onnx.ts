@@ -86,7 +86,11 @@ export class OnnxSession {
     }
     return parts[0].map((_, o) => {
       const joined = new Float32Array(parts.reduce((sum, part) => sum + part[o].length, 0));
-      parts.reduce((at, part) => (joined.set(part[o], at), at + part[o].length), 0);
+      let at = 0;
+      for (const part of parts) {
+        joined.set(part[o], at);
+        at += part[o].length;
+      }
       return joined;
     });
   }
