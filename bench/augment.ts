@@ -48,7 +48,7 @@ cache.close();
 /** Batch k op by op, as the batches were made before the one-pass renderer. */
 function opByOp(config: StreamConfig): (k: number, into: Float32Array) => void {
   const source = cacheSource(
-    new ImageCache(config.cacheFile, config.cacheMeta, true),
+    new ImageCache(config.cache, true),
     config.backgroundIds,
   );
   const p = policy(config.policy);

@@ -79,8 +79,7 @@ export function mobileNetTrunkPool(
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
     weights: defaultWeights(),
     splitStage,
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
+    cache: cache.view,
   }, workers);
 }
 

@@ -10,9 +10,7 @@
 import { resolve } from "node:path";
 import { initBackend } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
-import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
-import { poolStream } from "../lib/augment/pipeline.ts";
 import { defaultWeights } from "../lib/paths.ts";
 import { median, samplePhotos } from "./common.ts";
 
@@ -20,9 +18,7 @@ const BATCHES = 16;
 const ROUNDS = 4;
 await initBackend({ quiet: true });
 const items = await samplePhotos(600);
-const cache = await cacheImages(items, { size: 224 });
 const map = LabelMap.fromLabels(items.map((i) => i.label));
-const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: 32 });
 const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 224 });
 await loadPretrained(backbone, defaultWeights());
 const trunk = splitBackbone(backbone).trunk;
@@ -33,6 +29,13 @@ const pools = [];
 for (const root of roots) {
   const lib = (path: string) => import(`file://${resolve(root)}/lib/${path}`);
   const { TrunkPool } = await lib("train/trunk_pool.ts");
+  // Each checkout reads photos from its own cache, in the shape its workers take.
+  const cache = await (await lib("data/cache.ts")).cacheImages(items, { size: 224 });
+  const config = (await lib("augment/pipeline.ts")).poolStream(cache, items, map, {
+    policy: "Train_DA",
+    seed: 0,
+    batchSize: 32,
+  });
   const { toOnnx } = await lib("model/onnx.ts");
   // Versions before the planar input wrote NHWC graphs and ignore the option.
   const onnx = await toOnnx([trunk], { planarInput: true });
@@ -43,16 +46,17 @@ for (const root of roots) {
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 224 },
     weights: defaultWeights(),
     splitStage: backbone.spec.unfreezeFromStage,
+    cache: cache.view,
     cacheFile: cache.file,
     cacheMeta: cache.meta,
   }, navigator.hardwareConcurrency || 2);
   await pool.stream(config, 4, shape); // warm-up: workers, sessions, JIT
-  pools.push({ root, pool, rates: [] as number[] });
+  pools.push({ root, pool, cache, config, rates: [] as number[] });
 }
 for (let round = 0; round < ROUNDS; round++) {
   for (const p of pools) {
     const start = performance.now();
-    await p.pool.stream(config, BATCHES, shape);
+    await p.pool.stream(p.config, BATCHES, shape);
     p.rates.push((BATCHES * 32) / ((performance.now() - start) / 1000));
   }
 }
@@ -60,5 +64,5 @@ for (const p of pools) {
   const rates = p.rates.map((r) => r.toFixed(0)).join(", ");
   console.log(`${p.root}: ${median(p.rates).toFixed(0)} img/s (rounds: ${rates})`);
   await p.pool.close();
+  p.cache.close();
 }
-cache.close();

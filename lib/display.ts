@@ -8,11 +8,11 @@
 
 export type MimeBundle = Record<string, string>;
 
-/** Text made safe inside HTML, in an element or an attribute's quotes. */
+/** Text made safe inside HTML: in an element, or in an attribute's double or single quotes. */
 export function escapeHtml(text: string): string {
   return text.replace(
-    /[<&>"]/g,
-    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!,
+    /[<&>"']/g,
+    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
 }
 

@@ -10,15 +10,29 @@
  * Anything else is a bug and keeps its stack trace.
  */
 export class DataError extends Error {
+  /** What is wrong, on one line (see `oneLine`). */
+  readonly problem: string;
+
   constructor(
     readonly file: string,
-    readonly problem: string,
+    problem: string,
     readonly line?: number,
     options?: ErrorOptions,
   ) {
-    super(`${line === undefined ? file : `${file}:${line}`}: ${problem}`, options);
+    const flat = oneLine(problem);
+    super(`${line === undefined ? file : `${file}:${line}`}: ${flat}`, options);
+    this.problem = flat;
     this.name = "DataError";
   }
+}
+
+/**
+ * A message on one line: line breaks, tabs and runs of spaces become one space. Decoders speak in
+ * several lines (libvips: "premature end of JPEG image\nVipsJpeg: ..."); a problem is recorded in
+ * a tab-separated row (`skipped.tsv`) and shown as one `error:` line, so it never carries them.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\s\u0085\u2028\u2029]+/g, " ").trim();
 }
 
 /** A photo left out of a run, with the reason; runs report these instead of dying mid-epoch. */

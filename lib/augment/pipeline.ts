@@ -4,7 +4,7 @@
  * a pure function of (config, k), so the worker can run ahead and a resumed run can start at any
  * k; `inline` makes the same batches on the calling thread (tests, notebooks).
  */
-import { type CacheMeta, ImageCache } from "../data/image_cache.ts";
+import { type CacheView, ImageCache } from "../data/image_cache.ts";
 import type { LabelMap } from "../data/labels.ts";
 import { groupByClass } from "../data/split.ts";
 import { type Batch, makeBatch, type PhotoSource, type ScaleOptions } from "./batch.ts";
@@ -13,8 +13,8 @@ import { policy, type PolicyName } from "./policy.ts";
 import { BatchSampler, type Sample } from "./sampler.ts";
 
 export interface StreamConfig {
-  cacheFile: string;
-  cacheMeta: CacheMeta;
+  /** The photos' frames (the cache's view, read in the worker under the owner's lock). */
+  cache: CacheView;
   /** Photo ids per class index (training photos, plus pseudo-labelled ones for transfer). */
   byClass: string[][];
   /** Photos a zoom-out may paste onto. */
@@ -33,11 +33,10 @@ export function poolStream(
   cache: ImageCache,
   pool: readonly { id: string; label: string }[],
   labels: LabelMap,
-  options: Omit<StreamConfig, "cacheFile" | "cacheMeta" | "byClass" | "backgroundIds">,
+  options: Omit<StreamConfig, "cache" | "byClass" | "backgroundIds">,
 ): StreamConfig {
   return {
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
+    cache: cache.view,
     byClass: groupByClass(pool, labels).map((group) => group.map((p) => p.id)),
     backgroundIds: pool.map((p) => p.id),
     ...options,
@@ -53,7 +52,7 @@ export function cacheSource(cache: ImageCache, backgroundIds: readonly string[])
 export function batchMaker(
   config: StreamConfig,
 ): { make(k: number, options?: ScaleOptions): Batch; samples(k: number): Sample[]; close(): void } {
-  const cache = new ImageCache(config.cacheFile, config.cacheMeta, true);
+  const cache = new ImageCache(config.cache, true);
   const p = { ...policy(config.policy), ...config.without };
   const sampler = new BatchSampler(config.byClass, {
     seed: config.seed,

@@ -13,6 +13,15 @@
  * Two facts shape its use: `session.run` blocks the calling thread's event loop for the whole
  * pass (so the trunk workers each run their own session on one thread, beside their augmentation),
  * and sessions hold native memory until released (each owner releases its own).
+ *
+ * Its Linux build (1.30) carries upstream's telemetry: loaded as it is, it keeps a device id and a
+ * queue of events to upload under `~/.cache/Microsoft/DeveloperTools/.onnxruntime/`, and opens
+ * `/tmp/mat-debug-<pid>.log` (create, truncate, following symlinks: another local user who plants
+ * a link at a coming pid's name has a run truncate any file it can write). Upstream's opt-out,
+ * `ORT_DISABLE_TELEMETRY=1` in the environment before the library loads, stops all of it (checked
+ * with strace: neither the folder nor the file is opened). This module is the only place the
+ * library loads, in the main thread and in every worker, so it sets the opt-out here; a user who
+ * sets `ORT_DISABLE_TELEMETRY` themselves (`0` opts in) is left as they chose.
  */
 import type * as Ort from "onnxruntime-node";
 
@@ -23,9 +32,21 @@ let loaded: Promise<typeof Ort> | undefined;
 
 /** The onnxruntime-node module (loaded once); rejects with the reason it cannot load. */
 export function onnxRuntime(): Promise<typeof Ort> {
-  // A computed specifier: a process that never asks for it never loads the native library.
-  loaded ??= import(["onnxruntime-node"][0]).then((m) => (m.default ?? m) as typeof Ort);
+  if (!loaded) {
+    optOutOfTelemetry();
+    // A computed specifier: a process that never asks for it never loads the native library.
+    loaded = import(["onnxruntime-node"][0]).then((m) => (m.default ?? m) as typeof Ort);
+  }
   return loaded;
+}
+
+/** The variable upstream reads when its environment starts (see the module's comment). */
+export const TELEMETRY_OPT_OUT = "ORT_DISABLE_TELEMETRY";
+
+/** Sets upstream's telemetry opt-out, unless the user set the variable (a worker shares the
+ * process's environment, so the first thread to load the library decides for all). */
+function optOutOfTelemetry(): void {
+  if (Deno.env.get(TELEMETRY_OPT_OUT) === undefined) Deno.env.set(TELEMETRY_OPT_OUT, "1");
 }
 
 /** What `DOGS_ENGINE` asks for (default auto). */

@@ -63,17 +63,36 @@ export function figureHtml(figure: Figure, withBundle: boolean): string {
     layout[axis] = { automargin: true, ...given, title: { standoff: 12, ...title } };
   }
   const config = { responsive: true, displaylogo: false, ...figure.config };
-  // `</` inside JSON would end the <script> element early.
-  const json = (v: unknown) => JSON.stringify(v).replace(/<\//g, "<\\/");
+  // No `<` inside the script's JSON (`</script>` or `<!--` would end or bend the element).
+  const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
   // Named by its content, so re-running a cell writes the same notebook file.
   const id = `plot-${hashString(json([figure.data, layout, config])).toString(36)}`;
   const height = typeof layout.height === "number" ? layout.height : 420;
   const draw = `(function draw(){if(!window.Plotly){return setTimeout(draw,30);}` +
-    `window.Plotly.newPlot(${json(id)},${json(figure.data)},${json(layout)},${json(config)});})();`;
+    `window.Plotly.newPlot(${json(id)},${json(asText(figure.data))},${json(asText(layout))},` +
+    `${json(config)});})();`;
   return `${
     withBundle ? plotlyLoader() : ""
   }<div id="${id}" style="width:100%;height:${height}px"></div>` +
     `<script>${draw}</script>`;
+}
+
+/**
+ * Every string of a figure as plain text. Plotly reads a small HTML in its labels (`<b>`, `<br>`,
+ * `<a href>`, entities): a class folder named `<b>x</b>` would show as a bold x, and a tag Plotly
+ * does not know would vanish. Escaped as entities, which Plotly turns back into characters, every
+ * label, name and title shows exactly as the dataset spells it.
+ */
+function asText<T>(value: T): T {
+  if (typeof value === "string") {
+    // Only the entities Plotly knows (it has no `&quot;`).
+    return value.replace(/[<&>]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]!) as T;
+  }
+  if (Array.isArray(value)) return value.map(asText) as T;
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asText(v)])) as T;
+  }
+  return value;
 }
 
 /**

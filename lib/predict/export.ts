@@ -198,7 +198,7 @@ async function classify(url, name) {
   try {
     await img.decode();
   } catch {
-    document.getElementById("result").innerHTML = "";
+    document.getElementById("result").replaceChildren();
     img.removeAttribute("src");
     status("Could not read " + (name || "this file") + " as a photo: choose a JPEG, PNG or WebP.");
     return;
@@ -216,10 +216,18 @@ async function classify(url, name) {
     return model.predict(x).dataSync();
   });
   const top = Array.from(probs, (p, i) => ({ p, i })).sort((a, b) => b.p - a.p).slice(0, 3);
-  document.getElementById("result").innerHTML = top.map(({ p, i }) =>
-    "<tr><td>" + labels[i].name + "</td><td>" + (100 * p).toFixed(1) + "%</td>" +
-    '<td style="width:40%"><div class="bar" style="width:' + (100 * p).toFixed(1) + '%"></div></td></tr>'
-  ).join("");
+  // Names are the dataset's folder names: text nodes, never markup.
+  document.getElementById("result").replaceChildren(...top.map(({ p, i }) => {
+    const row = document.createElement("tr");
+    const [name, share, barCell] = [0, 1, 2].map(() => row.insertCell());
+    name.textContent = labels[i].name;
+    share.textContent = (100 * p).toFixed(1) + "%";
+    barCell.style.width = "40%";
+    const bar = barCell.appendChild(document.createElement("div"));
+    bar.className = "bar";
+    bar.style.width = (100 * p).toFixed(1) + "%";
+    return row;
+  }));
   status("Most likely: " + labels[top[0].i].name + " (" + labels[top[0].i].label + ")");
 }
 

@@ -146,8 +146,7 @@ export class FrozenParts {
       backbone: preset.backbone,
       weights,
       splitStage: backbone.spec.unfreezeFromStage,
-      cacheFile: cache.file,
-      cacheMeta: cache.meta,
+      cache: cache.view,
     }, this.workers);
   }
 

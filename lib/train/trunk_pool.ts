@@ -4,7 +4,7 @@
  * one single-threaded worker per core keeps every core busy; bench/RESULTS.md compares splits).
  * Batch k goes to worker k mod N; results come back in order, identical to a single thread's.
  */
-import type { CacheMeta } from "../data/image_cache.ts";
+import type { CacheView } from "../data/image_cache.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
 import type { BackendRequest } from "../engine/tf.ts";
 import type { ActivationSet } from "./features.ts";
@@ -22,8 +22,7 @@ export interface TrunkWorkerInit {
   backbone: { name: string; alpha?: number; size: number };
   weights: string;
   splitStage: string;
-  cacheFile: string;
-  cacheMeta: CacheMeta;
+  cache: CacheView;
 }
 
 /** The message id a worker answers `close` with, once it has released its session. */

@@ -31,7 +31,7 @@ let cache: ImageCache | undefined;
 const ONE_THREAD_CHUNK = 2;
 
 async function init(message: TrunkWorkerInit): Promise<void> {
-  cache = new ImageCache(message.cacheFile, message.cacheMeta, true);
+  cache = new ImageCache(message.cache, true);
   const size = message.backbone.size;
   if (message.onnx) {
     const { OnnxSession } = await import("../engine/onnx.ts");

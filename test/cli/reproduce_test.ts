@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSplit } from "@/data/prepare.ts";
 import { readRows } from "@/data/table.ts";
-import { makeColourDataset, smallRun, tempDir } from "../fixtures.ts";
+import { makeColourDataset, SHARED_MOBILENET, smallRun, tempDir } from "../fixtures.ts";
 
 function command(data: string, out: string, cache: string) {
   return smallRun("reproduce", data, out, cache);
@@ -33,8 +33,47 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
     odd.push(id);
   }
 
+  // The first run under strace, with a HOME of its own: ONNX Runtime (main thread and trunk
+  // workers) must not start its telemetry (a device id and event queue under ~/.cache/Microsoft)
+  // nor open its debug file at a predictable name in /tmp.
   const out = join(dir, "whole");
-  const whole = await command(data, out, cache).output();
+  const home = join(dir, "home");
+  await Deno.mkdir(home);
+  const trace = join(dir, "trace");
+  const { denoDir } = JSON.parse(
+    new TextDecoder().decode(
+      (await new Deno.Command(Deno.execPath(), {
+        args: ["info", "--json"],
+        stdout: "piped",
+      }).output()).stdout,
+    ),
+  );
+  const whole = await new Deno.Command("strace", {
+    args: [
+      "-f",
+      "--seccomp-bpf",
+      "-e",
+      "trace=open,openat,creat",
+      "-o",
+      trace,
+      Deno.execPath(),
+      ...[
+        ...["run", "-A", "lib/cli/reproduce.ts", "--small", "--data", data, "--out", out],
+        ...["--cache-dir", cache, "--weights", SHARED_MOBILENET],
+      ],
+    ],
+    env: { HOME: home, XDG_CACHE_HOME: join(home, ".cache"), DENO_DIR: denoDir },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const opened = await Deno.readTextFile(trace);
+  assert.match(opened, /libonnxruntime\.so/, "ONNX Runtime was loaded (else this proves nothing)");
+  assert.doesNotMatch(opened, /mat-debug|\.onnxruntime|Microsoft/, "no telemetry file opened");
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(home))).map((e) => e.name),
+    [],
+    "nothing written to the HOME",
+  );
   const stdout = new TextDecoder().decode(whole.stdout);
   assert.equal(whole.code, 0, new TextDecoder().decode(whole.stderr).slice(-2000));
   assert.match(stdout, /test part, before transfer: main [\d.]+%, aux [\d.]+%, blend [\d.]+%/);

@@ -95,3 +95,23 @@ Deno.test("plot: a figure's html is the same every time it is made (a re-run cel
   assert.equal(figureHtml(fig, false), figureHtml(fig, false));
   assert.notEqual(figureHtml(fig, false), figureHtml(barChart(["a", "b"], [1, 3]), false));
 });
+
+Deno.test("plot: labels are text: markup in a class name is shown, never drawn or run", async () => {
+  const dir = await tempDir();
+  const file = join(dir, "hostile.html");
+  const names = [
+    "<b>bold</b>",
+    `</script><img src=x onerror="document.body.dataset.pwned=1">`,
+    "<!--a & b",
+  ];
+  await writeFigure(barChart(names, [3, 2, 1], { title: "<i>title</i>" }), file, "hostile");
+  const dom = await renderedDom(file);
+  assert.match(dom, /<svg class="main-svg"/, "Plotly drew its SVG");
+  assert.ok(!dom.includes("data-pwned"), "no handler of a label ran");
+  for (const name of [...names, "<i>title</i>"]) {
+    // Drawn as an SVG text node of exactly these characters (not bold, not cut at a tag).
+    const text = name.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+    assert.ok(dom.includes(`>${text}</text>`), `drawn as text: ${name}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});

@@ -229,8 +229,10 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
     }).output();
     await Deno.remove(profile, { recursive: true });
     const dom = decode(chromium.stdout);
+    lastDom = dom;
     return /<p id="status">([^<]*)<\/p>/.exec(dom)?.[1] ?? dom.slice(0, 500);
   };
+  let lastDom = "";
   try {
     const label = truth.get(id)!;
     const name = JSON.parse(await Deno.readTextFile(join(out, "labels.json")))
@@ -242,6 +244,18 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
       await statusFor("notes.jpg"),
       "Could not read notes.jpg as a photo: choose a JPEG, PNG or WebP.",
     );
+    // A class folder named as markup (names come from the dataset): shown as text, never run.
+    const hostile = `<img src=x onerror="document.body.dataset.pwned=1">'"&`;
+    const labels = JSON.parse(await Deno.readTextFile(join(out, "labels.json")));
+    for (const l of labels) l.name = hostile;
+    await Deno.writeTextFile(join(out, "labels.json"), JSON.stringify(labels));
+    const escaped = hostile.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(
+      ">",
+      "&gt;",
+    );
+    assert.equal(await statusFor("photo.jpg"), `Most likely: ${escaped} (${label})`);
+    assert.ok(!lastDom.includes("data-pwned"), "no handler of a label ran");
+    assert.ok(lastDom.includes(`<td>${escaped}</td>`), "the name is in the table, as text");
   } finally {
     await server.shutdown();
   }

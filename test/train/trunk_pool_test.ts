@@ -38,8 +38,7 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
     backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },
     weights: SHARED_MOBILENET,
     splitStage: backbone.spec.unfreezeFromStage,
-    cacheFile: cache.file,
-    cacheMeta: cache.meta,
+    cache: cache.view,
   }, 2);
   try {
     const parallel = await pool.stream(config, 5, shape);
@@ -64,8 +63,7 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
       backbone: { name: "mobilenet_v2", alpha: 0.35, size: 64 },
       weights: SHARED_MOBILENET,
       splitStage: backbone.spec.unfreezeFromStage,
-      cacheFile: cache.file,
-      cacheMeta: cache.meta,
+      cache: cache.view,
     }, 2);
     const runner = await onnxRunner([splitBackbone(backbone).trunk], { threads: 1 });
     try {
