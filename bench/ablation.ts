@@ -7,17 +7,23 @@
  *
  *   deno task bench:ablation [--data ../shared/data/imagewoof/train]
  */
-import { parseArgs } from "node:util";
 import { initBackend } from "../lib/engine/tf.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { PRESETS } from "../lib/run/presets.ts";
 import { train, type TrainOptions } from "../lib/train/run.ts";
 import { progressCallback } from "../lib/train/callbacks.ts";
+import { benchArgs } from "./common.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { data: { type: "string" }, weights: { type: "string" } },
-});
+const HELP = `Usage: deno task bench:ablation [--data DIR] [--weights PATH]
+
+Trains the cpu preset's full recipe and four ablations (no center loss, no aux head, no GLU, no
+splice/mask) with the same seed, and prints each one's best blended validation accuracy and its
+difference from the full recipe. Finished runs in data/runs/ablation-* are reused.
+
+  --data DIR      dataset (default ../shared/data/imagewoof/train, or $DOGS_DATA)
+  --weights PATH  backbone weights (default ../shared/weights/mobilenet_v2_0.35_224)`;
+
+const { values } = benchArgs(HELP, { data: { type: "string" }, weights: { type: "string" } });
 await initBackend();
 const variants: [string, Partial<TrainOptions>][] = [
   ["full recipe", {}],

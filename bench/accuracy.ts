@@ -11,10 +11,9 @@
  *
  *   deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python /usr/bin/python3]
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
-import { ensureTorch, run, samplePhotos, type Torch } from "./common.ts";
+import { benchArgs, ensureTorch, run, samplePhotos, type Torch } from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
@@ -22,15 +21,30 @@ import { buildBackbone } from "../lib/model/index.ts";
 import { loadPretrained } from "../lib/model/pretrained.ts";
 import { loadImage } from "../lib/data/image.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    budgets: { type: "string", default: "3,5,8,10" },
-    out: { type: "string" },
-    python: { type: "string", default: "/usr/bin/python3" },
-  },
+const HELP = `Usage: deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python PATH]
+
+Test-part accuracy against wall time: the main job under --minutes B for each budget B, beside a
+plain PyTorch fine-tune of the same weights on the same split and cores (bench/torch_finetune.py).
+Writes bench/accuracy.json. Takes about the sum of the budgets, twice.
+
+  --budgets LIST  minutes, comma-separated (default 3,5,8,10)
+  --out DIR       where the runs go (default a fresh temporary folder)
+  --python PATH   the Python with PyTorch (default /usr/bin/python3; a venv with tcmalloc is
+                  set up from it when needed)`;
+
+const { values } = benchArgs(HELP, {
+  budgets: { type: "string", default: "3,5,8,10" },
+  out: { type: "string" },
+  python: { type: "string", default: "/usr/bin/python3" },
 });
-const budgets = values.budgets.split(",").map(Number);
+const budgets = values.budgets.split(",").map((b) => {
+  const minutes = Number(b);
+  if (!(minutes > 0 && minutes <= 600)) {
+    console.error(`error: --budgets '${values.budgets}': expected minutes above 0, like 3,5,10`);
+    Deno.exit(2);
+  }
+  return minutes;
+});
 const out = values.out ?? await Deno.makeTempDir({ prefix: "bench-accuracy-" });
 const python = await ensureTorch(values.python);
 if (!python) throw new Error("bench:accuracy needs PyTorch (see bench/torch_finetune.py)");

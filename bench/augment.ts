@@ -7,7 +7,6 @@
  *
  *   deno task bench:augment [--data ../shared/data/imagewoof/train] [--batches 40]
  */
-import { parseArgs } from "node:util";
 import { scaleInto } from "../lib/augment/batch.ts";
 import {
   batchMaker,
@@ -23,21 +22,28 @@ import { cacheImages } from "../lib/data/cache.ts";
 import { ImageCache } from "../lib/data/image_cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { Rng } from "../lib/rng.ts";
-import { median, samplePhotos } from "./common.ts";
+import { benchArgs, count, median, samplePhotos } from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string", default: "../shared/data/imagewoof/train" },
-    photos: { type: "string", default: "2000" },
-    batches: { type: "string", default: "40" },
-    size: { type: "string", default: "224" },
-  },
+const HELP = `Usage: deno task bench:augment [--data DIR] [--photos N] [--batches N] [--size PX]
+
+Augmented, scaled samples per second from the decoded-photo cache, per stage policy: the one-pass
+renderer against the same plans op by op, side by side, then the prefetch worker.
+
+  --data DIR     dataset (default ../shared/data/imagewoof/train)
+  --photos N     photos sampled from it (default 2000)
+  --batches N    batches per measurement (default 40)
+  --size PX      frame side (default 224)`;
+
+const { values } = benchArgs(HELP, {
+  data: { type: "string", default: "../shared/data/imagewoof/train" },
+  photos: { type: "string", default: "2000" },
+  batches: { type: "string", default: "40" },
+  size: { type: "string", default: "224" },
 });
-const size = Number(values.size);
-const batches = Number(values.batches);
-const items = await samplePhotos(Number(values.photos), values.data);
+const size = count("size", values.size, 8);
+const batches = count("batches", values.batches);
+const items = await samplePhotos(count("photos", values.photos), values.data);
 const cache = await cacheImages(items, { size });
 const labels = LabelMap.fromLabels(items.map((i) => i.label));
 const configs = (["Train_DA", "Train"] as PolicyName[]).map((name) =>

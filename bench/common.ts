@@ -11,6 +11,55 @@ import { readImageFolder } from "../lib/data/readers.ts";
 import { defaultDataset, defaultWeights } from "../lib/paths.ts";
 import { Rng } from "../lib/rng.ts";
 import { TrunkPool } from "../lib/train/trunk_pool.ts";
+import { integerOption, parseCli } from "../lib/cli/run_args.ts";
+import { checkEnvironment } from "../lib/cli/main.ts";
+import { UsageError } from "../lib/errors.ts";
+
+type CliOptions = Parameters<typeof parseCli>[1];
+
+/**
+ * A benchmark's command line, parsed as the tasks' are: `--help` prints `help`, an unknown option
+ * or a bad value (and a bad environment variable) is one line and exit status 2, before anything
+ * is measured.
+ */
+export function benchArgs<const T extends CliOptions>(
+  help: string,
+  options: T,
+  { positionals = false } = {},
+) {
+  try {
+    checkEnvironment();
+    return parseCli(help, options, Deno.args, positionals);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}`);
+    Deno.exit(2);
+  }
+}
+
+/** The checkouts a cross-version benchmark compares (default this one): each must hold `lib/`. */
+export async function checkoutRoots(given: readonly string[]): Promise<string[]> {
+  const roots = given.length ? [...given] : ["."];
+  for (const root of roots) {
+    if (!(await Deno.stat(`${root}/lib/mod.ts`).catch(() => undefined))) {
+      console.error(`error: ${root}: not a checkout of this project (no lib/mod.ts); see --help`);
+      Deno.exit(2);
+    }
+  }
+  return roots;
+}
+
+/** A whole number of at least `min` from an option's text (one line and exit 2 if not). */
+export function count(name: string, value: string, min = 1): number {
+  try {
+    const n = integerOption(name, value);
+    if (n < min) throw new UsageError(`--${name} '${value}': expected a whole number from ${min}`);
+    return n;
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+}
 
 /** `count` training photos of an ImageFolder dataset, the same ones every run (seed 0). */
 export async function samplePhotos(

@@ -7,26 +7,34 @@
  *   deno task bench:decode [--data ../shared/data/imagewoof/train] [--n 1000] [--repeats 3]
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { cacheImages } from "../lib/data/cache.ts";
-import { median, poolRate, samplePhotos, sharpRate } from "./common.ts";
+import { benchArgs, count, median, poolRate, samplePhotos, sharpRate } from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string", default: "../shared/data/imagewoof/train" },
-    n: { type: "string", default: "1000" },
-    repeats: { type: "string", default: "3" },
-    size: { type: "string", default: "224" },
-  },
+const HELP = `Usage: deno task bench:decode [--data DIR] [--n N] [--repeats N] [--size PX]
+
+Decoding to the seed's square, side by side: sharp alone against the decode pool (libjpeg-turbo
+on every core), and reading the decoded-photo cache; the photos as they are and at 500x375.
+
+  --data DIR     dataset (default ../shared/data/imagewoof/train)
+  --n N          photos (default 1000)
+  --repeats N    repeats, medians printed (default 3)
+  --size PX      frame side (default 224)`;
+
+const { values } = benchArgs(HELP, {
+  data: { type: "string", default: "../shared/data/imagewoof/train" },
+  n: { type: "string", default: "1000" },
+  repeats: { type: "string", default: "3" },
+  size: { type: "string", default: "224" },
 });
-const size = Number(values.size);
+const size = count("size", values.size, 8);
+const photos = count("n", values.n);
+const repeatCount = count("repeats", values.repeats);
 // Checked before the photos are re-encoded, which loads the machine itself.
 const idleBefore = await checkIdle();
 const others = await watchOthers();
-const items = await samplePhotos(Number(values.n), values.data);
+const items = await samplePhotos(photos, values.data);
 const scratch = await Deno.makeTempDir({ prefix: "bench-decode-" });
 const large = await Promise.all(items.map(async (item, i) => {
   const path = join(scratch, `${i}.jpg`);
@@ -50,7 +58,7 @@ async function cacheRate(): Promise<number> {
 
 const rates = { sharp: [] as number[], pool: [] as number[], sharpLarge: [] as number[] };
 const more = { poolLarge: [] as number[], cache: [] as number[] };
-for (let r = 0; r < Number(values.repeats); r++) {
+for (let r = 0; r < repeatCount; r++) {
   rates.sharp.push(await sharpRate(items, size));
   rates.pool.push(await poolRate(items, size));
   rates.sharpLarge.push(await sharpRate(large, size));

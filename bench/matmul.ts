@@ -5,12 +5,18 @@
  *
  *   TFJS_THREADS=2 deno run -A bench/matmul.ts [--repeats 3]
  */
-import { parseArgs } from "node:util";
 import { initBackend, tf } from "../lib/engine/tf.ts";
-import { median } from "./common.ts";
+import { benchArgs, count, median } from "./common.ts";
 
-const { values } = parseArgs({ args: Deno.args, options: { repeats: { type: "string" } } });
-const repeats = Number(values.repeats ?? 3);
+const HELP = `Usage: TFJS_THREADS=N deno run -A bench/matmul.ts [--repeats N]
+
+GFLOP/s of a 1024x1024 float32 matmul and a 3x3 convolution on tfjs' wasm backend, on the
+threads TFJS_THREADS asks for (bench:speed runs it once per thread count). One JSON line.
+
+  --repeats N    repeats, the median printed (default 3)`;
+
+const { values } = benchArgs(HELP, { repeats: { type: "string", default: "3" } });
+const repeats = count("repeats", values.repeats);
 const choice = await initBackend({ request: "wasm", quiet: true });
 
 function gflops(flop: number, f: () => tf.Tensor, calls = 8): number {

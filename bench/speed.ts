@@ -21,7 +21,6 @@
  * with apt-get when missing (root or sudo needed), or `--python` naming one with a current wheel;
  * tcmalloc is preloaded into it (bench/common.ts ensureTorch says why).
  */
-import { parseArgs } from "node:util";
 import { initBackend, tf } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { foldModel } from "../lib/model/fold.ts";
@@ -37,23 +36,42 @@ import { cacheImages } from "../lib/data/cache.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { inlineStream, poolStream } from "../lib/augment/pipeline.ts";
 import { defaultWeights } from "../lib/paths.ts";
-import { median, mobileNetTrunkPool, poolRate, samplePhotos, sharpRate } from "./common.ts";
+import {
+  benchArgs,
+  count,
+  median,
+  mobileNetTrunkPool,
+  poolRate,
+  samplePhotos,
+  sharpRate,
+} from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 import { ensureTorch, run } from "./common.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    repeats: { type: "string", default: "3" },
-    steps: { type: "string", default: "6" },
-    photos: { type: "string", default: "600" },
-    "no-torch": { type: "boolean", default: false },
-    python: { type: "string", default: "/usr/bin/python3" },
-    force: { type: "boolean", default: false },
-  },
+const HELP = `Usage: deno task bench:speed [--repeats N] [--steps N] [--photos N] [--no-torch]
+                             [--python PATH] [--force]
+
+Training and inference speed side by side with PyTorch in one run (MobileNetV2-0.35 at 224,
+batch 32): tfjs and ONNX Runtime against PyTorch 2 threads, then wasm threads, the trunk workers,
+decoding and augmentation. On a busy machine the ratios are withheld unless --force.
+
+  --repeats N    repeats, alternating the two sides, medians printed (default 3)
+  --steps N      training steps per measurement (default 6)
+  --photos N     photos for decoding and augmentation (default 600)
+  --no-torch     our side alone
+  --python PATH  the Python with PyTorch (default /usr/bin/python3)
+  --force        measure even when the machine is not idle (the figures then do not count)`;
+
+const { values } = benchArgs(HELP, {
+  repeats: { type: "string", default: "3" },
+  steps: { type: "string", default: "6" },
+  photos: { type: "string", default: "600" },
+  "no-torch": { type: "boolean", default: false },
+  python: { type: "string", default: "/usr/bin/python3" },
+  force: { type: "boolean", default: false },
 });
-const repeats = Number(values.repeats);
-const steps = Number(values.steps);
+const repeats = count("repeats", values.repeats);
+const steps = count("steps", values.steps);
 const B = 32;
 const SIZE = 224;
 
@@ -210,7 +228,7 @@ for (let r = 0; r < repeats; r++) {
 }
 
 // Both cores: the project's trunk workers (the frozen forward of stages 2-3, and of stage 1).
-const items = await samplePhotos(Number(values.photos));
+const items = await samplePhotos(count("photos", values.photos));
 const cache = await cacheImages(items, { size: SIZE });
 const map = LabelMap.fromLabels(items.map((i) => i.label));
 const config = poolStream(cache, items, map, { policy: "Train_DA", seed: 0, batchSize: B });

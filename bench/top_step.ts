@@ -16,8 +16,18 @@ import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index
 import { buildSeedModel, unfreezeFrom } from "../lib/model/seed_model.ts";
 import { SEED_LOSS_WEIGHTS } from "../lib/model/loss.ts";
 import { defaultWeights } from "../lib/paths.ts";
-import { median } from "./common.ts";
+import { benchArgs, checkoutRoots, median } from "./common.ts";
 
+const HELP = `Usage: deno task bench:top-step [ROOT...]
+
+Milliseconds per stage-2 top step on ONNX Runtime (the native step graph), for each checkout
+ROOT (default: this one), in turns in one process. To compare with an older commit:
+
+  git worktree add /tmp/old <commit> && ln -s "$PWD/node_modules" /tmp/old/node_modules
+  deno task bench:top-step . /tmp/old`;
+
+const { positionals } = benchArgs(HELP, {}, { positionals: true });
+const roots = await checkoutRoots(positionals);
 const B = 32;
 const ROUNDS = 12;
 await initBackend({ quiet: true });
@@ -78,7 +88,6 @@ async function open(root: string) {
   return { root, session, feeds, times: [] as number[] };
 }
 
-const roots = Deno.args.length ? Deno.args : ["."];
 const runs = [];
 for (const root of roots) runs.push(await open(root));
 for (const run of runs) for (let k = 0; k < 3; k++) await run.session.run(run.feeds);

@@ -7,7 +7,6 @@
  *
  *   deno task bench:trunk [--batches 12] [--repeats 3]
  */
-import { parseArgs } from "node:util";
 import { initBackend } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { cacheImages } from "../lib/data/cache.ts";
@@ -18,17 +17,23 @@ import { type BatchRunner, onnxRunner, tfjsRunner } from "../lib/model/runner.ts
 import { toOnnx } from "../lib/model/onnx.ts";
 import { activationsOfStream } from "../lib/train/features.ts";
 import { defaultWeights } from "../lib/paths.ts";
-import { median, mobileNetTrunkPool, samplePhotos } from "./common.ts";
+import { benchArgs, count, median, mobileNetTrunkPool, samplePhotos } from "./common.ts";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    batches: { type: "string", default: "12" },
-    repeats: { type: "string", default: "3" },
-  },
+const HELP = `Usage: deno task bench:trunk [--batches N] [--repeats N]
+
+Frozen-trunk throughput for each engine (tfjs wasm, ONNX Runtime) and each way of splitting the
+cores (main thread, one worker per core, one worker on every core), side by side; idle-checked.
+
+  --batches N    Train_DA batches of 32 per measurement (default 12)
+  --repeats N    repeats, medians printed (default 3)`;
+
+const { values } = benchArgs(HELP, {
+  batches: { type: "string", default: "12" },
+  repeats: { type: "string", default: "3" },
 });
-const batches = Number(values.batches);
+const batches = count("batches", values.batches);
+const repeatCount = count("repeats", values.repeats);
 const idleBefore = await checkIdle();
 const others = await watchOthers();
 const choice = await initBackend();
@@ -101,7 +106,7 @@ for (const engine of ["tfjs wasm", "ONNX Runtime"]) {
 }
 for (const way of ways.slice(0, 2)) await way.measure(); // warm-up of the main-thread ways
 for (const way of ways.slice(0, 2)) way.rates.length = 0;
-for (let r = 0; r < Number(values.repeats); r++) {
+for (let r = 0; r < repeatCount; r++) {
   for (const way of ways) await way.measure();
 }
 for (const pool of pools) await pool.close();

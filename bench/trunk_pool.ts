@@ -12,8 +12,19 @@ import { initBackend } from "../lib/engine/tf.ts";
 import { buildBackbone, loadPretrained, splitBackbone } from "../lib/model/index.ts";
 import { LabelMap } from "../lib/data/labels.ts";
 import { defaultWeights } from "../lib/paths.ts";
-import { median, samplePhotos } from "./common.ts";
+import { benchArgs, checkoutRoots, median, samplePhotos } from "./common.ts";
 
+const HELP = `Usage: deno task bench:trunk-pool [ROOT...]
+
+Trunk caching as training runs it (ONNX Runtime, one worker per core, Train_DA batches from the
+decoded cache), images/s for each checkout ROOT (default: this one), taking turns in one
+process. To compare with an older commit:
+
+  git worktree add /tmp/old <commit> && ln -s "$PWD/node_modules" /tmp/old/node_modules
+  deno task bench:trunk-pool . /tmp/old`;
+
+const { positionals } = benchArgs(HELP, {}, { positionals: true });
+const roots = await checkoutRoots(positionals);
 const BATCHES = 16;
 const ROUNDS = 4;
 await initBackend({ quiet: true });
@@ -24,7 +35,6 @@ await loadPretrained(backbone, defaultWeights());
 const trunk = splitBackbone(backbone).trunk;
 const shape = (trunk.outputs[0].shape as number[]).slice(1);
 
-const roots = Deno.args.length ? Deno.args : ["."];
 const pools = [];
 for (const root of roots) {
   const lib = (path: string) => import(`file://${resolve(root)}/lib/${path}`);

@@ -4,6 +4,10 @@
  * directory, so they (and the CLI) name files through these helpers.
  */
 import { dirname, join, relative, resolve } from "node:path";
+import { envFlag, envNumber } from "./env.ts";
+
+/** A folder a variable names (unset or empty: none). */
+const envPath = (name: string) => Deno.env.get(name)?.trim() || undefined;
 
 let root: string | undefined;
 
@@ -31,39 +35,37 @@ export function fromRoot(...parts: string[]): string {
 
 /** The decoded-photo cache: `data/cache`, unless `DOGS_CACHE` names another folder. */
 export function cacheDir(): string {
-  return Deno.env.get("DOGS_CACHE") ?? fromRoot("data", "cache");
+  return envPath("DOGS_CACHE") ?? fromRoot("data", "cache");
 }
 
 /** Where notebooks keep their runs: `data/runs`, unless `DOGS_RUNS` names another folder (the
  * notebook tests give each test run a fresh one). */
 export function runsDir(): string {
-  return Deno.env.get("DOGS_RUNS") ?? fromRoot("data", "runs");
+  return envPath("DOGS_RUNS") ?? fromRoot("data", "runs");
 }
 
 /** The shared ImageWoof photos next to the project, unless `DOGS_DATA` names another dataset. */
 export function defaultDataset(): string {
-  return Deno.env.get("DOGS_DATA") ?? fromRoot("..", "shared", "data", "imagewoof", "train");
+  return envPath("DOGS_DATA") ?? fromRoot("..", "shared", "data", "imagewoof", "train");
 }
 
 /** The shared MobileNetV2-0.35 weights, unless `DOGS_WEIGHTS` names others. */
 export function defaultWeights(): string {
-  return Deno.env.get("DOGS_WEIGHTS") ??
+  return envPath("DOGS_WEIGHTS") ??
     fromRoot("..", "shared", "weights", "mobilenet_v2_0.35_224");
 }
 
 /** True when notebooks should run on a small slice (CI sets `DOGS_SMALL=1`). */
 export function smallData(): boolean {
-  return Deno.env.get("DOGS_SMALL") === "1";
+  return envFlag("DOGS_SMALL");
 }
 
 /** The notebooks' wall-time budget in minutes (`DOGS_MINUTES=5`: what `--minutes 5` is to the
  * CLI), or undefined (the preset as it is; also under DOGS_SMALL). */
 export function notebookMinutes(): number | undefined {
-  const value = Deno.env.get("DOGS_MINUTES");
-  if (value === undefined || value === "" || smallData()) return undefined;
-  const minutes = Number(value);
-  if (!(minutes > 0)) throw new Error(`DOGS_MINUTES '${value}': expected minutes above 0`);
-  return minutes;
+  // The range `--minutes` takes: above 0, at most a week.
+  const minutes = envNumber("DOGS_MINUTES", { above: 0, max: 10080, unit: "minutes" });
+  return smallData() ? undefined : minutes;
 }
 
 /** A line with its absolute paths shown relative to the project (`data/runs/...`,

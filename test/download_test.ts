@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { downloadCached } from "@/download.ts";
+import { resolveDataset } from "@/data/datasets.ts";
+import { DataError } from "@/errors.ts";
 import { tempDir } from "./fixtures.ts";
 
 /** A local HTTP server on 127.0.0.1 serving one file, counting requests. */
@@ -80,5 +82,38 @@ Deno.test("download: without a published checksum the first download's SHA-256 i
   await downloadCached(`${server.base}/weights/w.h5`, { cacheDir, onProgress: false });
   assert.equal(server.requests(), 2, "a file that no longer matches its pin is fetched again");
   await server.close();
+  await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("download: no network is one line naming what could not be fetched and the way round it", async () => {
+  const closed = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response(""),
+  );
+  const base = `http://127.0.0.1:${closed.addr.port}`;
+  await closed.shutdown(); // nothing listens there now: the connection is refused
+  const cacheDir = await tempDir();
+  await assert.rejects(
+    resolveDataset("imagewoof", { cacheDir, url: `${base}/imagewoof2-320.tgz`, onProgress: false }),
+    (e: Error) => {
+      assert.ok(e instanceof DataError, String(e));
+      assert.ok(!/\n/.test(e.message), e.message);
+      assert.match(
+        e.message,
+        new RegExp(
+          `^${base}/imagewoof2-320\\.tgz: cannot download \\(.*[Cc]onnection refused.*\\); ` +
+            "without network, fetch it elsewhere, unpack it, and pass its folder: " +
+            "--data PATH/imagewoof2-320/train$",
+        ),
+      );
+      return true;
+    },
+  );
+  const archives = join(cacheDir, "imagewoof", "..", "archives");
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(archives))).map((e) => e.name),
+    [],
+    "no partial file left",
+  );
   await Deno.remove(cacheDir, { recursive: true });
 });

@@ -8,17 +8,17 @@ import { dirname, join, relative, resolve } from "node:path";
 
 const LIB = resolve("lib");
 const LAYERS: Record<string, number> = {
-  ".": 0, // rng, errors, files, paths, progress, display, download
-  engine: 0, // tfjs and its backends, ONNX Runtime
-  model: 1,
-  data: 2,
-  augment: 3,
-  run: 4,
-  plot: 5,
-  train: 6,
-  predict: 6,
-  pipeline: 7,
-  cli: 8,
+  ".": 0, // rng, errors, env, files, paths, progress, display, download
+  engine: 1, // tfjs and its backends, ONNX Runtime
+  model: 2,
+  data: 3,
+  augment: 4,
+  run: 5,
+  plot: 6,
+  train: 7,
+  predict: 7,
+  pipeline: 8,
+  cli: 9,
 };
 
 async function* modules(dir: string): AsyncGenerator<string> {

@@ -6,9 +6,14 @@
  * is a bug and keeps its stack trace (exit 1); `DEBUG=1` shows the stack for every error.
  */
 import { isUserError, userErrorLine } from "../errors.ts";
+import { engineFromEnv, requestFromEnv, threadsFromEnv } from "../engine/env.ts";
+import { decoderFromEnv } from "../data/turbojpeg.ts";
+import { cacheLimitBytes } from "../data/cache_packs.ts";
+import { notebookMinutes, smallData } from "../paths.ts";
 
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
+    checkEnvironment();
     await main();
   } catch (error) {
     const line = userErrorLine(error);
@@ -18,4 +23,16 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     }
     throw error;
   }
+}
+
+/** Every variable the project reads, checked before a command starts: a bad value is one line
+ * naming it, before anything is written (some are read only deep inside a run). */
+export function checkEnvironment(): void {
+  requestFromEnv();
+  threadsFromEnv();
+  engineFromEnv();
+  decoderFromEnv();
+  cacheLimitBytes();
+  smallData();
+  notebookMinutes();
 }

@@ -12,7 +12,7 @@
  * from the photos, so eviction loses no work. `deno task cache` shows the packs and clears them.
  */
 import { basename, join } from "node:path";
-import { UsageError } from "../errors.ts";
+import { envNumber } from "../env.ts";
 import { CACHE_VERSION } from "./image_cache.ts";
 
 /** What a complete pack's `.json` holds. */
@@ -46,13 +46,8 @@ export const DEFAULT_CACHE_GB = 10;
 
 /** The cap in bytes: `DOGS_CACHE_GB`, else the default. */
 export function cacheLimitBytes(): number {
-  const raw = Deno.env.get("DOGS_CACHE_GB");
-  if (raw === undefined || raw === "") return DEFAULT_CACHE_GB * 1e9;
-  const gb = Number(raw);
-  if (!Number.isFinite(gb) || gb <= 0) {
-    throw new UsageError(`DOGS_CACHE_GB '${raw}': expected a size in GB above 0 (e.g. 10 or 0.5)`);
-  }
-  return gb * 1e9;
+  const gb = envNumber("DOGS_CACHE_GB", { above: 0, max: 1e6, unit: "a size in GB" });
+  return (gb ?? DEFAULT_CACHE_GB) * 1e9;
 }
 
 /** The pack files' base name for a set of frames. */

@@ -38,6 +38,8 @@ export async function resolveDataset(
   if (!(await Deno.stat(done).catch(() => undefined))) {
     const archive = await downloadCached(url ?? source.url, {
       cacheDir: join(cacheDir, "archives"),
+      instead: `without network, fetch it elsewhere, unpack it, and pass its folder: ` +
+        `--data PATH/${source.root}`,
       ...download,
     });
     await Deno.remove(target, { recursive: true }).catch(() => {});

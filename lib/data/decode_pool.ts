@@ -5,6 +5,7 @@
  * instead; what they cannot take comes back as `undefined`, for sharp.
  */
 import type { DecodeAnswer, DecodeJob } from "./decode_worker.ts";
+import { decoderFromEnv } from "./turbojpeg.ts";
 
 export class DecodePool {
   readonly #workers: Worker[];
@@ -18,6 +19,7 @@ export class DecodePool {
   readonly counts = { decoded: 0, handedBack: 0, reused: 0 };
 
   constructor(size = navigator.hardwareConcurrency || 2) {
+    decoderFromEnv();
     this.#load = new Array(Math.max(1, size)).fill(0);
     this.#workers = this.#load.map((_, w) => {
       const worker = new Worker(new URL("./decode_worker.ts", import.meta.url), { type: "module" });

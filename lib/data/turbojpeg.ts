@@ -5,6 +5,7 @@
  * `turbojpeg.dll` on Windows); where it is missing, photos decode with sharp as before.
  * `DOGS_DECODER=sharp` turns it off, `DOGS_TURBOJPEG=PATH` names the library file.
  */
+import { envChoice } from "../env.ts";
 
 /** The library file names tried, in order, when `DOGS_TURBOJPEG` names none. */
 const NAMES: Record<string, string[]> = {
@@ -43,11 +44,15 @@ export interface TurboJpeg {
   close(): void;
 }
 
+/** What `DOGS_DECODER` asks for: `sharp` turns libjpeg-turbo off (checked where the pool starts,
+ * so a bad value is one line before any worker runs). */
+export function decoderFromEnv(): "auto" | "sharp" {
+  return envChoice("DOGS_DECODER", ["auto", "sharp"], "auto");
+}
+
 /** The decompressor, or why there is none (library missing, or turned off). */
 export function openTurboJpeg(): TurboJpeg | string {
-  if ((Deno.env.get("DOGS_DECODER") ?? "").toLowerCase() === "sharp") {
-    return "turned off (DOGS_DECODER=sharp)";
-  }
+  if (decoderFromEnv() === "sharp") return "turned off (DOGS_DECODER=sharp)";
   const given = Deno.env.get("DOGS_TURBOJPEG");
   const names = given ? [given] : NAMES[Deno.build.os] ?? NAMES.linux;
   const reasons: string[] = [];

@@ -25,9 +25,6 @@
  */
 import type * as Ort from "onnxruntime-node";
 
-export type EngineRequest = "auto" | "onnxruntime" | "tfjs";
-export const ENGINE_REQUESTS: readonly EngineRequest[] = ["auto", "onnxruntime", "tfjs"];
-
 let loaded: Promise<typeof Ort> | undefined;
 
 /** The onnxruntime-node module (loaded once); rejects with the reason it cannot load. */
@@ -47,15 +44,6 @@ export const TELEMETRY_OPT_OUT = "ORT_DISABLE_TELEMETRY";
  * process's environment, so the first thread to load the library decides for all). */
 function optOutOfTelemetry(): void {
   if (Deno.env.get(TELEMETRY_OPT_OUT) === undefined) Deno.env.set(TELEMETRY_OPT_OUT, "1");
-}
-
-/** What `DOGS_ENGINE` asks for (default auto). */
-export function engineFromEnv(): EngineRequest {
-  const value = (Deno.env.get("DOGS_ENGINE") ?? "auto").toLowerCase() as EngineRequest;
-  if (!ENGINE_REQUESTS.includes(value)) {
-    throw new Error(`DOGS_ENGINE='${value}' is not one of ${ENGINE_REQUESTS.join(", ")}`);
-  }
-  return value;
 }
 
 /** A loaded ONNX graph: one input `x`, outputs `y0`, `y1`, ... */

@@ -13,8 +13,16 @@ import { registerGradients } from "./gradients.ts";
 import { registerFastPaths } from "./wasm_fast_paths.ts";
 import { registerWasmGradients } from "./wasm_gradients.ts";
 import { adapterInUse, tryWebGpu } from "./webgpu.ts";
-import { engineFromEnv, type EngineRequest, onnxRuntimeVersion } from "./onnx.ts";
+import { onnxRuntimeVersion } from "./onnx.ts";
+import {
+  type BackendRequest,
+  engineFromEnv,
+  type EngineRequest,
+  requestFromEnv,
+  threadsFromEnv,
+} from "./env.ts";
 import util from "node:util";
+import { UsageError } from "../errors.ts";
 
 export { tf };
 
@@ -32,15 +40,7 @@ export async function readValues(tensor: tf.Tensor): Promise<Float32Array> {
   }
 }
 
-export type BackendRequest = "auto" | "node-gpu" | "node" | "webgpu" | "wasm" | "cpu";
-export const BACKEND_REQUESTS: readonly BackendRequest[] = [
-  "auto",
-  "node-gpu",
-  "node",
-  "webgpu",
-  "wasm",
-  "cpu",
-];
+export { BACKEND_REQUESTS, type BackendRequest } from "./env.ts";
 
 export interface BackendChoice {
   /** What was asked for (option or TFJS_BACKEND). */
@@ -125,29 +125,10 @@ export async function chooseEngine(
   } catch (error) {
     const reason = (error as Error).message.split("\n")[0].slice(0, 160);
     if (request === "onnxruntime") {
-      throw new Error(`DOGS_ENGINE=onnxruntime, but ONNX Runtime cannot load: ${reason}`);
+      throw new UsageError(`DOGS_ENGINE=onnxruntime, but ONNX Runtime cannot load: ${reason}`);
     }
     return { engine: "tfjs", note: `forward passes on tfjs (ONNX Runtime cannot load: ${reason})` };
   }
-}
-
-function requestFromEnv(): BackendRequest {
-  const value = (Deno.env.get("TFJS_BACKEND") ?? "auto").toLowerCase() as BackendRequest;
-  if (!BACKEND_REQUESTS.includes(value)) {
-    throw new Error(`TFJS_BACKEND='${value}' is not one of ${BACKEND_REQUESTS.join(", ")}`);
-  }
-  return value;
-}
-
-/** The wasm thread count asked for: `TFJS_THREADS`, else every core. */
-export function threadsFromEnv(): number {
-  const raw = Deno.env.get("TFJS_THREADS");
-  if (raw === undefined || raw === "") return navigator.hardwareConcurrency || 1;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`TFJS_THREADS='${raw}' is not a whole number >= 1`);
-  }
-  return n;
 }
 
 let wasmThreads = 1;
@@ -183,6 +164,8 @@ async function select(requested: BackendRequest): Promise<BackendChoice> {
     }
     skipped.push({ candidate, reason });
   }
+  // A backend asked for by name that cannot start is the user's to change.
+  if (requested !== "auto") throw new UsageError(`TFJS_BACKEND=${requested}: ${skipped[0].reason}`);
   const why = skipped.map((s) => `${s.candidate}: ${s.reason}`).join("; ");
   throw new Error(`no TensorFlow.js backend could start (${why})`);
 }

@@ -5,6 +5,7 @@
 import { type Backbone } from "./backbone.ts";
 import { downloadCached } from "../download.ts";
 import { fromRoot } from "../paths.ts";
+import { UsageError } from "../errors.ts";
 import { assignWeights, disposeWeightFile, type LoadReport, readWeightFile } from "./weights.ts";
 
 export async function loadPretrained(
@@ -16,13 +17,17 @@ export async function loadPretrained(
   if (weights === "imagenet") {
     const official = backbone.spec.officialWeights;
     if (!official) {
-      throw new Error(`${backbone.spec.name}: no official ImageNet weights known; pass a file`);
+      throw new UsageError(
+        `--weights imagenet: no official ImageNet weights known for ${backbone.spec.name}; ` +
+          "pass a file (--weights PATH)",
+      );
     }
     path = await downloadCached(official.url, {
       file: official.file,
       cacheDir,
       md5: official.md5,
       sha256: official.sha256,
+      instead: `without network, fetch ${official.file} elsewhere and pass it: --weights PATH`,
     });
   }
   const file = await readWeightFile(path);

@@ -26,6 +26,8 @@ export interface BudgetRequest {
   valFraction?: number;
   testFraction?: number;
   log?: (line: string) => void;
+  /** How the user asked for the budget, for its lines (default `--minutes N`). */
+  asked?: string;
 }
 
 /**
@@ -40,16 +42,17 @@ export interface BudgetRequest {
 export async function budgetPreset(request: BudgetRequest): Promise<Preset> {
   const { preset, minutes, out, job } = request;
   const log = request.log ?? ((line: string) => console.error(line));
+  const asked = request.asked ?? `--minutes ${minutes}`;
   const runDir = job ? jobFiles(out).train : out;
   const saved = await readRunConfig(runDir).then((c) => c.preset, () => undefined);
   if (saved?.budget?.minutes === minutes && saved.name === budgetName(preset, minutes)) {
-    log(`--minutes ${minutes}: the plan ${runDir} was started with (${describe(saved)})`);
+    log(`${asked}: the plan ${runDir} was started with (${describe(saved)})`);
     return saved;
   }
   const { engine } = await initBackend({ quiet: true });
   const speed = await probeSpeed(preset, engine);
-  const planned = planBudget(preset, minutes, await workload(request), speed);
-  log(`--minutes ${minutes}: ${describe(planned)}`);
+  const planned = planBudget(preset, minutes, await workload(request), speed, undefined, asked);
+  log(`${asked}: ${describe(planned)}`);
   return planned;
 }
 

@@ -68,6 +68,7 @@ async function plannedNotebookPreset(data: string): Promise<Preset> {
     out: notebookRunFolder(),
     job: {},
     log: notebookLog,
+    asked: `DOGS_MINUTES=${minutes}`,
   });
 }
 

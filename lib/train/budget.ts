@@ -182,10 +182,12 @@ export function planBudget(
   work: Workload,
   speed: number,
   costs: UnitCosts = REFERENCE_COSTS,
+  /** How the user asked for the budget, for messages (`DOGS_MINUTES=5` in a notebook). */
+  asked = `--minutes ${minutes}`,
 ): Preset & { budget: BudgetPlan } {
   if (base.mode !== "cached") {
     throw new UsageError(
-      `--minutes plans cached-mode presets (cpu); '${base.name}' trains end to end on a GPU: ` +
+      `${asked}: budgets plan cached-mode presets (cpu); '${base.name}' trains end to end on a GPU: ` +
         "choose its rounds instead",
     );
   }
@@ -194,7 +196,7 @@ export function planBudget(
   const budget = minutes * 60;
   if (seconds(MIN_SCALE) > budget) {
     throw new UsageError(
-      `--minutes ${minutes}: even the smallest plan needs about ${
+      `${asked}: even the smallest plan needs about ${
         Math.ceil(seconds(MIN_SCALE))
       } s on this machine`,
     );
