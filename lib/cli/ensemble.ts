@@ -9,6 +9,7 @@ import {
   averageRuns,
   labelMapOf,
   readRunProbabilities,
+  refuseSameRuns,
   searchEnsembleAlpha,
 } from "../predict/ensemble.ts";
 import { scoreSubmission, writeSubmissions } from "../predict/submission.ts";
@@ -39,9 +40,8 @@ await runMain(async () => {
   const alphaGiven = values.alpha === undefined
     ? undefined
     : numberOption("alpha", values.alpha, { min: 0, max: 1 });
-  const twice = dirs.find((d, i) => dirs.findIndex((e) => resolve(e) === resolve(d)) !== i);
-  if (twice) throw new UsageError(`--runs names ${twice} twice: an ensemble averages other runs`);
   refuseOutInsideRuns(values.out, dirs);
+  await refuseSameRuns(dirs);
   const runs = await Promise.all(dirs.map(readRunProbabilities));
   const average = averageRuns(runs);
   let alpha = alphaGiven;

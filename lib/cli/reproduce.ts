@@ -93,7 +93,7 @@ await runMain(async () => {
 
 function printSummary(out: string, s: ReproduceSummary): void {
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  console.log(`\n== summary (${out})`);
+  console.log(`\n== summary (${out})${s.stored ? ": finished earlier, nothing redone" : ""}`);
   console.log(
     `validation (best checkpoint): main ${pct(s.validation.main)}, aux ${pct(s.validation.aux)}, ` +
       `blend ${pct(s.validation.blend)} at alpha ${s.alpha.toFixed(2)}`,
@@ -117,7 +117,9 @@ function printSummary(out: string, s: ReproduceSummary): void {
       (100 * s.seconds / (60 * s.budget.minutes)).toFixed(0)
     }%)`
     : "";
-  console.log(`wall time ${formatTime(s.seconds)}${budget}, of which:`);
+  console.log(
+    `wall time ${formatTime(s.seconds)}${budget}${s.stored ? " when it ran" : ""}, of which:`,
+  );
   const width = Math.max(...Object.keys(s.phases).map((p) => p.length));
   for (const [phase, seconds] of Object.entries(s.phases)) {
     const share = (100 * seconds / Math.max(s.seconds, 1e-9)).toFixed(0).padStart(3);

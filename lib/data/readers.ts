@@ -3,6 +3,10 @@
  * `image_id label ...` lines beside `train/` and `test/` folders) and ImageFolder
  * (`<root>/<class>/<file>`, as ImageWoof and Stanford Dogs ship). Structural problems in a label
  * file are errors naming file and line; a single unusable photo is skipped and reported.
+ *
+ * An ImageFolder photo's id is `<class>/<file name>`: unique per photo (two breeds' folders may
+ * both hold `001.jpg`, as Keras and fastai read them) and the photo's path under the root. A
+ * competition photo's id is its file's stem, as the submission format has it.
  */
 import { join } from "node:path";
 import { DataError, type Skipped } from "../errors.ts";
@@ -43,14 +47,43 @@ export async function readDataset(
 
 /**
  * Ids are opaque strings and travel through tab-separated files; a name with a tab or a line
- * break cannot, and is refused by name before anything is written.
+ * break cannot, and is refused by name before anything is written. So is a name that is not
+ * UTF-8 (a Latin-1 `café.jpg` from an old archive): Deno reads it with U+FFFD in place of the
+ * byte, a path that names no file, so its id could neither be written nor read back.
  */
-function checkName(path: string, name: string): void {
+function checkName(path: string, name: string, folder = false): void {
   if (!fitsTsv(name)) {
     throw new DataError(
       path,
       "its name holds a tab or a line break, which the run's tab-separated files (split, " +
         "submissions) cannot carry: rename it",
+    );
+  }
+  // A file that is no photo is only reported (skipped.tsv): its name need not lead back to it.
+  if (name.includes("\uFFFD") && (folder || isImageName(name))) {
+    let exists = true;
+    try {
+      Deno.lstatSync(path);
+    } catch {
+      exists = false;
+    }
+    if (!exists) {
+      throw new DataError(
+        path,
+        "its name is not UTF-8 (shown with U+FFFD where a byte could not be read as text), so " +
+          "no file can be named by it: rename it in UTF-8 (e.g. `convmv -f latin1 -t utf8`)",
+      );
+    }
+  }
+}
+
+/** A classifier learns to tell classes apart: a dataset of one class is refused up front. */
+function checkClasses(source: string, train: readonly LabelledImage[]): void {
+  const labels = new Set(train.map((t) => t.label));
+  if (labels.size < 2) {
+    throw new DataError(
+      source,
+      `only one class ('${[...labels][0]}'): a classifier needs photos of two classes or more`,
     );
   }
 }
@@ -60,11 +93,10 @@ export async function readImageFolder(root: string): Promise<DatasetListing> {
   await requireDirectory(root);
   const train: LabelledImage[] = [];
   const skipped: Skipped[] = [];
-  const firstPath = new Map<string, string>();
   for (const classDir of await sortedEntries(root)) {
     if (!classDir.isDirectory || classDir.name.startsWith(".")) continue;
     const dir = join(root, classDir.name);
-    checkName(dir, classDir.name);
+    checkName(dir, classDir.name, true);
     for (const file of await sortedEntries(dir)) {
       if (file.name.startsWith(".") || file.isDirectory) continue;
       const path = join(dir, file.name);
@@ -74,16 +106,13 @@ export async function readImageFolder(root: string): Promise<DatasetListing> {
         skipped.push({ path, problem });
         continue;
       }
-      const id = stem(file.name);
-      const other = firstPath.get(id);
-      if (other) throw new DataError(path, `duplicate image id '${id}' (also ${other})`);
-      firstPath.set(id, path);
-      train.push({ id, path, label: classDir.name });
+      train.push({ id: `${classDir.name}/${file.name}`, path, label: classDir.name });
     }
   }
   if (train.length === 0) {
     throw new DataError(root, "no images found (expected <root>/<class>/<image> or train.txt)");
   }
+  checkClasses(root, train);
   return { root, layout: "imagefolder", train, test: [], skipped };
 }
 
@@ -141,6 +170,7 @@ export async function readCompetition(
     else train.push({ id, path, label: fields[1] });
   }
   if (train.length === 0) throw new DataError(labelFile, "no usable labelled images");
+  checkClasses(labelFile, train);
   const test = await readTestFolder(testDir, skipped);
   const trainPaths = new Map(train.map((t) => [t.id, t.path]));
   for (const t of test) {

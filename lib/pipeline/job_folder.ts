@@ -8,8 +8,8 @@ import { DataError, UsageError } from "../errors.ts";
 import { readDataset } from "../data/readers.ts";
 import { checkWeightFile } from "../model/pretrained.ts";
 import { refuseForeignFolder } from "../run/folder.ts";
-import { readJsonIfAny, writeTextAtomic } from "../files.ts";
-import { jobFiles } from "../layout.ts";
+import { exists, readJsonIfAny, writeTextAtomic } from "../files.ts";
+import { jobFiles, runFiles } from "../layout.ts";
 
 import type { ReproduceOptions } from "./reproduce.ts";
 
@@ -41,24 +41,53 @@ export async function checkSettings(out: string, settings: Record<string, unknow
     `it records ${Object.keys(settings).join(", ")}; ` +
       "remove it and run the command with the options this run was started with",
   );
-  if (saved) {
-    for (const [key, value] of Object.entries(settings)) {
-      if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
-        throw new DataError(
-          file,
-          `${key}: this run folder was made with ${JSON.stringify(saved[key])}, the command ` +
-            `asks ${JSON.stringify(value)}; start it in another folder (--out)`,
-        );
-      }
-    }
-    return;
-  }
+  if (saved) return compareSettings(file, saved, settings);
   await Deno.mkdir(out, { recursive: true });
-  // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
-  await refuseForeignFolder(
-    out,
-    [basename(jobFiles(out).train)],
-    "not empty and not a reproduce run folder; start it in another folder (--out)",
-  );
+  const parts = jobFiles(out);
+  if (await exists(runFiles(parts.train).config)) {
+    // The record is gone (removed, as its damaged-file line advises) but the job's parts are
+    // here: what they were made with is still written in them, and only the same options go on.
+    const evidence = await recordedSettings(out);
+    if (evidence) compareSettings(evidence.file, evidence.settings, settings);
+  } else {
+    // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
+    await refuseForeignFolder(
+      out,
+      [basename(parts.train)],
+      "not empty and not a reproduce run folder; start it in another folder (--out)",
+    );
+  }
   await writeTextAtomic(file, JSON.stringify(settings, null, 1));
+}
+
+function compareSettings(
+  file: string,
+  saved: Record<string, unknown>,
+  wanted: Record<string, unknown>,
+): void {
+  for (const [key, value] of Object.entries(wanted)) {
+    if (!(key in saved)) continue;
+    if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
+      throw new DataError(
+        file,
+        `${key}: this run folder was made with ${JSON.stringify(saved[key])}, the command ` +
+          `asks ${JSON.stringify(value)}; run it with the options it was made with, or start ` +
+          "it in another folder (--out)",
+      );
+    }
+  }
+}
+
+/** The job settings a folder's later parts recorded: the finished job's summary, or the
+ * transfer run's identity (its pseudo-labels depend on them). */
+async function recordedSettings(
+  out: string,
+): Promise<{ file: string; settings: Record<string, unknown> } | undefined> {
+  const parts = jobFiles(out);
+  const summary = await Deno.readTextFile(parts.summary).then(JSON.parse, () => undefined);
+  if (summary?.settings) return { file: parts.summary, settings: summary.settings };
+  const transfer = runFiles(parts.transfer).config;
+  const config = await Deno.readTextFile(transfer).then(JSON.parse, () => undefined);
+  const job = config?.identity?.settings?.job;
+  return job ? { file: transfer, settings: { ...job, transfer: true } } : undefined;
 }

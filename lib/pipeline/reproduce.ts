@@ -11,14 +11,16 @@ import type { LabelMap } from "../data/labels.ts";
 import type { LabelledImage } from "../data/dataset.ts";
 import { predictPhotos, type Probabilities } from "../predict/predict.ts";
 import { loadRun } from "../run/load.ts";
-import type { CheckpointMeta } from "../run/checkpoint.ts";
+import { checkpointDamage, type CheckpointMeta } from "../run/checkpoint.ts";
+import { readRunConfig } from "../run/config.ts";
+import { basename } from "node:path";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
-import { train, type TrainOptions, type TrainResult } from "../train/run.ts";
+import { checkRun, train, type TrainOptions, type TrainResult } from "../train/run.ts";
 import type { Callback } from "../train/round.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { lockRunFolder, type RunLock } from "../run/folder.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
-import { readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
+import { exists, readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 import type { BudgetPlan, StageSpec } from "../run/presets.ts";
@@ -67,6 +69,10 @@ export interface ReproduceSummary {
   phases: Record<string, number>;
   /** The plan under `--minutes` (the budget, its scale and estimate). */
   budget?: BudgetPlan;
+  /** The job's settings (flip, threshold, transfer), as `reproduce.json` records them. */
+  settings?: JobSettings;
+  /** Set when a finished job was run again: the summary is what it stored, nothing was redone. */
+  stored?: boolean;
 }
 
 /** One prediction of the test photos and the submission files written from it. */
@@ -95,6 +101,9 @@ export interface TestPredictions {
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
   const r = await openReproduction(options);
   try {
+    // A finished job run again reports what it stored and rewrites nothing.
+    const finished = await r.finished();
+    if (finished) return finished;
     await r.trainBase();
     const before = await r.predictTest("before");
     let after: TestPredictions | undefined;
@@ -196,6 +205,36 @@ export class Reproduction {
     return this.#base = base;
   }
 
+  /**
+   * The summary of a finished job (`summary.json`, with every file it names in place, and the
+   * training run's folder still this job's), or undefined when there is work left.
+   */
+  async finished(): Promise<ReproduceSummary | undefined> {
+    this.#checkOpen();
+    const stored = await this.#storedSummary();
+    if (!stored) return undefined;
+    await checkRun({ ...this.#options, out: jobFiles(this.out).train });
+    this.#log(`complete: ${jobFiles(this.out).summary} (the same command reports it again)`);
+    return { ...stored, stored: true };
+  }
+
+  /** summary.json when the job finished: its files all there. */
+  async #storedSummary(): Promise<ReproduceSummary | undefined> {
+    const file = jobFiles(this.out).summary;
+    const stored = await readJsonIfAny<ReproduceSummary>(
+      file,
+      "remove it: the same command makes it again from the job's files",
+    );
+    if (!stored?.before || typeof stored.checkpoint !== "string") return undefined;
+    const files = [
+      ...Object.values(stored.before),
+      ...Object.values(stored.after ?? {}),
+      stored.checkpoint,
+    ];
+    for (const path of files) if (!(await exists(path))) return undefined;
+    return stored;
+  }
+
   /** The best checkpoint of stages 1-3: its weights start the transfer, its alpha blends every
    * submission. */
   async #best(): Promise<{ path: string; meta: CheckpointMeta }> {
@@ -211,6 +250,7 @@ export class Reproduction {
   async predictTest(when: "before" | "after"): Promise<TestPredictions> {
     this.#checkOpen();
     const base = await this.trainBase();
+    if (when === "before") await this.#checkBest();
     const alpha = (await this.#best()).meta.metrics.alpha;
     const run = when === "before"
       ? await loadRun(jobFiles(this.out).train, "best")
@@ -245,6 +285,38 @@ export class Reproduction {
     };
   }
 
+  /**
+   * Before the first file is written from it: the best checkpoint loads, and the transfer (when
+   * one started) started from it. Each refusal names a remedy that works as written.
+   */
+  async #checkBest(): Promise<void> {
+    const best = await this.#best();
+    const parts = jobFiles(this.out);
+    const made = [];
+    for (const dir of [parts.transfer, parts.submissions]) if (await exists(dir)) made.push(dir);
+    const fromIt = made.length ? ` together with ${made.join(" and ")} (made from it)` : "";
+    const damage = await checkpointDamage(best.path);
+    if (damage) {
+      throw new DataError(
+        damage.file,
+        `${damage.damage}; it is this job's best checkpoint: restore it from a backup, or ` +
+          `remove ${best.path}${fromIt}, and the same command goes on from the next best`,
+      );
+    }
+    const transfer = await readRunConfig(parts.transfer).catch(() => undefined);
+    const init = transfer?.identity?.settings?.init;
+    if (typeof init === "string" && init !== basename(best.path)) {
+      throw new DataError(
+        runFiles(parts.transfer).config,
+        `the transfer started from ${init}, and this job's best checkpoint is now ` +
+          `${basename(best.path)}: restore ${init} from a backup, or remove ${
+            made.join(" and ")
+          } ` +
+          "to predict and transfer again from the best",
+      );
+    }
+  }
+
   /** Every test id gets a line: photos that did not decode get the class prior. */
   #withFallback(base: TrainResult, ids: string[], probs: Probabilities) {
     const unreadable = base.data.unreadableTest.map((t) => t.id);
@@ -277,6 +349,7 @@ export class Reproduction {
       init: best.path,
       pseudo,
       trainOnVal: true,
+      job: { flip: this.#job.flip, threshold: this.#job.threshold },
       ...(callbacks ? { callbacks } : {}),
     });
   }
@@ -320,13 +393,16 @@ export class Reproduction {
     return fit.stages;
   }
 
-  /** `summary.json`: what the run produced, for `deno task reproduce` to print. */
+  /** `summary.json`: what the run produced, for `deno task reproduce` to print. A job that had
+   * finished keeps the summary it wrote then (its wall time, not a re-run's). */
   async writeSummary(
     before: TestPredictions,
     after: TestPredictions | undefined,
     pseudoLabels: number,
   ): Promise<ReproduceSummary> {
     const best = await this.#best();
+    const stored = await this.#storedSummary();
+    if (stored?.checkpoint === best.path && stored.settings) return { ...stored, stored: true };
     const { main, aux, blend } = best.meta.metrics;
     const seconds = (performance.now() - this.#started) / 1000;
     const phases = phaseTimes();
@@ -342,6 +418,7 @@ export class Reproduction {
       seconds,
       phases: { ...phases, other: Math.max(0, seconds - covered) },
       budget: this.#options.preset.budget,
+      settings: this.#job,
     };
     await writeTextAtomic(jobFiles(this.out).summary, JSON.stringify(summary, null, 1));
     return summary;

@@ -7,7 +7,9 @@
  */
 import { cacheImages } from "../data/cache.ts";
 import { exists } from "../files.ts";
-import { DataError } from "../errors.ts";
+import { DataError, UsageError } from "../errors.ts";
+import { sha256Hex } from "../files.ts";
+import { digest } from "../download.ts";
 import { LabelMap } from "../data/labels.ts";
 import { readSplit } from "../data/prepare.ts";
 import { readTable } from "../data/table.ts";
@@ -52,6 +54,46 @@ export async function readRunProbabilities(dir: string): Promise<RunProbabilitie
     });
   });
   return { dir, file, ids: rows.map((r) => r.image_id), labels, probs: { main, aux, classes: k } };
+}
+
+/**
+ * What a run is, whatever its path: its training runs' identities (dataset, preset, seed, weights,
+ * settings: the same identity trains the same weights) and the SHA-256 of its final probabilities.
+ * A symlink to a run, or a copy of its folder, is the same run.
+ */
+export async function runKey(dir: string): Promise<{ identity: string; probabilities: string }> {
+  const job = jobFiles(dir);
+  const identities = [];
+  for (const part of [job.train, job.transfer]) {
+    const text = await Deno.readTextFile(runFiles(part).config).catch(() => undefined);
+    identities.push(text === undefined ? null : JSON.parse(text).identity ?? null);
+  }
+  const record = await Deno.readTextFile(job.record).catch(() => "");
+  const { file } = await readRunProbabilities(dir);
+  return {
+    identity: sha256Hex(JSON.stringify([identities, record])),
+    probabilities: await digest(file, "sha256"),
+  };
+}
+
+/** Refuses to average a run with itself (named twice, through a link, or copied). */
+export async function refuseSameRuns(dirs: readonly string[]): Promise<void> {
+  const keys = await Promise.all(dirs.map(runKey));
+  for (let i = 0; i < dirs.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const same = keys[i].identity === keys[j].identity
+        ? "the same dataset, preset, seed, weights and settings"
+        : keys[i].probabilities === keys[j].probabilities
+        ? "byte-identical probabilities"
+        : undefined;
+      if (same) {
+        throw new UsageError(
+          `--runs: ${dirs[j]} and ${dirs[i]} are one run (${same}): an ensemble averages ` +
+            "different runs (other seeds, presets or backbones)",
+        );
+      }
+    }
+  }
 }
 
 /** The runs' probabilities averaged per head; runs must share test ids and label maps. */

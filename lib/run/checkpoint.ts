@@ -118,16 +118,22 @@ interface CheckpointFiles {
   meta: CheckpointMeta;
 }
 
+/** A checkpoint that cannot be read, with what is wrong (`damage`) apart from what to do. */
+export class DamagedCheckpoint extends DataError {
+  constructor(file: string, readonly damage: string, readonly folder: string) {
+    super(
+      file,
+      `${damage}; remove the checkpoint folder ${folder} to go back to the one before (a run ` +
+        `resumes from there)`,
+    );
+  }
+}
+
 /** What a checkpoint holds, checked: its specs parse, and its weights have the length they need
  * (and the SHA-256 its meta recorded). A damaged one is a DataError saying what to do. */
 async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
   const files = checkpointFiles(path);
-  const fail = (file: string, problem: string) =>
-    new DataError(
-      file,
-      `${problem}; remove the checkpoint folder ${path} to go back to the one before (a run ` +
-        `resumes from there)`,
-    );
+  const fail = (file: string, problem: string) => new DamagedCheckpoint(file, problem, path);
   const json = async <T>(file: string): Promise<T> => {
     try {
       return JSON.parse(await Deno.readTextFile(file));
@@ -166,11 +172,16 @@ async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
 
 /** Why a checkpoint cannot be loaded (undefined: it can). */
 export async function checkpointProblem(path: string): Promise<string | undefined> {
+  return (await checkpointDamage(path))?.message;
+}
+
+/** The damage that keeps a checkpoint from loading, or undefined when it loads. */
+export async function checkpointDamage(path: string): Promise<DamagedCheckpoint | undefined> {
   try {
     await readCheckpointFiles(path);
     return undefined;
   } catch (error) {
-    if (error instanceof DataError) return error.message;
+    if (error instanceof DamagedCheckpoint) return error;
     throw error;
   }
 }

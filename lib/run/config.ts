@@ -40,6 +40,9 @@ export interface RunSettings {
   pseudo?: LabelledImage[];
   /** Train on the validation photos too (the seed's transfer uses all labelled data). */
   trainOnVal?: boolean;
+  /** The job settings a run depends on (a transfer: how its pseudo-labels were made), kept in
+   * its identity so the job folder can be checked against them. */
+  job?: Record<string, unknown>;
 }
 
 /** What a run was started with (`run.json`), enough to rebuild its model from a checkpoint. */
@@ -55,8 +58,9 @@ export interface RunConfig {
 }
 
 /** Bumped whenever what a run computes changes for the same settings (3: photos that are not
- * already square at the model's size are cropped and resized as the seed does, `data/square.ts`). */
-export const RECIPE_VERSION = 3;
+ * already square at the model's size are cropped and resized as the seed does, `data/square.ts`;
+ * 4: an ImageFolder photo's id is `<class>/<file name>`, unique per photo). */
+export const RECIPE_VERSION = 4;
 
 /** RunSettings with every default filled in (from DEFAULTS): what a run works with. */
 export type ResolvedRunSettings<T extends RunSettings = RunSettings> = T & {
@@ -104,7 +108,7 @@ export async function runIdentity(
     settings: {
       // The recipe's semantics beyond its settings (2: the seed's split counts, spliced pairs
       // left alone, int zoom, the transfer's Train rounds on the training split; 3: the seed's
-      // crop then resize): a folder made by another is not resumed with this one.
+      // crop then resize; 4: ImageFolder ids): a folder made by another is not resumed.
       recipeVersion: RECIPE_VERSION,
       recipe: sha256Hex(JSON.stringify(preset), 16),
       splitSeed: settings.splitSeed,
@@ -119,6 +123,7 @@ export async function runIdentity(
         ? sha256Hex(settings.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
         : null,
       trainOnVal: settings.trainOnVal,
+      ...(settings.job ? { job: settings.job } : {}),
     },
   };
 }

@@ -7,7 +7,9 @@
  *   whose identity differs is refused before anything is written, with one line naming the field.
  * - a lock: one process at a time (`.lock` holds pid, host and start time; a lock whose process is
  *   gone is stale and taken over).
- * - leftovers: temporary files of killed runs are removed at start (`lib/files.ts`).
+ * - leftovers: temporary files of killed runs are removed at start (`lib/files.ts`), and a folder
+ *   that holds nothing else (a start killed before `run.json` was in place, a disk that filled
+ *   while it was written) is the same command's to start again, not a stranger's folder.
  */
 import { join, relative, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -138,17 +140,35 @@ export async function checkIdentity(
   throw new DataError(file, `${detail ?? difference}; ${advice}`);
 }
 
-/** Refuses, with `problem`, a folder that holds anything but dot-files and the `allowed` names. */
+/**
+ * Refuses, with `problem`, a folder that holds anything but dot-files (its lock), the `allowed`
+ * names, and what a start of this project leaves when it is cut short: temporary files
+ * (`*.tmp-PID`, `*.part-PID`, whoever's they are: a live process's start is refused by the lock)
+ * and folders holding nothing else (an empty `checkpoints/`).
+ */
 export async function refuseForeignFolder(
   out: string,
   allowed: readonly string[],
   problem: string,
 ): Promise<void> {
   const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
-  if (entries.some((e) => !e.name.startsWith(".") && !allowed.includes(e.name))) {
-    throw new DataError(out, problem);
+  for (const e of entries) {
+    if (e.name.startsWith(".") || allowed.includes(e.name)) continue;
+    if (!(await onlyLeftovers(join(out, e.name), e))) throw new DataError(out, problem);
   }
 }
+
+/** Whether a path is a cut-short start's leftover: a temporary, or a folder of nothing else. */
+async function onlyLeftovers(path: string, entry: Deno.DirEntry): Promise<boolean> {
+  if (TEMPORARY.test(entry.name) || entry.name.startsWith(".")) return true;
+  if (!entry.isDirectory) return false;
+  for await (const inner of Deno.readDir(path)) {
+    if (!(await onlyLeftovers(join(path, inner.name), inner))) return false;
+  }
+  return true;
+}
+
+const TEMPORARY = /\.(?:tmp|part)-\d+$/;
 
 export interface RunLock {
   release(): Promise<void>;

@@ -35,7 +35,7 @@ import {
   runIdentity,
   writeRunConfig,
 } from "../run/config.ts";
-import { checkIdentity, lockRunFolder } from "../run/folder.ts";
+import { checkIdentity, lockRunFolder, type RunIdentity } from "../run/folder.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
 import { reporter } from "./stage_inputs.ts";
 import { runFiles } from "../layout.ts";
@@ -66,12 +66,7 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   const log = options.log ?? ((line: string) => console.error(line));
   // The run folder's contract first, before anything is written: same run, one process.
   const listing = await readDataset(options.data);
-  const identity = await runIdentity(options, listing);
-  const state = await checkIdentity(
-    options.out,
-    identity,
-    () => listingChanges(options.out, listing),
-  );
+  const { identity, state } = await checkRun(options, listing);
   const config = runConfig(options, identity);
   const existed = await exists(options.out);
   const lock = await lockRunFolder(options.out);
@@ -110,6 +105,25 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   }
 }
 
+/**
+ * Whether a folder holds this run (a resume) or nothing yet (new); another run's folder is
+ * refused, with one line naming what differs. Nothing is written.
+ */
+export async function checkRun(
+  given: TrainOptions,
+  listing?: DatasetListing,
+): Promise<{ identity: RunIdentity; state: "new" | "resume" }> {
+  const options = resolveRunSettings(given);
+  const photos = listing ?? await readDataset(options.data);
+  const identity = await runIdentity(options, photos);
+  const state = await checkIdentity(
+    options.out,
+    identity,
+    () => listingChanges(options.out, photos),
+  );
+  return { identity, state };
+}
+
 /** Temporary files of a killed run go; `run.json` comes first in a new folder. */
 async function prepareFolder(
   out: string,
@@ -140,12 +154,22 @@ async function splitData(
     valFraction: options.valFraction,
     testFraction: options.testFraction,
     listing,
-    resume: state === "resume" && await exists(runFiles(out).split),
+    // A split file removed (as a damaged one's line advises) is made again, the whole split
+    // with it: the seed makes the same one.
+    resume: state === "resume" && await allExist(runFiles(out), ["labels", "split", "testAnswers"]),
     onProgress: reporter("decode", options.progress),
     onDecoded: log,
   });
   reportSkipped(data.skipped, out, log);
   return data;
+}
+
+async function allExist<K extends string>(
+  files: Record<K, string>,
+  keys: readonly K[],
+): Promise<boolean> {
+  for (const key of keys) if (!(await exists(files[key]))) return false;
+  return true;
 }
 
 /** The backbone with its pretrained weights under the seed's heads. */

@@ -1,14 +1,18 @@
 /**
- * Faults and bad inputs on a finished run, tried from the command line as a careful tester would:
- * every state file the run reads back is damaged in turn, and the same command must end in one
- * line naming the file, what is wrong and what to do, without rewriting a good file; a damaged
- * checkpoint the run does not need is set aside and the run goes on; a failed start leaves
+ * Faults and bad inputs on a run, tried from the command line as a careful tester would: every
+ * state file a job reads back is damaged in turn, and the same command must end in one line
+ * naming the file, what is wrong and what to do, without rewriting a good file; then the remedy
+ * is followed exactly as the line words it, and the same command must succeed. A damaged
+ * checkpoint the run does not need is set aside and the run goes on; a start cut short (killed
+ * inside a rename, a disk that filled) is taken up by the same command; a failed start leaves
  * nothing behind; operating-system errors are one line too.
  */
 import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
+import { hostname } from "node:os";
 import {
   cli,
+  deadPid,
   decode,
   makeColourDataset,
   SHARED_MOBILENET,
@@ -50,7 +54,14 @@ interface Damage {
   damage: (run: string) => Promise<void>;
   /** The error line expected; undefined: the command succeeds with the same submissions. */
   error?: (run: string) => RegExp;
+  /** What the error line tells the user to do, done exactly so. */
+  remedy?: (run: string, finished: string) => Promise<void>;
+  /** After the remedy, the same submissions as the undamaged run (false: it went on from
+   * another checkpoint, and must only succeed). */
+  same?: boolean;
 }
+
+const remove = (...parts: string[]) => Deno.remove(join(...parts), { recursive: true });
 
 const lines = async (file: string) => (await Deno.readTextFile(file)).trimEnd().split("\n");
 const write = (file: string, rows: string[]) => Deno.writeTextFile(file, rows.join("\n") + "\n");
@@ -67,6 +78,8 @@ const DAMAGES: Damage[] = [
         `^error: ${run}/train/split\\.tsv: damaged: it lists \\d+ of the dataset's 72 photos ` +
           `\\(first missing: '.*'\\); remove it and run the same command`,
       ),
+    remedy: (run) => remove(run, "train", "split.tsv"),
+    same: true,
   },
   {
     name: "labels.tsv with two whole rows swapped (the index column says which is which)",
@@ -86,8 +99,11 @@ const DAMAGES: Damage[] = [
     },
     error: (run) =>
       new RegExp(
-        `^error: ${run}/train/labels\\.tsv: damaged: its classes are not the dataset's 3 in order`,
+        `^error: ${run}/train/labels\\.tsv: damaged: its classes are not the dataset's 3 in ` +
+          `order; remove it and run the same command`,
       ),
+    remedy: (run) => remove(run, "train", "labels.tsv"),
+    same: true,
   },
   {
     name: "metrics.json garbage",
@@ -97,6 +113,8 @@ const DAMAGES: Damage[] = [
         `^error: ${run}/train/metrics\\.json: damaged \\(.*\\): restore it, or remove it to ` +
           `resume without the rows of earlier rounds`,
       ),
+    remedy: (run) => remove(run, "train", "metrics.json"),
+    same: true,
   },
   {
     name: "reproduce.json garbage",
@@ -106,12 +124,17 @@ const DAMAGES: Damage[] = [
         `^error: ${run}/reproduce\\.json: damaged \\(.*\\): it records flip, threshold, ` +
           `transfer; remove it and run the command with the options`,
       ),
+    remedy: (run) => remove(run, "reproduce.json"),
+    same: true,
   },
   {
     name: "run.json garbage",
     damage: (run) => Deno.writeTextFile(join(run, "train", "run.json"), '{"data":'),
     error: (run) =>
       new RegExp(`^error: ${run}/train/run\\.json: damaged \\(.*\\): restore it from a backup`),
+    remedy: (run, finished) =>
+      Deno.copyFile(join(finished, "train", "run.json"), join(run, "train", "run.json")),
+    same: true,
   },
   {
     name: "the best checkpoint's weights truncated (it is needed: named, with what to do)",
@@ -128,8 +151,17 @@ const DAMAGES: Damage[] = [
     error: (run) =>
       new RegExp(
         `^error: ${run}/train/checkpoints/round\\d\\d-[^/]+/weights\\.bin: truncated or ` +
-          `damaged: \\d+ bytes, its specs need \\d+; remove the checkpoint folder .* to go back`,
+          `damaged: \\d+ bytes, its specs need \\d+; it is this job's best checkpoint: restore ` +
+          `it from a backup, or remove ${run}/train/checkpoints/round\\d\\d-[^ ]+ together ` +
+          `with ${run}/transfer and ${run}/submissions \\(made from it\\), and the same command ` +
+          `goes on from the next best$`,
       ),
+    remedy: async (run) => {
+      await remove(await bestCheckpoint(run));
+      await remove(run, "transfer");
+      await remove(run, "submissions");
+    },
+    same: false,
   },
 ];
 
@@ -152,9 +184,12 @@ Deno.test("damaged state files: one line naming the file and what to do, nothing
   assert.equal(first.code, 0, decode(first.stderr).slice(-2000));
   const submissions = await files(join(finished, "submissions"));
 
-  await inPairs(DAMAGES, async ({ name, damage, error }) => {
+  // Each case on a copy of the job as a kill at its very end leaves it (no summary.json yet), so
+  // that the same command reads back every state file.
+  await inPairs(DAMAGES, async ({ name, damage, error, remedy, same }) => {
     const run = join(dir, name.replace(/\W+/g, "-"));
     await copy(finished, run);
+    await remove(run, "summary.json");
     await damage(run);
     const before = await files(run);
     const out = await smallRun("reproduce", data, run, cache, ...SEED).output();
@@ -163,19 +198,44 @@ Deno.test("damaged state files: one line naming the file and what to do, nothing
       assert.equal(out.code, 2, `${name}:\n${stderr}`);
       assert.match(errorLine(stderr), error(run), name);
       assert.deepEqual(await files(run), before, `${name}: no file rewritten`);
+      assert.ok(remedy, `${name}: every refusal names a remedy, and the test follows it`);
+      await remedy(run, finished);
+      const again = await smallRun("reproduce", data, run, cache, ...SEED).output();
+      assert.equal(again.code, 0, `${name}, after its remedy:\n${decode(again.stderr)}`);
+      if (!same) return;
     } else {
       assert.equal(out.code, 0, `${name}:\n${stderr}`);
-      const after = await files(join(run, "submissions"));
-      for (const [path, text] of submissions) {
-        assert.equal(after.get(path.replace(finished, run)), text, `${name}: ${path}`);
-      }
+    }
+    const after = await files(join(run, "submissions"));
+    for (const [path, text] of submissions) {
+      assert.equal(after.get(path.replace(finished, run)), text, `${name}: ${path}`);
     }
   });
+
+  // Its record removed, a job's parts still say what it was made with: other options are refused
+  // (the summary's record, then the transfer's, named), and nothing is rewritten.
+  const recorded = join(dir, "reproduce-json-garbage");
+  for (const evidence of ["summary.json", "transfer/run.json"]) {
+    await remove(recorded, "reproduce.json").catch(() => {}); // gone after the first refusal
+    if (evidence !== "summary.json") await remove(recorded, "summary.json");
+    const kept = await files(recorded);
+    const other = await smallRun("reproduce", data, recorded, cache, ...SEED, "--flip").output();
+    assert.equal(other.code, 2, decode(other.stderr));
+    assert.match(
+      errorLine(decode(other.stderr)),
+      new RegExp(
+        `^error: ${recorded}/${evidence}: flip: this run folder was made with false, the ` +
+          "command asks true; run it with the options it was made with",
+      ),
+    );
+    assert.deepEqual(await files(recorded), kept, "nothing rewritten");
+  }
 
   // The checkpoint a resume would start from is damaged: set aside, kept, and the run goes back
   // to the one before; the finished transfer ends with the same files.
   const resumed = join(dir, "latest-damaged");
   await copy(finished, resumed);
+  await remove(resumed, "summary.json");
   const checkpoints = join(resumed, "transfer", "checkpoints");
   const names = (await Array.fromAsync(Deno.readDir(checkpoints))).map((e) => e.name).sort();
   await Deno.truncate(join(checkpoints, names.at(-1)!, "weights.bin"), 1000);
@@ -193,13 +253,93 @@ Deno.test("damaged state files: one line naming the file and what to do, nothing
   }
 
   // predict on a run whose model is damaged: the same one line.
-  const broken = join(
-    dir,
-    "the-best-checkpoint-s-weights-truncated-it-is-needed-named-with-what-to-do-",
-  );
+  const broken = join(dir, "broken-model");
+  await copy(finished, broken);
+  await DAMAGES.find((d) => d.name.startsWith("the best checkpoint"))!.damage(broken);
   const predicted = await cli("predict", "--run", join(broken, "train"), data).output();
   assert.equal(predicted.code, 2);
   assert.match(errorLine(decode(predicted.stderr)), /weights\.bin: truncated or damaged/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+/**
+ * Starts cut short, as a kill inside a rename or a full disk leaves them: the folder holds only
+ * the project's own partial initialisation (a dead process's lock, a `.tmp-PID` file, an empty
+ * `checkpoints/`). The same command takes it up and ends with the same files.
+ */
+const CUT_SHORT: { name: string; make: (run: string, finished: string) => Promise<void> }[] = [
+  {
+    name: "killed inside the rename of reproduce.json",
+    make: async (run) => {
+      await Deno.mkdir(run);
+      await Deno.writeTextFile(join(run, `reproduce.json.tmp-${await deadPid()}`), "{}");
+      await staleLock(run);
+    },
+  },
+  {
+    name: "killed inside the rename of train/run.json",
+    make: async (run, finished) => {
+      await Deno.mkdir(join(run, "train", "checkpoints"), { recursive: true });
+      await Deno.copyFile(join(finished, "reproduce.json"), join(run, "reproduce.json"));
+      const config = await Deno.readTextFile(join(finished, "train", "run.json"));
+      await Deno.writeTextFile(join(run, "train", `run.json.tmp-${await deadPid()}`), config);
+      await staleLock(join(run, "train"));
+    },
+  },
+  {
+    name: "disk full while train/run.json was written, then space freed",
+    make: async (run, finished) => {
+      await Deno.mkdir(join(run, "train", "checkpoints"), { recursive: true });
+      await Deno.copyFile(join(finished, "reproduce.json"), join(run, "reproduce.json"));
+      await Deno.writeTextFile(join(run, "train", `run.json.tmp-${await deadPid()}`), '{"da');
+    },
+  },
+  {
+    name: "killed inside the rename of transfer/run.json, stages 1-3 done",
+    make: async (run, finished) => {
+      await copy(finished, run);
+      for (const part of ["transfer", "submissions", "summary.json"]) await remove(run, part);
+      await Deno.mkdir(join(run, "transfer", "checkpoints"), { recursive: true });
+      const config = await Deno.readTextFile(join(finished, "transfer", "run.json"));
+      await Deno.writeTextFile(join(run, "transfer", `run.json.tmp-${await deadPid()}`), config);
+      await staleLock(join(run, "transfer"));
+    },
+  },
+];
+
+/** A lock left by a process that is gone (killed with -9). */
+async function staleLock(dir: string): Promise<void> {
+  const holder = { pid: await deadPid(), host: hostname(), started: new Date().toISOString() };
+  await Deno.writeTextFile(join(dir, ".lock"), JSON.stringify(holder));
+}
+
+Deno.test("starts cut short (a kill inside a rename, a full disk) are taken up by the same command", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  const cache = join(dir, "cache");
+  await makeColourDataset(data);
+  const finished = join(dir, "finished");
+  const first = await smallRun("reproduce", data, finished, cache, ...SEED).output();
+  assert.equal(first.code, 0, decode(first.stderr).slice(-2000));
+  const submissions = await files(join(finished, "submissions"));
+  await inPairs(CUT_SHORT, async ({ name, make }) => {
+    const run = join(dir, name.replace(/\W+/g, "-"));
+    await make(run, finished);
+    const out = await smallRun("reproduce", data, run, cache, ...SEED).output();
+    assert.equal(out.code, 0, `${name}:\n${decode(out.stderr)}`);
+    const after = await files(join(run, "submissions"));
+    for (const [path, text] of submissions) {
+      assert.equal(after.get(path.replace(finished, run)), text, `${name}: ${path}`);
+    }
+  });
+  // Anything else in the folder is still a stranger's: refused, untouched.
+  const foreign = join(dir, "foreign");
+  await Deno.mkdir(join(foreign, "checkpoints"), { recursive: true });
+  await Deno.writeTextFile(join(foreign, "checkpoints", "notes.txt"), "mine");
+  const refused = await smallRun("reproduce", data, foreign, cache, ...SEED).output();
+  assert.equal(refused.code, 2);
+  assert.match(errorLine(decode(refused.stderr)), /not empty and not a reproduce run folder/);
+  assert.equal(await Deno.readTextFile(join(foreign, "checkpoints", "notes.txt")), "mine");
   await Deno.remove(dir, { recursive: true });
 });
 

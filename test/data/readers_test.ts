@@ -12,12 +12,12 @@ Deno.test("ImageFolder: labels from folder names, sorted, non-images and empty f
   await Deno.writeTextFile(join(root, "a", ".DS_Store"), "x");
   const listing = await readImageFolder(root);
   assert.equal(listing.layout, "imagefolder");
-  assert.deepEqual(listing.train.map((t) => `${t.label}/${t.id}`), [
-    "a/a_0",
-    "a/a_1",
-    "a/a_2",
-    "b/b_0",
-    "b/b_1",
+  assert.deepEqual(listing.train.map((t) => [t.label, t.id]), [
+    ["a", "a/a_0.jpg"],
+    ["a", "a/a_1.jpg"],
+    ["a", "a/a_2.jpg"],
+    ["b", "b/b_0.jpg"],
+    ["b", "b/b_1.jpg"],
   ]);
   assert.deepEqual(
     listing.skipped.map((s) => [s.path.slice(root.length + 1), s.problem]),
@@ -29,17 +29,68 @@ Deno.test("ImageFolder: labels from folder names, sorted, non-images and empty f
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("ImageFolder: a duplicate id across classes is an error naming both files", async () => {
+Deno.test("ImageFolder: one file name in two breeds' folders (and two extensions) is four photos", async () => {
   const root = await tempDir();
   await makeImageFolder(root, { a: 1, b: 1 });
   await Deno.copyFile(join(root, "a", "a_0.jpg"), join(root, "b", "a_0.jpg"));
-  await assert.rejects(readImageFolder(root), (e: Error) => {
+  await Deno.copyFile(join(root, "a", "a_0.jpg"), join(root, "a", "a_0.png"));
+  const listing = await readImageFolder(root);
+  assert.deepEqual(listing.train.map((t) => [t.id, t.path.slice(root.length + 1)]), [
+    ["a/a_0.jpg", "a/a_0.jpg"],
+    ["a/a_0.png", "a/a_0.png"],
+    ["b/a_0.jpg", "b/a_0.jpg"],
+    ["b/b_0.jpg", "b/b_0.jpg"],
+  ]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("readers: a dataset of one class is refused up front, in either layout", async () => {
+  const root = await tempDir();
+  await makeImageFolder(root, { beagle: 3 });
+  await assert.rejects(readDataset(root), (e: Error) => {
     assert.ok(e instanceof DataError);
-    assert.match(e.message, /b\/a_0\.jpg: duplicate image id 'a_0' \(also .*a\/a_0\.jpg\)/);
+    assert.equal(
+      e.message,
+      `${root}: only one class ('beagle'): a classifier needs photos of two classes or more`,
+    );
     return true;
   });
   await Deno.remove(root, { recursive: true });
+  const competition = await makeCompetition(["p1 7", "p2 7", "p3 7"]);
+  await assert.rejects(readDataset(competition), /train\.txt: only one class \('7'\)/);
+  await Deno.remove(competition, { recursive: true });
 });
+
+Deno.test("readers: a photo or class folder whose name is not UTF-8 is refused by name", async () => {
+  const root = await tempDir();
+  await makeImageFolder(root, { a: 2, b: 1 });
+  const enc = new TextEncoder();
+  // a/caf\xe9.jpg: the Latin-1 byte of e-acute, not UTF-8.
+  const cafe = [...enc.encode(join(root, "a", "caf")), 0xe9, ...enc.encode(".jpg")];
+  await pythonWrite(cafe, await solidJpeg(8, 8, [1, 2, 3]));
+  await assert.rejects(readDataset(root), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.match(e.message, /\/a\/caf\uFFFD\.jpg: its name is not UTF-8 .*: rename it in UTF-8/);
+    return true;
+  });
+  await Deno.remove(join(root, "a"), { recursive: true });
+  await pythonWrite([...enc.encode(join(root, "d")), 0xe9, 0x67], undefined);
+  await assert.rejects(readDataset(root), /\/d\uFFFDg: its name is not UTF-8/);
+  await Deno.remove(root, { recursive: true });
+});
+
+/** Writes a file (or makes a folder, without data) at a path given as raw bytes: Deno's own
+ * file calls take text, so a name that is not UTF-8 needs another program. */
+async function pythonWrite(path: number[], data: Uint8Array | undefined): Promise<void> {
+  const code = data
+    ? `import sys; open(bytes(${JSON.stringify(path)}), 'wb').write(sys.stdin.buffer.read())`
+    : `import os; os.mkdir(bytes(${JSON.stringify(path)}))`;
+  const child = new Deno.Command("python3", { args: ["-c", code], stdin: "piped" }).spawn();
+  const writer = child.stdin.getWriter();
+  if (data) await writer.write(data);
+  await writer.close();
+  assert.equal((await child.status).code, 0);
+}
 
 Deno.test("readers: a missing or empty root is a clear error", async () => {
   await assert.rejects(
@@ -102,10 +153,10 @@ Deno.test("ImageWoof slice from ../shared reads as 10 breeds of real photos", as
 
 Deno.test("ImageFolder: a broken symlink is skipped and reported, the rest still listed", async () => {
   const root = await tempDir();
-  await makeImageFolder(root, { a: 2 });
+  await makeImageFolder(root, { a: 2, b: 1 });
   await Deno.symlink(join(root, "gone.jpg"), join(root, "a", "link.jpg"));
   const listing = await readImageFolder(root);
-  assert.deepEqual(listing.train.map((t) => t.id), ["a_0", "a_1"]);
+  assert.deepEqual(listing.train.map((t) => t.id), ["a/a_0.jpg", "a/a_1.jpg", "b/b_0.jpg"]);
   assert.deepEqual(
     listing.skipped.map((s) => [s.path.slice(root.length + 1), s.problem]),
     [["a/link.jpg", "unreadable (broken link)"]],
@@ -145,7 +196,7 @@ Deno.test("competition layout: one id for two photos, in test/, in train/ or acr
 });
 
 Deno.test("readers: an id with a path in it is 'outside', not 'missing'; a tab in a name is refused", async () => {
-  const root = await makeCompetition(["p1 1", "../train/p2 2", "p3 1"]);
+  const root = await makeCompetition(["p1 1", "../train/p2 2", "p3 2"]);
   const listing = await readCompetition(root);
   assert.deepEqual(listing.train.map((t) => t.id), ["p1", "p3"]);
   assert.match(listing.skipped[0].problem, /train\.txt:2 with a path outside .*train \(ids are/);
@@ -156,7 +207,7 @@ Deno.test("readers: an id with a path in it is 'outside', not 'missing'; a tab i
   );
   await Deno.remove(root, { recursive: true });
   const folder = await tempDir();
-  await makeImageFolder(folder, { a: 2 });
+  await makeImageFolder(folder, { a: 2, b: 1 });
   await Deno.writeFile(join(folder, "a", "new\nline.jpg"), await solidJpeg(8, 8, [1, 2, 3]));
   await assert.rejects(readImageFolder(folder), /new\nline\.jpg: its name holds a tab or a line/);
   await Deno.remove(folder, { recursive: true });

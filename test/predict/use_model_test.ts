@@ -297,6 +297,23 @@ Deno.test("ensemble: two runs of one split averaged, alpha searched on their val
     await Deno.readTextFile(join(fixed, "submission_aux.txt")),
   );
 
+  // One run named twice, through a symlink or as a copy of its folder, is one run.
+  const link = join(dir, "seed0-link");
+  const copy = join(dir, "seed0-copy");
+  await Deno.symlink(runs[0], link);
+  assert.equal((await new Deno.Command("cp", { args: ["-a", runs[0], copy] }).output()).code, 0);
+  for (const twin of [runs[0], link, copy]) {
+    const same = await cli("ensemble", "--runs", runs[0], twin, "--out", join(dir, "y")).output();
+    assert.equal(same.code, 2, decode(same.stderr));
+    assert.equal(
+      decode(same.stderr).trim(),
+      `error: --runs: ${runs[0]} and ${twin} are one run (the same dataset, preset, seed, ` +
+        "weights and settings): an ensemble averages different runs (other seeds, presets or " +
+        "backbones)",
+    );
+  }
+  await Deno.remove(copy, { recursive: true });
+
   // Runs of another split are refused with one line.
   const other = join(dir, "other-split");
   await reproduce({
