@@ -5,6 +5,7 @@
  * runs share, with each run's best model of the training stages (the transfer stages train on
  * those photos, so they cannot judge them); or it is stated.
  */
+import { resolve } from "node:path";
 import { cacheImages } from "../data/cache.ts";
 import { exists } from "../files.ts";
 import { DataError, UsageError } from "../errors.ts";
@@ -78,6 +79,8 @@ export async function runKey(dir: string): Promise<{ identity: string; probabili
 
 /** Refuses to average a run with itself (named twice, through a link, or copied). */
 export async function refuseSameRuns(dirs: readonly string[]): Promise<void> {
+  const twice = dirs.find((d, i) => dirs.findIndex((e) => resolve(e) === resolve(d)) !== i);
+  if (twice) throw new UsageError(`--runs names ${twice} twice: an ensemble averages other runs`);
   const keys = await Promise.all(dirs.map(runKey));
   for (let i = 0; i < dirs.length; i++) {
     for (let j = 0; j < i; j++) {

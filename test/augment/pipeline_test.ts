@@ -56,7 +56,7 @@ Deno.test("pipeline: a worker error reaches the caller as a rejected batch", asy
   const { dir, config } = await setup();
   const broken = { ...config, byClass: [["no-such-photo"]], backgroundIds: ["no-such-photo"] };
   const stream = workerStream(broken, 0, 1);
-  await assert.rejects(stream.next(), /no-such-photo' is not in cache/);
+  await assert.rejects(stream.next(), /no-such-photo' is not in this cache/);
   stream.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -13,6 +13,7 @@ import {
   decode,
   makeColourDataset,
   makeCompetitionDataset,
+  SHARED_IMAGEWOOF,
   smallRun,
   tempDir,
 } from "../fixtures.ts";
@@ -115,10 +116,17 @@ Deno.test("competition layout: every test photo answered, unreadable ones with t
   const dir = await tempDir();
   const data = join(dir, "data");
   const cache = join(dir, "cache");
-  await makeCompetitionDataset(data, { labels: ["2", "17", "133"], perClass: 16, test: 7 });
-  // Two of the seven test files cannot be decoded: one empty, one not a JPEG at all.
+  await makeCompetitionDataset(data, { labels: ["2", "17", "133"], perClass: 16, test: 9 });
+  // Four of the nine test files cannot be decoded: one empty, one not a JPEG at all, two real
+  // photos cut short (`head -c 500`: the decoder's message runs over several lines).
   await Deno.writeFile(join(data, "test", "q5.jpg"), new Uint8Array());
   await Deno.writeTextFile(join(data, "test", "q6.jpg"), "not a photo");
+  const real = join(SHARED_IMAGEWOOF, "n02088364");
+  const photo = await Deno.readFile(
+    join(real, (await Array.fromAsync(Deno.readDir(real))).map((e) => e.name).sort()[0]),
+  );
+  await Deno.writeFile(join(data, "test", "q7.jpg"), photo.subarray(0, 500));
+  await Deno.writeFile(join(data, "test", "q8.jpg"), photo.subarray(0, 2000));
   // The most frequent class is the fallback: make it "17".
   for (let i = 0; i < 6; i++) {
     await Deno.copyFile(join(data, "train", "t17_0.jpg"), join(data, "train", `x17_${i}.jpg`));
@@ -132,12 +140,14 @@ Deno.test("competition layout: every test photo answered, unreadable ones with t
   const run = await smallRun("reproduce", data, out, cache).output();
   const log = decode(run.stderr);
   assert.equal(run.code, 0, log.slice(-3000));
-  assert.match(log, /skipped 2 unusable photo\(s\) \(full list: .*train\/skipped\.tsv\):/);
-  assert.match(log, /2 test photo\(s\) could not be read/);
+  assert.match(log, /skipped 4 unusable photo\(s\) \(full list: .*train\/skipped\.tsv\):/);
+  assert.match(log, /4 test photo\(s\) could not be read/);
   const skipped = await readRows(join(out, "train", "skipped.tsv"), { delimiter: "\t" });
   assert.deepEqual(skipped.slice(1).map((r) => r[0].split("/").at(-1)).sort(), [
     "q5.jpg",
     "q6.jpg",
+    "q7.jpg",
+    "q8.jpg",
   ]);
   // The label map keeps the dataset's own (numeric) ids, in numeric order, through the split.
   const labelRows = await readRows(join(out, "train", "labels.tsv"), { delimiter: "\t" });
@@ -148,13 +158,13 @@ Deno.test("competition layout: every test photo answered, unreadable ones with t
   const splitRows = await readRows(join(out, "train", "split.tsv"), { delimiter: "\t" });
   const trainLabels = new Set(splitRows.slice(1).filter((r) => r[3] === "train").map((r) => r[2]));
   assert.deepEqual([...trainLabels].sort(), ["133", "17", "2"]);
-  const ids = Array.from({ length: 7 }, (_, i) => `q${i}`);
+  const ids = Array.from({ length: 9 }, (_, i) => `q${i}`);
   for (const folder of ["submissions/before-transfer", "submissions"]) {
     for (const head of ["main", "aux", "blend"]) {
       const rows = await readRows(join(out, folder, `submission_${head}.txt`), { delimiter: "\t" });
       assert.deepEqual(rows.map((r) => r[1]), ids, `${folder} ${head}: every test id, in order`);
       assert.ok(rows.every((r) => ["2", "17", "133"].includes(r[0])), "the dataset's own ids");
-      assert.deepEqual(rows.slice(5).map((r) => r[0]), ["17", "17"], "fallback: most frequent");
+      assert.deepEqual(rows.slice(5).map((r) => r[0]), ["17", "17", "17", "17"], "fallback");
     }
   }
   // Its test photos come unlabelled: score says so instead of "no answers".

@@ -85,7 +85,10 @@ Deno.test("wasm threads: TFJS_THREADS must be a whole number", async () => {
     stderr: "piped",
   }).output();
   assert.notEqual(out.code, 0);
-  assert.match(new TextDecoder().decode(out.stderr), /TFJS_THREADS='two' is not a whole number/);
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /TFJS_THREADS 'two': expected a whole number from 1 to 1024/,
+  );
 });
 
 Deno.test("wasm threads: the worker script is never at a name another user can plant or swap", async () => {

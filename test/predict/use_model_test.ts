@@ -302,7 +302,12 @@ Deno.test("ensemble: two runs of one split averaged, alpha searched on their val
   const copy = join(dir, "seed0-copy");
   await Deno.symlink(runs[0], link);
   assert.equal((await new Deno.Command("cp", { args: ["-a", runs[0], copy] }).output()).code, 0);
-  for (const twin of [runs[0], link, copy]) {
+  const twice = await cli("ensemble", "--runs", runs[0], runs[0], "--out", join(dir, "y")).output();
+  assert.equal(
+    decode(twice.stderr).trim(),
+    `error: --runs names ${runs[0]} twice: an ensemble averages other runs`,
+  );
+  for (const twin of [link, copy]) {
     const same = await cli("ensemble", "--runs", runs[0], twin, "--out", join(dir, "y")).output();
     assert.equal(same.code, 2, decode(same.stderr));
     assert.equal(
