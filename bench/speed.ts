@@ -104,11 +104,11 @@ const foldedBackbone = foldModel(backbone.model);
 const trainableTop = foldModel(top, { trainable: true });
 const model = buildSeedModel(backbone, { classes: 10 });
 const images = tf.randomUniform([B, SIZE, SIZE, 3], -1, 1, "float32", 1);
-const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 10), "int32");
+const labels = Int32Array.from({ length: B }, (_, i) => i % 10);
 const fixed = (x: tf.Tensor, part: Part | null, frozen?: InferenceModel): BatchSource => ({
   part,
   frozen,
-  batch: () => ({ x: x.clone(), labels: labels.clone() as tf.Tensor1D }),
+  batch: () => ({ x: x.clone(), labels }),
 });
 const trunkOut = foldedTrunk.predict(images);
 const pooled = applyPart(top, trunkOut);

@@ -100,4 +100,9 @@ export { barChart, heatmap, lineChart, showFigure, stackedBars } from "./plot/fi
 export { showBatch, showImages } from "./plot/images.ts";
 export { showTable } from "./plot/table.ts";
 export { accuracyCurves, lossCurves } from "./plot/training.ts";
+export { lrFinderCurve } from "./plot/lr_find.ts";
+export { learningRateAt, stageLearningRates } from "./train/schedule.ts";
+export { type LrFindResult, valley } from "./train/lr_find.ts";
+export { changePreset, type PresetChanges } from "./run/preset_changes.ts";
+export { parsePreset, presetJson, readPresetFile } from "./run/preset_file.ts";
 export { accuracyPerMinute, readAccuracyBench } from "./plot/budget.ts";

@@ -8,7 +8,11 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
 import { UsageError } from "../errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { type Preset, resolvePreset } from "../run/presets.ts";
+import { type Preset, resolvePreset, type ScheduleKind, smallPreset } from "../run/presets.ts";
+import { isPresetFile, readPresetFile } from "../run/preset_file.ts";
+import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
+import { backboneNames } from "../model/backbones.ts";
+import type { LossWeights } from "../model/loss.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { budgetName, budgetPreset } from "../pipeline/budget.ts";
 
@@ -21,8 +25,98 @@ const RUN_OPTIONS = {
   minutes: { type: "string" },
   small: { type: "boolean", default: false },
   "cache-dir": { type: "string" },
+  "split-seed": { type: "string" },
+  "val-fraction": { type: "string" },
+  "test-fraction": { type: "string" },
+  "center-weight": { type: "string" },
+  "aux-weight": { type: "string" },
+  "no-glu": { type: "boolean", default: false },
+  lr: { type: "string" },
+  rounds: { type: "string" },
+  steps: { type: "string" },
+  "batch-size": { type: "string" },
+  "image-size": { type: "string" },
+  backbone: { type: "string" },
+  "cached-batches": { type: "string" },
+  schedule: { type: "string" },
+  warmup: { type: "string" },
+  patience: { type: "string" },
+  "label-smoothing": { type: "string" },
+  mixup: { type: "string" },
+  cutmix: { type: "string" },
+  ema: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** The options that change a preset (`deno task presets` takes them too). */
+export const RECIPE_OPTIONS = {
+  lr: RUN_OPTIONS.lr,
+  rounds: RUN_OPTIONS.rounds,
+  steps: RUN_OPTIONS.steps,
+  "batch-size": RUN_OPTIONS["batch-size"],
+  "image-size": RUN_OPTIONS["image-size"],
+  backbone: RUN_OPTIONS.backbone,
+  "cached-batches": RUN_OPTIONS["cached-batches"],
+  schedule: RUN_OPTIONS.schedule,
+  warmup: RUN_OPTIONS.warmup,
+  patience: RUN_OPTIONS.patience,
+  "label-smoothing": RUN_OPTIONS["label-smoothing"],
+  mixup: RUN_OPTIONS.mixup,
+  cutmix: RUN_OPTIONS.cutmix,
+  ema: RUN_OPTIONS.ema,
+} as const;
+
+/** The options `train` and `reproduce` share, as `--help` prints them. */
+export const RUN_HELP = `Data and run folder:
+  --data DIR          dataset root: ImageFolder (<class>/<photo>; a per-class part is carved off
+                      as the test set) or competition layout (train.txt, train/, test/)
+                      (default ../shared/data/imagewoof/train, or $DOGS_DATA);
+                      "imagewoof" downloads ImageWoof once into data/datasets/
+  --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
+                      file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
+  --out DIR           run folder (default data/runs/[<kind>-]<preset>-seed<seed>-<dataset>); a
+                      folder holds one run: other data or settings are refused, a second process
+                      on it too; the same command resumes an interrupted run
+  --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
+  --split-seed N      seed of the data split alone (default: --seed): runs that share it share
+                      their validation and test photos and can be ensembled
+  --val-fraction F    per-class validation fraction (default ${DEFAULTS.valFraction}, as the seed)
+  --test-fraction F   ImageFolder data: per-class part carved off as the test set (default ${DEFAULTS.testFraction})
+  --cache-dir DIR     decoded-photo cache (default data/cache)
+
+Recipe (a preset, then any of the changes after it; a changed preset is named after its
+changes, cpu+mixup=0.2, and so is its default run folder):
+  --preset NAME|FILE  cpu (default: MobileNetV2-0.35, cached trunk, minutes on a CPU) | seed
+                      (Xception 299, the original, for a GPU) | quick (stage 1 alone, seconds),
+                      or a preset file (JSON; deno task presets cpu > my.json to start one)
+  --minutes N         wall-time budget: the preset's augmented views and steps scaled to finish
+                      in about N minutes on this machine (cached presets; planned once, kept)
+  --small             a few steps per stage (smoke test, CI)
+  --lr L[,L...]       learning rate per stage, in order (training, then transfer stages; the
+                      last value holds for the rest), or xF to scale every stage's
+                      (default: the preset's; cpu: 1e-3 Adam, then 1e-4 SGD)
+  --rounds N[,N...]   rounds per stage, the same way (default: the preset's; cpu: 4,2,2,1)
+  --steps N           steps per round, every stage (default: the preset's; cpu: 150)
+  --batch-size N      photos per batch, even: half as many breeds, two photos each (default 32)
+  --image-size N      backbone input size in pixels (default: the preset's; cpu: 224)
+  --backbone NAME[:A] mobilenet_v2 (width A, default 0.35 with the shipped weights) | xception
+  --cached-batches N  augmented batches cached per policy (cached presets; cpu: 480)
+  --schedule S        learning rate over each stage: constant (default, the seed's) | cosine
+                      (warmup, then cosine to 0) | one-cycle (fastai's: up from lr/25, then down)
+  --warmup F          the part of each stage's steps spent warming up (cosine default 0,
+                      one-cycle 0.25)
+  --patience N        early stopping: a stage ends after N rounds without a better validation
+                      blend (default: every round runs, as the seed)
+  --label-smoothing E label smoothing of both heads' cross-entropy, in [0, 1) (default 0)
+  --mixup A           mixup at the trainable part's input, Beta(A, A) weights (default 0: off)
+  --cutmix A          CutMix where that input is a spatial map, Beta(A, A) areas (default 0: off;
+                      with --mixup each batch picks one)
+  --ema D             a moving average of the trainable weights, decay D per step (timm's model
+                      EMA; try 0.99): validated beside the raw weights each round, the better one
+                      kept by the checkpoint (default 0: none)
+  --center-weight W   center loss weight (default ${DEFAULTS.lossWeights.center}; 0 disables)
+  --aux-weight W      auxiliary head weight (default ${DEFAULTS.lossWeights.aux}; 0 disables)
+  --no-glu            main softmax straight on pooled features (ablation)`;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -118,29 +212,139 @@ export interface RunInputs {
   cacheDir?: string;
   /** The wall-time budget (`--minutes`): the preset is scaled to it once the backend is up. */
   minutes?: number;
+  splitSeed?: number;
+  valFraction?: number;
+  testFraction?: number;
+  lossWeights: LossWeights;
+  glu: boolean;
+}
+
+type RunValues = {
+  [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K]["type"] extends "boolean" ? boolean
+    : string;
+};
+
+/** A comma-separated list of numbers, each checked by `parse`. */
+function listOption(name: string, value: string, parse: (v: string) => number): number[] {
+  const parts = value.split(",");
+  if (parts.some((p) => p.trim() === "")) {
+    throw new UsageError(`--${name} '${value}': expected numbers separated by commas`);
+  }
+  return parts.map((p) => {
+    try {
+      return parse(p.trim());
+    } catch {
+      throw new UsageError(`--${name} '${value}': '${p}' is not ${describe(name)}`);
+    }
+  });
+}
+
+function describe(name: string): string {
+  return name === "lr" ? "a learning rate in (0, 10)" : "a whole number from 1 to 100000";
+}
+
+function wholeOption(name: string, value: string, min: number, max: number): number {
+  const n = integerOption(name, value);
+  if (n < min || n > max) {
+    throw new UsageError(`--${name} '${value}': expected a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** `--lr`, `--rounds`, ... as changes to the preset (see lib/run/preset_changes.ts). */
+export function presetChanges(values: RunValues): PresetChanges {
+  const changes: PresetChanges = {};
+  const lr = values.lr;
+  if (lr !== undefined) {
+    if (lr.startsWith("x")) {
+      changes.lrScale = numberOption("lr", lr.slice(1), { min: 0, max: 1000, open: true });
+    } else {
+      changes.lr = listOption(
+        "lr",
+        lr,
+        (v) => numberOption("lr", v, { min: 0, max: 10, open: true }),
+      );
+    }
+  }
+  const whole = (name: keyof RunValues & string, min: number, max: number) =>
+    given(values[name] as string | undefined, (v) => wholeOption(name, v, min, max));
+  if (values.rounds !== undefined) {
+    changes.rounds = listOption(
+      "rounds",
+      values.rounds,
+      (v) => wholeOption("rounds", v, 1, 100000),
+    );
+  }
+  changes.steps = whole("steps", 1, 100000);
+  changes.batchSize = whole("batch-size", 2, 4096);
+  if (changes.batchSize !== undefined && changes.batchSize % 2) {
+    throw new UsageError(
+      `--batch-size '${values["batch-size"]}': expected an even number (two photos per breed)`,
+    );
+  }
+  changes.size = whole("image-size", 32, 1024);
+  changes.cachedBatches = whole("cached-batches", 1, 1_000_000);
+  changes.patience = whole("patience", 1, 100000);
+  if (values.backbone !== undefined) {
+    const [name, alpha] = values.backbone.split(":");
+    if (!backboneNames().includes(name)) {
+      throw new UsageError(
+        `--backbone '${values.backbone}': expected ${backboneNames().join(" | ")}`,
+      );
+    }
+    changes.backbone = {
+      name,
+      ...(alpha !== undefined
+        ? { alpha: numberOption("backbone", alpha, { min: 0, max: 2, open: true }) }
+        : {}),
+    };
+  }
+  if (values.schedule !== undefined) {
+    if (!SCHEDULES.includes(values.schedule as ScheduleKind)) {
+      throw new UsageError(`--schedule '${values.schedule}': expected ${SCHEDULES.join(" | ")}`);
+    }
+    changes.schedule = values.schedule as ScheduleKind;
+  }
+  const fraction = (name: "warmup" | "label-smoothing") =>
+    given(values[name], (v) => numberOption(name, v, { min: 0, max: 1 - 1e-9 }));
+  changes.warmup = fraction("warmup");
+  changes.labelSmoothing = fraction("label-smoothing");
+  const mixing = (name: "mixup" | "cutmix") =>
+    given(values[name], (v) => numberOption(name, v, { min: 0, max: 100 }));
+  changes.mixup = mixing("mixup");
+  changes.cutmix = mixing("cutmix");
+  changes.ema = given(values.ema, (v) => numberOption("ema", v, { min: 0, max: 1 - 1e-9 }));
+  return Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+}
+
+const SCHEDULES: ScheduleKind[] = ["constant", "cosine", "one-cycle"];
+
+/** The preset `--preset` names (a built-in one or a file), with the everyday options applied. */
+async function chosenPreset(values: RunValues): Promise<Preset> {
+  const name = values.preset ?? "cpu";
+  let preset: Preset;
+  if (isPresetFile(name)) preset = await readPresetFile(name);
+  else {
+    try {
+      preset = resolvePreset(name);
+    } catch (error) {
+      throw new UsageError(`--preset: ${(error as Error).message}`);
+    }
+  }
+  preset = changePreset(preset, presetChanges(values));
+  return values.small ? smallPreset(preset) : preset;
 }
 
 /** What the shared options mean, with their defaults. */
-export async function runInputs(values: {
-  data?: string;
-  weights?: string;
-  preset: string;
-  seed?: string;
-  minutes?: string;
-  small: boolean;
-  "cache-dir"?: string;
-}): Promise<RunInputs> {
-  let preset: Preset;
-  try {
-    preset = resolvePreset(values.preset, values.small);
-  } catch (error) {
-    throw new UsageError(`--preset: ${(error as Error).message}`);
-  }
+export async function runInputs(values: RunValues): Promise<RunInputs> {
+  const preset = await chosenPreset(values);
   const minutes = given(values.minutes, (v) => numberOption("minutes", v, { min: 0, max: 10080 }));
   if (minutes !== undefined && values.small) {
     throw new UsageError("--minutes and --small: choose one (--small is a fixed smoke test)");
   }
   if (minutes === 0) throw new UsageError("--minutes 0: expected a budget above 0");
+  const weight = (name: "center-weight" | "aux-weight") =>
+    given(values[name], (v) => numberOption(name, v, { min: 0, max: 100 }));
   return {
     preset,
     minutes,
@@ -148,6 +352,20 @@ export async function runInputs(values: {
     data: await resolveDataset(values.data ?? defaultDataset()),
     weights: values.weights ?? defaultWeights(),
     cacheDir: values["cache-dir"],
+    splitSeed: given(values["split-seed"], (v) => integerOption("split-seed", v)),
+    valFraction: given(
+      values["val-fraction"],
+      (v) => numberOption("val-fraction", v, { min: 0, max: 1, open: true }),
+    ),
+    testFraction: given(
+      values["test-fraction"],
+      (v) => numberOption("test-fraction", v, { min: 0, max: 0.99 }),
+    ),
+    lossWeights: {
+      center: weight("center-weight") ?? DEFAULTS.lossWeights.center,
+      aux: weight("aux-weight") ?? DEFAULTS.lossWeights.aux,
+    },
+    glu: !values["no-glu"],
   };
 }
 
@@ -156,7 +374,10 @@ export async function runInputs(values: {
  * its budget, `cpu-5min`, under `--minutes`), the dataset named by
  * the last two parts of its path (`imagewoof-train`), so runs on different data never share one.
  */
-export function defaultRunFolder(kind: string, inputs: RunInputs): string {
+export function defaultRunFolder(
+  kind: string,
+  inputs: Pick<RunInputs, "preset" | "seed" | "data" | "minutes">,
+): string {
   const root = resolve(inputs.data);
   const name = [basename(dirname(root)), basename(root)]
     .map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_")).filter((p) => p && p !== ".")

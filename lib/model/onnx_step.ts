@@ -470,7 +470,8 @@ function centerLoss(b: Builder, embedding: Value, y: string, centers: string, we
 
 /**
  * The graph of one SGD-with-momentum step of `top` (its trainable layers) and the heads on a batch
- * of `batch` cached activations. Inputs: `x` (activations), `y` (one-hot labels), `lr`, `w` (every
+ * of `batch` cached activations. Inputs: `x` (activations), `y` (the cross-entropy's targets: one-hot
+ * labels, or soft ones), `c` (each sample's weights on the centers), `lr`, `w` (every
  * trainable variable, flat, one after another) and `a` (their momentum, the same way); outputs:
  * `main`, `center`, `aux` (the loss terms) and `w_next`, `a_next`. One flat vector each, not a
  * pair per variable: the update is four operations instead of 120, and a step hands ONNX Runtime
@@ -489,6 +490,8 @@ export async function momentumStepGraph(
   const xT = b.reshape(b.transpose(x, [3, 0, 1, 2]), [topShape[2], -1]);
   b.constant(xT);
   const y = b.g.input("y", ["batch", model.classes]);
+  // Each sample's weights on the class centers: its one-hot label, or a mix of two (mixup).
+  const c = b.g.input("c", ["batch", model.classes]);
   const lr = b.g.input("lr", []);
   const offsets = [0];
   for (const v of variables) offsets.push(offsets.at(-1)! + v.size);
@@ -504,7 +507,7 @@ export async function momentumStepGraph(
   const centers = b.params.get(model.centers as tf.Variable)!;
   const losses = {
     main: crossEntropy(b, main, y, 1),
-    center: centerLoss(b, embedding, y, centers, options.lossWeights.center),
+    center: centerLoss(b, embedding, c, centers, options.lossWeights.center),
     aux: crossEntropy(b, aux, y, options.lossWeights.aux),
   };
   b.backward();

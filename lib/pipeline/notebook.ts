@@ -18,6 +18,7 @@ import { budgetName, budgetPreset } from "./budget.ts";
 import { linkSubset } from "../data/subset.ts";
 import { isUserError } from "../errors.ts";
 import { type Preset, PRESETS, smallPreset } from "../run/presets.ts";
+import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
 import {
   openRun,
   train,
@@ -43,50 +44,58 @@ export async function notebookData(): Promise<string> {
   return await linkSubset(data, join(runsDir(), "small-data"), { classes, perClass: 40 });
 }
 
-/** The `cpu` preset, or its few-steps version with DOGS_SMALL=1 (before any DOGS_MINUTES plan). */
-export function notebookPreset(): Preset {
-  return smallData() ? smallPreset(PRESETS.cpu) : PRESETS.cpu;
+/** The `cpu` preset with `changes` (the options of train and reproduce, lib/run/preset_changes.ts),
+ * or its few-steps version with DOGS_SMALL=1 (before any DOGS_MINUTES plan). */
+export function notebookPreset(changes: PresetChanges = {}): Preset {
+  const preset = changePreset(PRESETS.cpu, changes);
+  return smallData() ? smallPreset(preset) : preset;
 }
 
-/** The notebooks' reproduce folder (`notebook-cpu`, or `notebook-cpu-5min` with DOGS_MINUTES=5);
- * notebook 03 trains its `train/` part. */
-export function notebookRunFolder(): string {
+/** The notebooks' reproduce folder (`notebook-cpu`, `notebook-cpu-5min` with DOGS_MINUTES=5,
+ * `notebook-cpu+mixup=0.2` with changes); notebook 03 trains its `train/` part. */
+export function notebookRunFolder(changes: PresetChanges = {}): string {
   const minutes = notebookMinutes();
-  const name = minutes ? budgetName(notebookPreset(), minutes) : notebookPreset().name;
+  const preset = notebookPreset(changes);
+  const name = minutes ? budgetName(preset, minutes) : preset.name;
   return join(runsDir(), `notebook-${name}`);
 }
 
 /** The preset the notebooks' run trains: DOGS_MINUTES plans it as `--minutes` does for a whole
  * job (03's stages and 05's transfer), once; the folder keeps the plan. */
-async function plannedNotebookPreset(data: string): Promise<Preset> {
+async function plannedNotebookPreset(data: string, changes: PresetChanges): Promise<Preset> {
   const minutes = notebookMinutes();
-  if (!minutes) return notebookPreset();
+  if (!minutes) return notebookPreset(changes);
   return await budgetPreset({
     data,
-    preset: notebookPreset(),
+    preset: notebookPreset(changes),
     minutes,
-    out: notebookRunFolder(),
+    out: notebookRunFolder(changes),
     job: {},
     log: notebookLog,
     asked: `DOGS_MINUTES=${minutes}`,
   });
 }
 
+/** The notebooks' options: TrainOptions, and the preset's changes (`{ mixup: 0.2 }`...). */
+export type NotebookRunOptions = Partial<TrainOptions> & { changes?: PresetChanges };
+
 /** Notebook 03's run: the notebooks' data, weights, preset and seed 0, in `<folder>/train`. */
-export async function notebookRunOptions(extra: Partial<TrainOptions> = {}): Promise<TrainOptions> {
+export async function notebookRunOptions(
+  { changes = {}, ...extra }: NotebookRunOptions = {},
+): Promise<TrainOptions> {
   const data = await notebookData();
   return {
     data,
     weights: defaultWeights(),
-    out: jobFiles(notebookRunFolder()).train,
-    preset: await plannedNotebookPreset(data),
+    out: jobFiles(notebookRunFolder(changes)).train,
+    preset: await plannedNotebookPreset(data, changes),
     seed: 0,
     ...extra,
   };
 }
 
 /** Notebook 03's run, open for training stage by stage (re-opening closes the earlier handle). */
-export async function openNotebookRun(extra: Partial<TrainOptions> = {}): Promise<TrainingRun> {
+export async function openNotebookRun(extra: NotebookRunOptions = {}): Promise<TrainingRun> {
   return await withRelativePaths(async () => openRun(await notebookRunOptions(extra)));
 }
 

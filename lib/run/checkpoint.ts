@@ -19,10 +19,21 @@ export interface RoundMetrics {
   aux: number;
   blend: number;
   alpha: number;
+  /** With `--ema`: the scores of the raw weights and of their moving average; the fields above
+   * are the better one's (`kept`). */
+  ema?: { raw: HeadScores; average: HeadScores; kept: "raw" | "average" };
   /** Mean training loss terms over the round. */
   loss: { total: number; main: number; center: number; aux: number };
   /** Validation loss of the main head. */
   valLoss: number;
+}
+
+/** Both heads' validation accuracy, and the best blend's. */
+export interface HeadScores {
+  main: number;
+  aux: number;
+  blend: number;
+  alpha: number;
 }
 
 export interface CheckpointMeta {
@@ -36,6 +47,16 @@ export interface CheckpointMeta {
   metrics: RoundMetrics;
   seconds: number;
   savedAt: string;
+  /** With a moving average of the weights (`--ema`): the checkpoint's metrics are the average's,
+   * which is what loading it for use (prediction, the next stage, the transfer) gives. */
+  averaged?: boolean;
+}
+
+/** A moving average of some of the model's variables (lib/train/ema.ts), as checkpoints keep it. */
+export interface AveragedWeights {
+  variables: readonly tf.Variable[];
+  shadow: readonly tf.Tensor[];
+  load(values: readonly tf.Tensor[]): void;
 }
 
 /**
@@ -83,6 +104,7 @@ export async function saveCheckpoint(
   model: SeedModel,
   optimizer: tf.Optimizer | undefined,
   meta: CheckpointMeta,
+  average?: AveragedWeights,
 ): Promise<string> {
   const path = join(dir, checkpointName(meta.round, meta.metrics));
   const tmp = `${path}.tmp-${Deno.pid}`;
@@ -92,7 +114,11 @@ export async function saveCheckpoint(
   const named = tensors.map((tensor, i) => ({ name: `w${i}`, tensor }));
   const optimizerWeights = optimizer ? await optimizer.getWeights() : [];
   const opt = optimizerWeights.map((w, i) => ({ name: `o${i}`, tensor: w.tensor }));
-  const { data, specs } = await tf.io.encodeWeights([...named, ...opt]);
+  // The averages after the rest, each with the index of the model tensor it averages.
+  const averaged = (average?.variables ?? []).map((v) => tensors.indexOf(v));
+  if (averaged.includes(-1)) throw new Error("an averaged variable is not one of the model's");
+  const averages = (average?.shadow ?? []).map((tensor, i) => ({ name: `e${i}`, tensor }));
+  const { data, specs } = await tf.io.encodeWeights([...named, ...opt, ...averages]);
   // `getWeights` makes a fresh tensor for the step count ("iter"); the rest are live variables.
   tf.dispose(optimizerWeights.filter((w) => w.name === "iter").map((w) => w.tensor));
   const bytes = new Uint8Array(data);
@@ -100,7 +126,7 @@ export async function saveCheckpoint(
   await Deno.writeFile(files.weights, bytes);
   await Deno.writeTextFile(
     files.specs,
-    JSON.stringify({ specs, modelCount: named.length }),
+    JSON.stringify({ specs, modelCount: named.length, ...(average ? { averaged } : {}) }),
   );
   const written = { ...meta, weights: { bytes: bytes.length, sha256: sha256Hex(bytes) } };
   await Deno.writeTextFile(files.meta, JSON.stringify(written, null, 1));
@@ -114,6 +140,8 @@ const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 interface CheckpointFiles {
   specs: tf.io.WeightsManifestEntry[];
   modelCount: number;
+  /** The model tensors the averages `e0, e1, ...` average (with `--ema`). */
+  averaged?: number[];
   bytes: Uint8Array;
   meta: CheckpointMeta;
 }
@@ -143,9 +171,9 @@ async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
       throw error;
     }
   };
-  const parsed = await json<{ specs: tf.io.WeightsManifestEntry[]; modelCount: number }>(
-    files.specs,
-  );
+  const parsed = await json<
+    { specs: tf.io.WeightsManifestEntry[]; modelCount: number; averaged?: number[] }
+  >(files.specs);
   const meta = await json<CheckpointMeta>(files.meta);
   const bytes = await Deno.readFile(files.weights).catch((error) => {
     if (error instanceof Deno.errors.NotFound) throw fail(files.weights, "missing");
@@ -167,7 +195,13 @@ async function readCheckpointFiles(path: string): Promise<CheckpointFiles> {
       `damaged: its SHA-256 is not the one recorded in ${basename(files.meta)}`,
     );
   }
-  return { specs: parsed.specs, modelCount: parsed.modelCount, bytes, meta };
+  return {
+    specs: parsed.specs,
+    modelCount: parsed.modelCount,
+    averaged: parsed.averaged,
+    bytes,
+    meta,
+  };
 }
 
 /** Why a checkpoint cannot be loaded (undefined: it can). */
@@ -186,13 +220,18 @@ export async function checkpointDamage(path: string): Promise<DamagedCheckpoint 
   }
 }
 
-/** Restores model weights (and optimizer state, when given) from a checkpoint folder. */
+/**
+ * Restores a checkpoint: for use (no optimizer), the weights its metrics are of (the moving
+ * average's, when it scored better); to resume its stage (with the optimizer), the raw weights,
+ * the optimizer's state and, given `average`, the moving average.
+ */
 export async function loadCheckpoint(
   path: string,
   model: SeedModel,
   optimizer?: tf.Optimizer,
+  average?: Pick<AveragedWeights, "load">,
 ): Promise<CheckpointMeta> {
-  const { specs, modelCount, bytes, meta } = await readCheckpointFiles(path);
+  const { specs, modelCount, averaged = [], bytes, meta } = await readCheckpointFiles(path);
   const decoded = tf.io.decodeWeights(
     bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer,
     specs,
@@ -214,6 +253,13 @@ export async function loadCheckpoint(
   if (optimizer && opt.length) {
     await optimizer.setWeights(opt.map((k) => ({ name: k, tensor: decoded[k] })));
     restoreAdamPowers(optimizer);
+  }
+  const averages = averaged.map((_, i) => decoded[`e${i}`]);
+  if (optimizer) {
+    if (average && averages.length) average.load(averages);
+  } else if (meta.averaged) {
+    const all = [...targets.map((w) => w.read() as tf.Variable), model.centers];
+    averaged.forEach((index, i) => all[index].assign(averages[i]));
   }
   // Variables hold their own references now; the decoded tensors are ours to free.
   tf.dispose(Object.values(decoded));

@@ -64,6 +64,10 @@ export async function writeHistory(dir: string, history: HistoryRow[]): Promise<
       loss_main: h.metrics.loss.main.toFixed(4),
       loss_center: h.metrics.loss.center.toFixed(4),
       loss_aux: h.metrics.loss.aux.toFixed(4),
+      // With --ema: which weights the round kept, and the raw weights' and the average's blends.
+      kept: h.metrics.ema?.kept ?? "",
+      raw_blend: h.metrics.ema?.raw.blend.toFixed(4) ?? "",
+      average_blend: h.metrics.ema?.average.blend.toFixed(4) ?? "",
     })),
     {
       columns: [
@@ -80,6 +84,9 @@ export async function writeHistory(dir: string, history: HistoryRow[]): Promise<
         "loss_main",
         "loss_center",
         "loss_aux",
+        "kept",
+        "raw_blend",
+        "average_blend",
       ],
     },
   );

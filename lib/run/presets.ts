@@ -12,6 +12,9 @@ export interface OptimizerSpec {
   momentum?: number;
 }
 
+/** How a stage's learning rate moves over its steps (lib/train/schedule.ts). */
+export type ScheduleKind = "constant" | "cosine" | "one-cycle";
+
 export interface StageSpec {
   name: string;
   rounds: number;
@@ -20,6 +23,25 @@ export interface StageSpec {
   policy: PolicyName;
   /** Unfreeze the backbone's last blocks (stages 2-3) or keep it frozen (stage 1). */
   unfreeze: boolean;
+  /** Left out: constant, the seed's. */
+  schedule?: ScheduleKind;
+  /** Cosine: the part of the stage's steps spent warming up linearly from 0 (default 0). */
+  warmup?: number;
+  /** Early stopping: the stage ends after this many rounds without a better validation blend
+   * (left out: it runs all its rounds, the seed's). */
+  patience?: number;
+}
+
+/** Regularisers of the loss beyond the seed's (all off when left out). */
+export interface Regularization {
+  /** Label smoothing epsilon of both heads' cross-entropy, in [0, 1). */
+  labelSmoothing?: number;
+  /** Mixup: each batch blended with a shuffled copy of itself at a Beta(a, a) weight, at the
+   * trainable part's input (cached activations on the CPU presets). */
+  mixup?: number;
+  /** CutMix: a Beta(a, a)-sized box of the shuffled copy pasted in, where the input has a
+   * spatial grid (images, or the trunk's activation map in stages that unfreeze the top). */
+  cutmix?: number;
 }
 
 export interface Preset {
@@ -34,6 +56,12 @@ export interface Preset {
   /** Pseudo-label transfer: fine-tuning again from the best checkpoint (the seed: Transfer_DA,
    * then Transfer, then Train, with the stage-2 optimizer). */
   transferStages: StageSpec[];
+  /** Label smoothing, mixup, CutMix (left out: the seed's loss). */
+  regularize?: Regularization;
+  /** An exponential moving average of the trainable weights, at this decay per step (timm's
+   * model EMA; lib/train/ema.ts): validated beside the raw weights every round, the better kept.
+   * Left out: none, the seed's. */
+  ema?: number;
   /** Set when the preset was scaled to a wall-time budget (`--minutes`, lib/train/budget.ts): the
    * plan is part of the run's identity, so a resumed run keeps it. */
   budget?: BudgetPlan;

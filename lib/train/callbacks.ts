@@ -12,6 +12,7 @@ import {
 } from "../run/checkpoint.ts";
 import { type HistoryRow, writeHistory } from "../run/history.ts";
 import type { Callback, RoundInfo } from "./round.ts";
+import type { WeightAverage } from "./ema.ts";
 
 /** A progress bar per round (steps/s, loss, ETA), then one summary line of the validation. */
 export function progressCallback(): Callback {
@@ -36,7 +37,11 @@ export function progressCallback(): Callback {
         `  val main ${formatNumber(m.main)} aux ${formatNumber(m.aux)} blend ${
           formatNumber(m.blend)
         } ` +
-          `(alpha ${m.alpha.toFixed(2)}) val loss ${formatNumber(m.valLoss)}`,
+          `(alpha ${m.alpha.toFixed(2)}) val loss ${formatNumber(m.valLoss)}` +
+          (m.ema
+            ? ` [${m.ema.kept} kept: blend of the average ${formatNumber(m.ema.average.blend)}, ` +
+              `raw ${formatNumber(m.ema.raw.blend)}]`
+            : ""),
       );
     },
   };
@@ -70,7 +75,12 @@ export function checkpointCallback(
   startedAt: () => number,
 ): Callback {
   return {
-    async onRoundEnd(info: RoundInfo, metrics: RoundMetrics, optimizer: tf.Optimizer) {
+    async onRoundEnd(
+      info: RoundInfo,
+      metrics: RoundMetrics,
+      optimizer: tf.Optimizer,
+      average?: WeightAverage,
+    ) {
       const meta: CheckpointMeta = {
         round: info.round,
         stage: info.stage.name,
@@ -78,8 +88,9 @@ export function checkpointCallback(
         metrics,
         seconds: (performance.now() - startedAt()) / 1000,
         savedAt: new Date().toISOString(),
+        ...(metrics.ema?.kept === "average" ? { averaged: true } : {}),
       };
-      await saveCheckpoint(dir, model, optimizer, meta);
+      await saveCheckpoint(dir, model, optimizer, meta, average);
       const all = await listCheckpoints(dir);
       const best = bestOf(all);
       for (const c of all) {

@@ -22,6 +22,7 @@ import { DEFAULTS } from "../defaults.ts";
 export type FrozenPartsOptions = Pick<
   StageInputsOptions,
   | "preset"
+  | "seed"
   | "backbone"
   | "weights"
   | "cache"
@@ -76,6 +77,7 @@ export class FrozenParts {
         momentum: optimizer.momentum ?? DEFAULTS.momentum,
         lossWeights: this.#o.lossWeights,
         threads: this.#o.engine!.threads,
+        recipe: { regularize: this.#o.preset.regularize, seed: this.#o.seed },
       });
     } catch (error) {
       if (!(error instanceof NotNative)) throw error;

@@ -12,15 +12,19 @@ import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import { momentumStepGraph } from "../model/onnx_step.ts";
 import type { ActivationSet } from "./features.ts";
-import type { StepLoss } from "./step.ts";
+import type { StepLoss, StepRecipe } from "./step.ts";
+import { mixArrays, mixPlan, softTargets } from "./mix.ts";
+import type { WeightAverage } from "./ema.ts";
 
 export interface NativeStepper {
-  /** Reads the weights and the optimizer's momentum from tfjs (a stage's start, a resume). */
-  load(optimizer: tf.Optimizer): Promise<void>;
-  /** One step on batch k (as `activationSource` reads it). */
-  step(k: number): Promise<StepLoss>;
-  /** Writes the weights and momentum back into tfjs (the end of a round). */
-  store(optimizer: tf.Optimizer): Promise<void>;
+  /** Reads the weights and the optimizer's momentum from tfjs (a stage's start, a resume), and
+   * the moving average of the weights when there is one. */
+  load(optimizer: tf.Optimizer, average?: WeightAverage): Promise<void>;
+  /** One step on batch k (as `activationSource` reads it), at learning rate `lr` (default: the
+   * stage's). */
+  step(k: number, lr?: number): Promise<StepLoss>;
+  /** Writes the weights and momentum (and the average) back into tfjs (the end of a round). */
+  store(optimizer: tf.Optimizer, average?: WeightAverage): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export interface NativeStepOptions {
   momentum: number;
   lossWeights: LossWeights;
   threads: number;
+  /** Label smoothing and mixing, as tfjs' step draws them (step.ts). */
+  recipe?: StepRecipe;
 }
 
 /** tfjs' MomentumOptimizer state, as its `applyGradients` keeps it. */
@@ -59,6 +65,8 @@ export async function openNativeStep(
   const total = offsets.at(-1)!;
   let weights: Float32Array = new Float32Array(total);
   let momenta: Float32Array = new Float32Array(total);
+  /** The moving average of the weights, with its decay (when the run keeps one). */
+  let averaged: { values: Float32Array; decay: number } | undefined;
   const part = (flat: Float32Array, i: number) => flat.subarray(offsets[i], offsets[i + 1]);
   let steps = 0;
   const { batchSize, cycle } = options;
@@ -69,29 +77,41 @@ export async function openNativeStep(
   const classes = model.classes;
   const lr = new Float32Array([options.learningRate]);
   return {
-    async load(optimizer) {
+    async load(optimizer, average) {
       const state = optimizer as unknown as MomentumState;
       weights = new Float32Array(total);
       momenta = new Float32Array(total);
+      averaged = average && { values: new Float32Array(total), decay: average.decay };
       for (const [i, v] of variables.entries()) {
         weights.set(await v.data() as Float32Array, offsets[i]);
         const known = state.accumulations?.[i]?.variable;
         if (known) momenta.set(await known.data() as Float32Array, offsets[i]);
+        if (averaged) {
+          averaged.values.set(await average!.shadow[i].data() as Float32Array, offsets[i]);
+        }
       }
       steps = 0;
     },
-    async step(k) {
+    async step(k, rate) {
       const slot = slotOf.get(k % cycle);
       if (slot === undefined) throw new Error(`stream batch ${k % cycle} was not cached`);
       const start = slot * batchSize;
-      const onehot = new Float32Array(batchSize * classes);
-      for (let i = 0; i < batchSize; i++) onehot[i * classes + set.labels[start + i]] = 1;
+      const dims = [batchSize, ...set.shape];
+      const { recipe } = options;
+      const grid = dims.length === 4 ? [dims[1], dims[2]] as const : undefined;
+      const plan = recipe && mixPlan(recipe.regularize, recipe.seed, k, batchSize, grid);
+      const x = set.x.subarray(start * size, (start + batchSize) * size);
+      const targets = softTargets(
+        set.labels.subarray(start, start + batchSize),
+        classes,
+        recipe?.regularize?.labelSmoothing ?? 0,
+        plan,
+      );
+      lr[0] = rate ?? options.learningRate;
       const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-        x: {
-          data: set.x.subarray(start * size, (start + batchSize) * size),
-          dims: [batchSize, ...set.shape],
-        },
-        y: { data: onehot, dims: [batchSize, classes] },
+        x: { data: plan ? mixArrays(x, dims, plan) : x, dims },
+        y: { data: targets.classes, dims: [batchSize, classes] },
+        c: { data: targets.centres, dims: [batchSize, classes] },
         lr: { data: lr, dims: [] },
         w: { data: weights, dims: [total] },
         a: { data: momenta, dims: [total] },
@@ -99,6 +119,14 @@ export async function openNativeStep(
       const out = await session.runNamed(feeds);
       weights = out.w_next;
       momenta = out.a_next;
+      if (averaged) {
+        // In float32, as tfjs' update computes it (lib/train/ema.ts).
+        const { values, decay } = averaged;
+        const [d, e] = [Math.fround(decay), Math.fround(1 - decay)];
+        for (let j = 0; j < total; j++) {
+          values[j] = Math.fround(Math.fround(values[j] * d) + Math.fround(weights[j] * e));
+        }
+      }
       steps++;
       const [main, center, aux] = [out.main[0], out.center[0], out.aux[0]];
       const { lossWeights } = options;
@@ -109,12 +137,15 @@ export async function openNativeStep(
         total: main + lossWeights.center * center + lossWeights.aux * aux,
       };
     },
-    store(optimizer) {
+    store(optimizer, average) {
       const state = optimizer as unknown as MomentumState;
       state.accumulations ??= [];
       tf.tidy(() => {
         variables.forEach((v, i) => {
           v.assign(tf.tensor(part(weights, i).slice(), dims[i]));
+          if (average && averaged) {
+            average.shadow[i].assign(tf.tensor(part(averaged.values, i).slice(), dims[i]));
+          }
           const momentum = tf.tensor(part(momenta, i).slice(), dims[i]);
           const known = state.accumulations[i];
           if (known) known.variable.assign(momentum);

@@ -15,7 +15,15 @@ import type { BatchRunner } from "../model/runner.ts";
 import { timed } from "../phases.ts";
 import { checkStop } from "../stop.ts";
 import type { NativeStepper } from "./native_step.ts";
-import { type BatchSource, type StepLoss, trainStep } from "./step.ts";
+import {
+  type BatchSource,
+  setLearningRate,
+  type StepLoss,
+  type StepRecipe,
+  trainStep,
+} from "./step.ts";
+import { learningRateAt } from "./schedule.ts";
+import type { WeightAverage } from "./ema.ts";
 import { validate } from "./validate.ts";
 
 export interface RoundInfo {
@@ -26,15 +34,19 @@ export interface RoundInfo {
   totalRounds: number;
   /** Global step counter at the start of the round. */
   step: number;
+  /** The global step at which the round's stage started (its schedule counts from there). */
+  stageStart: number;
 }
 
 export interface Callback {
   onRoundBegin?(info: RoundInfo): void | Promise<void>;
   onStep?(info: RoundInfo, stepInRound: number, loss: StepLoss): void | Promise<void>;
+  /** `average`: the weights' moving average, when the run keeps one (the checkpoint saves it). */
   onRoundEnd?(
     info: RoundInfo,
     metrics: RoundMetrics,
     optimizer: tf.Optimizer,
+    average?: WeightAverage,
   ): void | Promise<void>;
 }
 
@@ -58,34 +70,74 @@ export async function runRound(
   optimizer: tf.Optimizer,
   callbacks: Callback[],
   weights: LossWeights = SEED_LOSS_WEIGHTS,
+  recipe?: StepRecipe,
+  average?: WeightAverage,
 ): Promise<RoundMetrics> {
-  const { source, val, valPart } = data;
+  const { source } = data;
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
   const { native } = data;
   await timed("training steps", async () => {
-    for (let s = 0; s < info.stage.stepsPerRound; s++) {
+    const { stage } = info;
+    const scheduled = (stage.schedule ?? "constant") !== "constant";
+    for (let s = 0; s < stage.stepsPerRound; s++) {
+      const k = info.step + s;
+      const lr = scheduled
+        ? learningRateAt(stage, k - info.stageStart, stage.rounds * stage.stepsPerRound)
+        : undefined;
+      if (lr !== undefined && !native) setLearningRate(optimizer, lr);
       const loss = native
-        ? await native.step(info.step + s)
-        : await trainStep(model, source, info.step + s, optimizer, weights);
+        ? await native.step(k, lr)
+        : await trainStep(model, source, k, optimizer, weights, recipe);
+      if (!native) average?.update();
       for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
       for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);
       checkStop(`in round ${info.round}, after step ${s + 1}`);
     }
     // Validation and checkpoints read tfjs' variables and optimizer.
-    await native?.store(optimizer);
+    await native?.store(optimizer, average);
   });
   const n = Math.max(info.stage.stepsPerRound, 1);
-  const { probabilities: _, ...metrics } = await timed(
-    "validation",
-    () => validate(model, val, valPart, data.valRunner),
-  );
+  const metrics = await timed("validation", () => validateBoth(model, data, average));
   const result: RoundMetrics = {
     ...metrics,
     loss: { total: sum.total / n, main: sum.main / n, center: sum.center / n, aux: sum.aux / n },
   };
   await timed("checkpoints and logs", async () => {
-    for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer);
+    for (const cb of callbacks) await cb.onRoundEnd?.(info, result, optimizer, average);
   });
   return result;
+}
+
+/** The round's validation: of the weights, and of their moving average when there is one (the
+ * better one's scores lead; the model holds the raw weights again after). */
+async function validateBoth(
+  model: SeedModel,
+  data: RoundData,
+  average?: WeightAverage,
+): Promise<Omit<RoundMetrics, "loss">> {
+  const check = async () => {
+    const { probabilities: _, ...metrics } = await validate(
+      model,
+      data.val,
+      data.valPart,
+      data.valRunner,
+    );
+    return metrics;
+  };
+  const raw = await check();
+  if (!average) return raw;
+  average.swap();
+  let averaged;
+  try {
+    averaged = await check();
+  } finally {
+    average.swap();
+  }
+  const scores = (m: typeof raw) => ({ main: m.main, aux: m.aux, blend: m.blend, alpha: m.alpha });
+  const kept = averaged.blend > raw.blend ? "average" : "raw";
+  return {
+    ...(kept === "average" ? averaged : raw),
+    ema: { raw: scores(raw), average: scores(averaged), kept },
+  };
 }

@@ -117,7 +117,7 @@ export class StageInputs {
       part: stage.unfreeze ? this.#parts.liveTop() : null,
       batch: () => ({
         x: tf.tensor(x, [batch.n, ...shape]),
-        labels: tf.tensor1d(batch.labels, "int32"),
+        labels: batch.labels,
       }),
     };
     return { source, release() {} };
@@ -214,7 +214,7 @@ export class StageInputs {
           const b = (maker ??= batchMaker(config)).make(k);
           return {
             x: tf.tensor4d(b.images, [b.n, b.size, b.size, 3]),
-            labels: tf.tensor1d(b.labels, "int32"),
+            labels: b.labels,
           };
         },
       },

@@ -5,12 +5,19 @@
  */
 import { readValues, tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
-import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss } from "../model/loss.ts";
+import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss, type Targets } from "../model/loss.ts";
 import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";
-import type { OptimizerSpec, StageSpec } from "../run/presets.ts";
+import type { OptimizerSpec, Regularization, StageSpec } from "../run/presets.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 import { DEFAULTS } from "../defaults.ts";
+import { mixPlan, mixTensor, softTargets } from "./mix.ts";
+
+/** What a step adds to the seed's: label smoothing and mixing, drawn per batch from the seed. */
+export interface StepRecipe {
+  regularize?: Regularization;
+  seed: number;
+}
 
 export interface StepLoss {
   total: number;
@@ -22,7 +29,7 @@ export interface StepLoss {
 /** A source of training batches for a stage: batch k is always the same. */
 export interface BatchSource {
   /** [x, labels] of batch k; x is the input of `part` (or of the head when `part` is null). */
-  batch(k: number): { x: tf.Tensor; labels: tf.Tensor1D };
+  batch(k: number): { x: tf.Tensor; labels: Int32Array };
   /** Maps inputs to pooled features; null when the inputs already are pooled features. */
   part: Part | null;
   /** A frozen model run on x before `part`, outside the gradient tape: nothing in it learns, so
@@ -56,7 +63,7 @@ export function activationSource(
           batchSize,
           ...set.shape,
         ]),
-        labels: tf.tensor1d(set.labels.subarray(start, start + batchSize), "int32"),
+        labels: set.labels.subarray(start, start + batchSize),
       };
     },
   };
@@ -84,11 +91,35 @@ export function prepareStage(model: SeedModel, stage: StageSpec): void {
   else freezeBackbone(model);
 }
 
-/** Batch k as the trainable part's inputs: through the frozen model first when there is one.
- * (Call inside a tidy.) */
-function inputsOf(source: BatchSource, k: number): { x: tf.Tensor; labels: tf.Tensor1D } {
-  const { x, labels } = source.batch(k);
-  return { x: source.frozen ? source.frozen.predict(x) : x, labels };
+/** Batch k as the trainable part's inputs (through the frozen model first when there is one),
+ * mixed and with soft targets when the recipe asks. (Call inside a tidy.) */
+function inputsOf(
+  source: BatchSource,
+  k: number,
+  classes: number,
+  recipe?: StepRecipe,
+): { x: tf.Tensor; targets: Targets } {
+  const batch = source.batch(k);
+  const x = source.frozen ? source.frozen.predict(batch.x) : batch.x;
+  const { labels } = batch;
+  const grid = x.rank === 4 ? [x.shape[1]!, x.shape[2]!] as const : undefined;
+  const plan = recipe && mixPlan(recipe.regularize, recipe.seed, k, labels.length, grid);
+  const epsilon = recipe?.regularize?.labelSmoothing ?? 0;
+  if (!plan && epsilon === 0) return { x, targets: tf.tensor1d(labels, "int32") };
+  const soft = softTargets(labels, classes, epsilon, plan);
+  const dims = [labels.length, classes] as [number, number];
+  return {
+    x: plan ? mixTensor(x, plan) : x,
+    targets: { classes: tf.tensor2d(soft.classes, dims), centres: tf.tensor2d(soft.centres, dims) },
+  };
+}
+
+/** Sets a tfjs optimizer's learning rate (a schedule's step). */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  // SGD and momentum keep the rate as a scalar tensor too: their setter remakes it.
+  const sgd = optimizer as unknown as { setLearningRate?: (lr: number) => void };
+  if (typeof sgd.setLearningRate === "function") sgd.setLearningRate(lr);
+  else (optimizer as unknown as { learningRate: number }).learningRate = lr;
 }
 
 /** One optimisation step; returns the loss terms as numbers. Leaves no tensors behind. */
@@ -98,16 +129,17 @@ export async function trainStep(
   k: number,
   optimizer: tf.Optimizer,
   weights: LossWeights = SEED_LOSS_WEIGHTS,
+  recipe?: StepRecipe,
 ): Promise<StepLoss> {
   const variables = trainableVariables(model);
   const values = await readValues(tf.tidy(() => {
-    const { x, labels } = inputsOf(source, k);
+    const { x, targets } = inputsOf(source, k, model.classes, recipe);
     let kept: tf.Tensor[] = [];
     optimizer.minimize(
       () => {
         const features = applyPart(source.part, x);
         const outputs = model.head.apply(features, { training: true }) as tf.Tensor[];
-        const terms = seedLoss(outputs, labels, model.centers, weights);
+        const terms = seedLoss(outputs, targets, model.centers, weights);
         kept = [terms.main, terms.center, terms.aux].map((t) => tf.keep(t));
         return terms.total;
       },
@@ -130,9 +162,9 @@ export async function lossOnBatch(
   weights: LossWeights = SEED_LOSS_WEIGHTS,
 ): Promise<StepLoss> {
   const [main, center, aux] = await readValues(tf.tidy(() => {
-    const { x, labels } = inputsOf(source, k);
+    const { x, targets } = inputsOf(source, k, model.classes);
     const outputs = model.head.apply(applyPart(source.part, x), { training: false }) as tf.Tensor[];
-    const terms = seedLoss(outputs, labels, model.centers, weights);
+    const terms = seedLoss(outputs, targets, model.centers, weights);
     return tf.stack([terms.main, terms.center, terms.aux]);
   }));
   return { main, center, aux, total: main + weights.center * center + weights.aux * aux };

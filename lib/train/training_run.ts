@@ -30,10 +30,17 @@ import { type RunLock } from "../run/folder.ts";
 import { type HistoryRow, readHistory } from "../run/history.ts";
 import { checkpointCallback, metricsLogCallback } from "./callbacks.ts";
 import type { Callback } from "./round.ts";
-import { lossOnBatch, type StepLoss } from "./step.ts";
+import {
+  disposeOptimizer,
+  lossOnBatch,
+  makeOptimizer,
+  prepareStage,
+  type StepLoss,
+} from "./step.ts";
+import { type LrFindOptions, type LrFindResult, sweepLearningRates } from "./lr_find.ts";
 import { validate } from "./validate.ts";
 import type { Batch } from "../augment/batch.ts";
-import { planStages, runStage, type StagePlan } from "./stage.ts";
+import { planStages, runStage, type StagePlan, stoppedEarly } from "./stage.ts";
 import { StageInputs } from "./stage_inputs.ts";
 import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
 
@@ -136,15 +143,75 @@ export class TrainingRun {
       this.history.push(...await readHistory(this.out, latest.meta.round));
       this.resumedFrom = latest.meta.round;
       const last = this.stages.at(-1)?.lastRound ?? 0;
+      const complete = this.stages.length > 0 && await this.#complete(this.stages.at(-1)!);
       this.#parts.log(
-        latest.meta.round >= last
-          ? `complete: all ${last} rounds trained (${latest.path})`
+        complete
+          ? `complete: ${
+            latest.meta.round >= last ? `all ${last}` : latest.meta.round
+          } rounds trained (${latest.path})`
           : `resuming after round ${latest.meta.round} (${latest.path})`,
       );
     } else if (this.#options.init) {
       await loadCheckpoint(this.#options.init, this.model);
       this.#parts.log(`starting from ${this.#options.init}`);
     }
+    // The run's starting weights (stage 1 starts from them: a stage that starts over after a
+    // failure, the learning-rate finder).
+    if (!latest || !this.#options.init) this.#initial ??= snapshot(this.model);
+  }
+
+  /**
+   * fastai's learning-rate finder on stage n (lib/train/lr_find.ts): an exponential sweep of the
+   * stage's optimizer from the weights the stage starts from (earlier stages trained first when
+   * they are not complete), on the batches it reads. The run's weights and files are as before.
+   */
+  async findLearningRate(
+    n: number | string = 1,
+    options: LrFindOptions = {},
+  ): Promise<LrFindResult> {
+    return await stoppable(() => this.#findLearningRate(n, options));
+  }
+
+  async #findLearningRate(n: number | string, options: LrFindOptions): Promise<LrFindResult> {
+    this.#checkOpen();
+    const plan = this.stage(n);
+    for (const earlier of this.stages.slice(0, plan.index)) {
+      if (!await this.#complete(earlier)) await this.#train(earlier, []);
+    }
+    const now = snapshot(this.model);
+    const optimizer = makeOptimizer(plan.spec.optimizer);
+    let data;
+    let native;
+    try {
+      await this.#loadStageStart(plan);
+      prepareStage(this.model, plan.spec);
+      data = await this.#inputs.forStage(plan.spec);
+      native = await data.nativeStep?.(plan.spec);
+      return await sweepLearningRates({
+        model: this.model,
+        source: data.source,
+        optimizer,
+        native,
+        lossWeights: this.config.lossWeights,
+        recipe: { regularize: this.#options.preset.regularize, seed: this.#options.seed },
+        firstStep: plan.firstStep,
+      }, options);
+    } finally {
+      await native?.release();
+      data?.release();
+      disposeOptimizer(optimizer);
+      now.restore();
+      now.dispose();
+    }
+  }
+
+  /** The weights stage `plan` starts from: the last checkpoint before it, else the run's start. */
+  async #loadStageStart(plan: StagePlan): Promise<void> {
+    const before = (await listCheckpoints(this.#checkpoints))
+      .filter((c) => c.meta.round < plan.firstRound).at(-1);
+    if (before) await loadCheckpoint(before.path, this.model);
+    else if (this.#initial) this.#initial.restore();
+    else if (this.#options.init) await loadCheckpoint(this.#options.init, this.model);
   }
 
   /** Stage n (1-based), or the stage of that name. */
@@ -180,7 +247,7 @@ export class TrainingRun {
     this.#checkOpen();
     const plan = this.stage(n);
     for (const earlier of this.stages.slice(0, plan.index)) {
-      if (await this.completedRounds() < earlier.lastRound) {
+      if (!await this.#complete(earlier)) {
         this.#parts.log(
           `stage ${earlier.index + 1} (${earlier.spec.name}) is not complete: ` +
             `training it first`,
@@ -269,6 +336,19 @@ export class TrainingRun {
     if (this.#closed) throw new UsageError(`the run in ${this.out} is closed: open it again`);
   }
 
+  /** The validation blend of each of the stage's rounds in the history. */
+  #blends(plan: StagePlan): number[] {
+    return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound)
+      .map((h) => h.metrics.blend);
+  }
+
+  /** Whether stage `plan` is done: all its rounds trained, or stopped early (its patience). */
+  async #complete(plan: StagePlan): Promise<boolean> {
+    const done = await this.completedRounds();
+    if (done >= plan.lastRound) return true;
+    return done >= plan.firstRound && stoppedEarly(this.#blends(plan), plan.spec.patience);
+  }
+
   async #latest() {
     return (await listCheckpoints(this.#checkpoints)).at(-1);
   }
@@ -293,7 +373,7 @@ export class TrainingRun {
   async #train(plan: StagePlan, extra: Callback[]): Promise<void> {
     const latest = await this.#latest();
     const done = latest?.meta.round ?? 0;
-    if (done >= plan.lastRound) return;
+    if (await this.#complete(plan)) return;
     const midStage = latest !== undefined && done >= plan.firstRound;
     if (!latest) {
       if (this.#initial) this.#initial.restore();
@@ -311,8 +391,13 @@ export class TrainingRun {
         totalRounds: this.stages.at(-1)!.lastRound,
         callbacks: [...(this.#options.callbacks ?? []), ...extra, ...this.#callbacks],
         lossWeights: this.config.lossWeights,
+        recipe: { regularize: this.#options.preset.regularize, seed: this.#options.seed },
+        earlier: this.#blends(plan),
+        log: this.#parts.log,
+        ema: this.#options.preset.ema,
         restore: midStage
-          ? async (optimizer) => void await loadCheckpoint(latest.path, this.model, optimizer)
+          ? async (optimizer, average) =>
+            void await loadCheckpoint(latest.path, this.model, optimizer, average)
           : undefined,
       });
     } finally {

@@ -229,6 +229,25 @@ Deno.test("options: bad values are one line naming the option, --help everywhere
       /^error: \/nonexistent: no such folder: --run names a run folder$/,
     ],
     ["predict", ["--bogus", "x.jpg"], /^error: Unknown option '--bogus' \(see --help\)$/],
+    [
+      "train",
+      ["--schedule", "linear"],
+      /^error: --schedule 'linear': expected constant \| cosine \| one-cycle$/,
+    ],
+    ["reproduce", ["--lr", "0"], /^error: --lr '0': '0' is not a learning rate in \(0, 10\)$/],
+    [
+      "train",
+      ["--rounds", "2,,3"],
+      /^error: --rounds '2,,3': expected numbers separated by commas$/,
+    ],
+    ["train", ["--batch-size", "31"], /^error: --batch-size '31': expected an even number/],
+    [
+      "reproduce",
+      ["--backbone", "resnet"],
+      /^error: --backbone 'resnet': expected mobilenet_v2 \| xception$/,
+    ],
+    ["train", ["--mixup", "-1"], /^error: --mixup '-1': expected a number in \[0, 100\]$/],
+    ["presets", ["huge"], /^error: unknown preset 'huge' \(seed, cpu, quick\)$/],
     ["ensemble", ["--runs", "a", "./a", "--out", "x"], /^error: --runs names \.\/a twice: /],
     ["ensemble", ["--runs", "a", "--out", "x"], /^error: --runs needs two run folders or more/],
     [

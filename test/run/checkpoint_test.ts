@@ -56,7 +56,7 @@ Deno.test("checkpoints: latest and best kept, earliest best on ties; loadRun tak
     // Each round's centers are set to the round number: what a loaded checkpoint holds shows.
     model.centers.assign(tf.fill(model.centers.shape, i + 1));
     await callback.onRoundEnd!(
-      { stage, stageIndex: 0, round: i + 1, totalRounds: blends.length, step: i },
+      { stage, stageIndex: 0, round: i + 1, totalRounds: blends.length, step: i, stageStart: 0 },
       metrics(blend),
       optimizer,
     );

@@ -12,7 +12,16 @@ import { buildBackbone, loadPretrained, splitBackbone } from "@/model/index.ts";
 import { buildSeedModel, trainableVariables, unfreezeFrom } from "@/model/seed_model.ts";
 import { foldModel } from "@/model/fold.ts";
 import { SEED_LOSS_WEIGHTS } from "@/model/loss.ts";
-import { activationSource, makeOptimizer, trainStep } from "@/train/step.ts";
+import {
+  activationSource,
+  makeOptimizer,
+  setLearningRate,
+  type StepLoss,
+  type StepRecipe,
+  trainStep,
+} from "@/train/step.ts";
+import { mixPlan } from "@/train/mix.ts";
+import { WeightAverage } from "@/train/ema.ts";
 import { openNativeStep } from "@/train/native_step.ts";
 import { train, type TrainOptions } from "@/train/run.ts";
 import { PRESETS, smallPreset } from "@/run/presets.ts";
@@ -53,7 +62,8 @@ async function setup() {
 const values = (model: ReturnType<typeof trainableVariables>) =>
   Promise.all(model.map(async (v) => (await v.data() as Float32Array).slice()));
 
-Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's, two steps running", async () => {
+/** Two steps both ways from the same start, at learning rates `rates`, with `recipe`. */
+async function bothWays(recipe?: StepRecipe, rates = [0.05, 0.05], decay?: number) {
   const { model, top, set } = await setup();
   const variables = trainableVariables(model);
   const start = await values(variables);
@@ -62,10 +72,14 @@ Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's
   // tfjs: the trainable fold of the top, as cached training runs it.
   const optimizer = makeOptimizer(spec);
   const source = activationSource(set, BATCH, foldModel(top, { trainable: true }), 3);
-  const reference = [
-    await trainStep(model, source, 0, optimizer),
-    await trainStep(model, source, 1, optimizer),
-  ];
+  const reference: StepLoss[] = [];
+  // With a decay: the weights' moving average, updated after each step (lib/train/ema.ts).
+  const tfjsAverage = decay ? new WeightAverage(variables, decay) : undefined;
+  for (const [k, rate] of rates.entries()) {
+    setLearningRate(optimizer, rate);
+    reference.push(await trainStep(model, source, k, optimizer, SEED_LOSS_WEIGHTS, recipe));
+    tfjsAverage?.update();
+  }
   const tfjsWeights = await values(variables);
 
   // Native, from the same start.
@@ -78,11 +92,30 @@ Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's
     momentum: spec.momentum,
     lossWeights: SEED_LOSS_WEIGHTS,
     threads: 2,
+    recipe,
   });
-  await native.load(fresh);
-  const ours = [await native.step(0), await native.step(1)];
-  await native.store(fresh);
+  const nativeAverage = decay ? new WeightAverage(variables, decay) : undefined;
+  await native.load(fresh, nativeAverage);
+  const ours: StepLoss[] = [];
+  for (const [k, rate] of rates.entries()) ours.push(await native.step(k, rate));
+  await native.store(fresh, nativeAverage);
   const nativeWeights = await values(variables);
+  if (tfjsAverage && nativeAverage) {
+    const [a, b] = [
+      await values(tfjsAverage.shadow as tf.Variable[]),
+      await values(nativeAverage.shadow),
+    ];
+    for (const [i, v] of variables.entries()) {
+      let [scale, off] = [1e-12, 0];
+      for (let j = 0; j < start[i].length; j++) {
+        scale = Math.max(scale, Math.abs(a[i][j] - start[i][j]));
+        off = Math.max(off, Math.abs(b[i][j] - a[i][j]));
+      }
+      assert.ok(off <= 1e-4 * scale, `${v.name}: averages off by ${off} of a move of ${scale}`);
+    }
+    tfjsAverage.dispose();
+    nativeAverage.dispose();
+  }
 
   for (const [s, loss] of ours.entries()) {
     for (const term of ["main", "center", "aux", "total"] as const) {
@@ -104,6 +137,11 @@ Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's
     assert.ok(moved > 0, `${v.name} trains`);
     assert.ok(off <= 1e-4 * moved, `${v.name}: off by ${off} of a move of ${moved}`);
   }
+  return { reference, variables, fresh, native };
+}
+
+Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's, two steps running", async () => {
+  const { variables, fresh, native } = await bothWays();
   // The optimizer now holds the native momentum and step count, as tfjs' own steps leave them.
   assert.equal(fresh.iterations, 2);
   const momentum = await fresh.getWeights();
@@ -116,6 +154,21 @@ Deno.test("native step: loss terms and updated weights are tfjs' autodiff step's
   await native.load(fresh);
   assert.equal(tf.memory().numTensors, count);
   await native.release();
+});
+
+Deno.test("native step: smoothing, mixup, CutMix, a schedule's rates and the average as tfjs' step", async () => {
+  const plain = await bothWays();
+  await plain.native.release();
+  // Both smoothed; of two batches one mixes up and one cuts (the first seed that draws so); two
+  // learning rates.
+  const regularize = { labelSmoothing: 0.1, mixup: 0.4, cutmix: 1 };
+  const cuts = (seed: number) =>
+    [0, 1].map((k) => mixPlan(regularize, seed, k, BATCH, [3, 3])!.box !== undefined);
+  const seed = [...Array(50).keys()].find((s) => cuts(s)[0] !== cuts(s)[1])!;
+  const recipe = { regularize, seed };
+  const mixed = await bothWays(recipe, [0.05, 0.01], 0.5);
+  await mixed.native.release();
+  for (const k of [0, 1]) assert.notEqual(mixed.reference[k].main, plain.reference[k].main);
 });
 
 Deno.test("native step: its state handed to tfjs and back continues the very same steps", async () => {

@@ -123,11 +123,11 @@ Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, 
   const { trunk } = splitBackbone(backbone);
   const folded = foldModel(trunk);
   const images = tf.randomUniform([8, 64, 64, 3], -1, 1, "float32", 5);
-  const labels = tf.tensor1d([0, 1, 2, 3, 0, 1, 2, 3], "int32");
+  const labels = Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]);
   const source = (part: Part, frozen?: InferenceModel): BatchSource => ({
     part,
     frozen,
-    batch: () => ({ x: images.clone(), labels: labels.clone() as tf.Tensor1D }),
+    batch: () => ({ x: images.clone(), labels }),
   });
   // Learning rate 0: a step only measures the loss, so both paths see the same weights.
   const still = makeOptimizer({ kind: "sgd", learningRate: 0, momentum: 0 });
@@ -151,5 +151,5 @@ Deno.test("end-to-end step with a folded frozen trunk: same loss as the layers, 
     "the unfrozen top trains",
   );
   folded.dispose();
-  tf.dispose([images, labels]);
+  images.dispose();
 });

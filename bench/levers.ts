@@ -1,0 +1,141 @@
+/**
+ * What each lever of the toolkit is worth: the whole job (`deno task reproduce`) once per lever and
+ * seed, all on one split (`--split-seed 0`: the same carved-off test photos), each lever alone and
+ * in combination, scored on the test part. Runs are separate processes and folders; finished ones
+ * are reported from their summary.json, so a cut-short bench resumes.
+ */
+import { join } from "node:path";
+import { benchArgs, count } from "./common.ts";
+import { fromRoot } from "../lib/paths.ts";
+
+const HELP = `Usage: deno task bench:levers [--seeds 0,1] [--minutes M] [--levers LIST] [--out DIR]
+
+The whole job per lever and seed on one split, scored on the carved-off test part (blend after the
+transfer, and before it). Prints mean and spread per lever, its gain over the baseline, and
+writes bench/levers.json. Accuracy does not depend on the machine's load without --minutes (each
+run is a fixed recipe); with it, the plan does: run it on an idle machine (the results then go to
+bench/levers-<M>min.json).
+
+  --seeds LIST    training seeds, comma-separated (default 0,1)
+  --minutes M     a --minutes budget for every run (default: the cpu preset as it is)
+  --levers LIST   names from: ${Object.keys(leversTable()).join(", ")}
+                  (default all)
+  --out DIR       run folders (default data/runs/levers)`;
+
+function leversTable(): Record<string, string[]> {
+  return {
+    baseline: [],
+    "ls=0.1": ["--label-smoothing", "0.1"],
+    "mixup=0.2": ["--mixup", "0.2"],
+    "cutmix=1": ["--cutmix", "1"],
+    cosine: ["--schedule", "cosine", "--warmup", "0.1"],
+    "one-cycle": ["--schedule", "one-cycle"],
+    "patience=1": ["--patience", "1"],
+    "lr=x2": ["--lr", "x2"],
+    "ema=0.99": ["--ema", "0.99"],
+    "ls+ema": ["--label-smoothing", "0.1", "--ema", "0.99"],
+    // deno task lr-find's suggestions for the cpu preset's stages 1 and 2 (seed 0, 2026-12-07).
+    "lr-find": ["--lr", "1.1e-3,5.6e-5"],
+    "ls+mixup+cosine": [
+      "--label-smoothing",
+      "0.1",
+      "--mixup",
+      "0.2",
+      "--schedule",
+      "cosine",
+      "--warmup",
+      "0.1",
+    ],
+  };
+}
+
+const { values } = benchArgs(HELP, {
+  seeds: { type: "string" },
+  minutes: { type: "string" },
+  levers: { type: "string" },
+  out: { type: "string" },
+});
+const seeds = (values.seeds ?? "0,1").split(",").map((s) => count("seeds", s, 0));
+const table = leversTable();
+const names = values.levers?.split(",") ?? Object.keys(table);
+for (const name of names) {
+  if (!table[name]) {
+    console.error(`error: --levers: unknown lever '${name}' (${Object.keys(table).join(", ")})`);
+    Deno.exit(2);
+  }
+}
+const minutes = values.minutes === undefined ? [] : ["--minutes", values.minutes];
+const out = values.out ?? fromRoot("data", "runs", "levers");
+
+interface Row {
+  lever: string;
+  seed: number;
+  before: number;
+  after: number;
+  seconds: number;
+}
+
+async function job(lever: string, seed: number): Promise<Row> {
+  const dir = join(out, `${lever.replace(/[^A-Za-z0-9=.+-]/g, "_")}-seed${seed}`);
+  const args = ["task", "-q", "reproduce", "--seed", `${seed}`, "--split-seed", "0", "--out", dir];
+  const run = new Deno.Command(Deno.execPath(), {
+    args: [...args, ...minutes, ...table[lever]],
+    stdout: "null",
+    stderr: "piped",
+  });
+  const result = await run.output();
+  if (result.code !== 0) {
+    const last = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1);
+    throw new Error(`${lever}, seed ${seed}: ${last}`);
+  }
+  const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
+  const { before, after } = summary.scores;
+  return {
+    lever,
+    seed,
+    before: before.blend,
+    after: (after ?? before).blend,
+    seconds: summary.seconds,
+  };
+}
+
+const rows: Row[] = [];
+for (const seed of seeds) {
+  for (const lever of names) {
+    const row = await job(lever, seed);
+    rows.push(row);
+    console.error(
+      `${lever} seed ${seed}: ${(100 * row.after).toFixed(2)}% after transfer, ` +
+        `${(100 * row.before).toFixed(2)}% before (${(row.seconds / 60).toFixed(1)} min)`,
+    );
+  }
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+const stats = (xs: number[]) => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const spread = Math.max(...xs) - Math.min(...xs);
+  return { mean, spread };
+};
+const base = rows.filter((r) => r.lever === names[0]).map((r) => r.after);
+console.log(
+  `| lever | test blend after transfer, mean (spread) | before transfer | vs ${
+    names[0]
+  } | minutes |`,
+);
+console.log("| --- | --- | --- | --- | --- |");
+for (const lever of names) {
+  const mine = rows.filter((r) => r.lever === lever);
+  const after = stats(mine.map((r) => r.after));
+  const before = stats(mine.map((r) => r.before));
+  const gain = after.mean - stats(base).mean;
+  const time = stats(mine.map((r) => r.seconds / 60)).mean;
+  console.log(
+    `| ${lever} | ${pct(after.mean)}% (${pct(after.spread)}) | ${pct(before.mean)}% | ` +
+      `${gain >= 0 ? "+" : ""}${pct(gain)} | ${time.toFixed(1)} |`,
+  );
+}
+await Deno.writeTextFile(
+  fromRoot("bench", values.minutes ? `levers-${values.minutes}min.json` : "levers.json"),
+  JSON.stringify({ seeds, minutes: values.minutes ?? null, rows }, null, 2) + "\n",
+);
