@@ -5,8 +5,14 @@
  * options name, so `deno task train` with the same options resumes from there.
  */
 import { initBackend } from "../engine/tf.ts";
-import { defaultRunFolder, parseRunArgs, plannedPreset, RUN_HELP, runInputs } from "./run_args.ts";
-import { integerOption } from "./run_args.ts";
+import {
+  defaultRunFolder,
+  integerOption,
+  parseRunArgs,
+  RUN_HELP,
+  runInputs,
+  runSettings,
+} from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { openRun } from "../train/run.ts";
 import { writeFigure } from "../plot/figure.ts";
@@ -35,8 +41,7 @@ await runMain(async () => {
   }
   await initBackend();
   const out = values.out ?? defaultRunFolder("", inputs);
-  const { minutes: _, ...settings } = inputs;
-  const run = await openRun({ ...settings, preset: await plannedPreset(inputs, out), out });
+  const run = await openRun(await runSettings(inputs, out));
   try {
     for (const n of stages) {
       const plan = run.stage(n);

@@ -4,9 +4,9 @@
  * `deno task presets cpu --schedule cosine > my.json`, then `--preset my.json`.
  */
 import { runMain } from "./main.ts";
-import { parseCli, presetChanges, RECIPE_OPTIONS } from "./run_args.ts";
-import { PRESETS, resolvePreset } from "../run/presets.ts";
-import { isPresetFile, presetJson, readPresetFile } from "../run/preset_file.ts";
+import { parseCli, presetByName, presetChanges, RECIPE_OPTIONS } from "./run_args.ts";
+import { PRESETS } from "../run/presets.ts";
+import { presetJson } from "../run/preset_file.ts";
 import { changePreset } from "../run/preset_changes.ts";
 import { UsageError } from "../errors.ts";
 
@@ -15,7 +15,7 @@ const HELP = `Usage: deno task presets [NAME|FILE] [recipe options]
 Without a name: the built-in presets, one line each. With one: that preset as JSON (a preset
 file), with any recipe option of train and reproduce applied (--lr, --rounds, --steps,
 --batch-size, --image-size, --backbone, --cached-batches, --schedule, --warmup, --patience,
---label-smoothing, --mixup, --cutmix; see deno task train --help).
+--label-smoothing, --mixup, --cutmix, --ema; see deno task train --help).
 
   deno task presets cpu --schedule cosine --label-smoothing 0.1 > my.json
   deno task train --preset my.json`;
@@ -35,14 +35,6 @@ await runMain(async () => {
     }
     return;
   }
-  let preset;
-  if (isPresetFile(name)) preset = await readPresetFile(name);
-  else {
-    try {
-      preset = resolvePreset(name);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
+  const preset = await presetByName(name);
   console.log(presetJson(changePreset(preset, presetChanges(values))).trimEnd());
 });

@@ -9,9 +9,9 @@ import {
   given,
   numberOption,
   parseRunArgs,
-  plannedPreset,
   RUN_HELP,
   runInputs,
+  runSettings,
 } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { progressCallback } from "../train/callbacks.ts";
@@ -47,16 +47,13 @@ await runMain(async () => {
   const out = values.out ?? defaultRunFolder("reproduce", inputs);
   await initBackend();
   const transfer = values["no-transfer"] ? false : undefined;
-  const { minutes: _, ...settings } = inputs;
   const s = await reproduce({
-    ...settings,
-    preset: await plannedPreset(inputs, out, {
+    ...await runSettings(inputs, out, {
       transfer,
       flip: values.flip,
       valFraction: inputs.valFraction,
       testFraction: inputs.testFraction,
     }),
-    out,
     flip: values.flip,
     threshold,
     transfer,

@@ -321,18 +321,21 @@ const SCHEDULES: ScheduleKind[] = ["constant", "cosine", "one-cycle"];
 
 /** The preset `--preset` names (a built-in one or a file), with the everyday options applied. */
 async function chosenPreset(values: RunValues): Promise<Preset> {
-  const name = values.preset ?? "cpu";
-  let preset: Preset;
-  if (isPresetFile(name)) preset = await readPresetFile(name);
-  else {
-    try {
-      preset = resolvePreset(name);
-    } catch (error) {
-      throw new UsageError(`--preset: ${(error as Error).message}`);
-    }
-  }
-  preset = changePreset(preset, presetChanges(values));
+  const preset = changePreset(
+    await presetByName(values.preset ?? "cpu", "--preset: "),
+    presetChanges(values),
+  );
   return values.small ? smallPreset(preset) : preset;
+}
+
+/** A preset file, or a built-in preset by name (unknown: a UsageError, `label` before it). */
+export async function presetByName(name: string, label = ""): Promise<Preset> {
+  if (isPresetFile(name)) return await readPresetFile(name);
+  try {
+    return resolvePreset(name);
+  } catch (error) {
+    throw new UsageError(`${label}${(error as Error).message}`);
+  }
 }
 
 /** What the shared options mean, with their defaults. */
@@ -387,12 +390,21 @@ export function defaultRunFolder(
   return fromRoot("data", "runs", `${prefix}${preset}-seed${inputs.seed}-${name}`);
 }
 
+/** What a whole job's plan depends on beyond its run (reproduce). */
+type JobPlan = { transfer?: boolean; flip?: boolean; valFraction?: number; testFraction?: number };
+
+/** The settings a run opens with: the inputs, their preset planned (`--minutes`), the folder. */
+export async function runSettings(inputs: RunInputs, out: string, job?: JobPlan) {
+  const { minutes: _, ...settings } = inputs;
+  return { ...settings, preset: await plannedPreset(inputs, out, job), out };
+}
+
 /** The preset a run works with: the chosen one, or under `--minutes` the one planned to fit (or
  * kept from the folder's start). `job` marks a whole job (reproduce) and its settings. */
-export function plannedPreset(
+function plannedPreset(
   inputs: RunInputs,
   out: string,
-  job?: { transfer?: boolean; flip?: boolean; valFraction?: number; testFraction?: number },
+  job?: JobPlan,
 ): Promise<Preset> {
   if (inputs.minutes === undefined) return Promise.resolve(inputs.preset);
   const { valFraction, testFraction, ...settings } = job ?? {};

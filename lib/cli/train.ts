@@ -3,7 +3,7 @@
  * Resumes by itself after an interruption (run the same command again).
  */
 import { initBackend } from "../engine/tf.ts";
-import { defaultRunFolder, parseRunArgs, plannedPreset, RUN_HELP, runInputs } from "./run_args.ts";
+import { defaultRunFolder, parseRunArgs, RUN_HELP, runInputs, runSettings } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
@@ -21,11 +21,8 @@ await runMain(async () => {
   const inputs = await runInputs(values);
   await initBackend();
   const out = values.out ?? defaultRunFolder("", inputs);
-  const { minutes: _, ...settings } = inputs;
   const result = await train({
-    ...settings,
-    preset: await plannedPreset(inputs, out),
-    out,
+    ...await runSettings(inputs, out),
     callbacks: [progressCallback()],
   });
   const last = result.history.at(-1);

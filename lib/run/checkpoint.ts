@@ -14,11 +14,15 @@ import { sha256Hex } from "../files.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { checkpointFiles } from "../layout.ts";
 
-export interface RoundMetrics {
+/** Both heads' validation accuracy, and the best blend's. */
+export interface HeadScores {
   main: number;
   aux: number;
   blend: number;
   alpha: number;
+}
+
+export interface RoundMetrics extends HeadScores {
   /** With `--ema`: the scores of the raw weights and of their moving average; the fields above
    * are the better one's (`kept`). */
   ema?: { raw: HeadScores; average: HeadScores; kept: "raw" | "average" };
@@ -26,14 +30,6 @@ export interface RoundMetrics {
   loss: { total: number; main: number; center: number; aux: number };
   /** Validation loss of the main head. */
   valLoss: number;
-}
-
-/** Both heads' validation accuracy, and the best blend's. */
-export interface HeadScores {
-  main: number;
-  aux: number;
-  blend: number;
-  alpha: number;
 }
 
 export interface CheckpointMeta {
@@ -79,6 +75,11 @@ function modelVariables(model: SeedModel) {
   return [...model.backbone.model.layers, ...model.head.layers].flatMap((layer) => layer.weights);
 }
 
+/** The tensors a checkpoint holds for the model, in its order: every weight, then the centers. */
+function modelTensors(model: SeedModel): tf.Variable[] {
+  return [...modelVariables(model).map((w) => w.read() as tf.Variable), model.centers];
+}
+
 /** The model's weights held in memory (a run's starting point before its first checkpoint). */
 export interface Snapshot {
   restore(): void;
@@ -110,7 +111,7 @@ export async function saveCheckpoint(
   const tmp = `${path}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   await Deno.mkdir(tmp, { recursive: true });
-  const tensors = [...modelVariables(model).map((w) => w.read()), model.centers];
+  const tensors = modelTensors(model);
   const named = tensors.map((tensor, i) => ({ name: `w${i}`, tensor }));
   const optimizerWeights = optimizer ? await optimizer.getWeights() : [];
   const opt = optimizerWeights.map((w, i) => ({ name: `o${i}`, tensor: w.tensor }));
@@ -258,8 +259,8 @@ export async function loadCheckpoint(
   if (optimizer) {
     if (average && averages.length) average.load(averages);
   } else if (meta.averaged) {
-    const all = [...targets.map((w) => w.read() as tf.Variable), model.centers];
-    averaged.forEach((index, i) => all[index].assign(averages[i]));
+    const tensors = modelTensors(model);
+    averaged.forEach((index, i) => tensors[index].assign(averages[i]));
   }
   // Variables hold their own references now; the decoded tensors are ours to free.
   tf.dispose(Object.values(decoded));

@@ -65,9 +65,8 @@ export function changePreset(preset: Preset, changes: PresetChanges): Preset {
     size: changes.size ?? preset.backbone.size,
   };
   if (changes.backbone && changes.backbone.alpha === undefined) delete backbone.alpha;
-  const { ema: _, ...rest } = preset;
-  return {
-    ...(changes.ema === undefined ? preset : rest),
+  const changed: Preset = {
+    ...preset,
     name: `${preset.name}+${tokens.join("+")}`,
     backbone,
     batchSize: changes.batchSize ?? preset.batchSize,
@@ -75,8 +74,11 @@ export function changePreset(preset: Preset, changes: PresetChanges): Preset {
     stages: stages.slice(0, preset.stages.length),
     transferStages: stages.slice(preset.stages.length),
     ...(Object.keys(regularize).length ? { regularize } : {}),
-    ...(changes.ema !== undefined ? changes.ema > 0 ? { ema: changes.ema } : {} : {}),
   };
+  // `--ema 0` switches a preset's average off.
+  if (changes.ema !== undefined) changed.ema = changes.ema || undefined;
+  if (changed.ema === undefined) delete changed.ema;
+  return changed;
 }
 
 /** The changes as name parts, in a fixed order: `lr=x0.5`, `mixup=0.2`, ... */

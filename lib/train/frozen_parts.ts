@@ -14,6 +14,7 @@ import { toOnnx } from "../model/onnx.ts";
 import { NotNative } from "../model/onnx_step.ts";
 import type { StageSpec } from "../run/presets.ts";
 import { type NativeStepper, openNativeStep } from "./native_step.ts";
+import { stepRecipe } from "./mix.ts";
 import { TrunkPool } from "./trunk_pool.ts";
 import type { ActivationSet } from "./features.ts";
 import type { StageInputsOptions } from "./stage_inputs.ts";
@@ -77,7 +78,7 @@ export class FrozenParts {
         momentum: optimizer.momentum ?? DEFAULTS.momentum,
         lossWeights: this.#o.lossWeights,
         threads: this.#o.engine!.threads,
-        recipe: { regularize: this.#o.preset.regularize, seed: this.#o.seed },
+        recipe: stepRecipe(this.#o.preset, this.#o.seed),
       });
     } catch (error) {
       if (!(error instanceof NotNative)) throw error;

@@ -6,11 +6,7 @@
  * sweep runs on the cached trunk activations (stage 1 on pooled features), so it takes seconds;
  * the weights are put back afterwards.
  */
-import type { tf } from "../engine/tf.ts";
-import type { SeedModel } from "../model/seed_model.ts";
-import type { LossWeights } from "../model/loss.ts";
-import type { NativeStepper } from "./native_step.ts";
-import { type BatchSource, setLearningRate, type StepRecipe, trainStep } from "./step.ts";
+import { type StepEngine, takeStep } from "./round.ts";
 
 export interface LrFindOptions {
   /** The first and the last rate of the sweep (default 1e-7 and 10). */
@@ -51,14 +47,8 @@ export function valley(rates: readonly number[], losses: readonly number[]): num
   return rates[Math.min(n - 1, Math.max(0, start + Math.floor(third) + Math.floor(third / 2)))];
 }
 
-/** What the sweep steps on: tfjs' step, or the native one where the stage has it. */
-export interface SweepStep {
-  model: SeedModel;
-  source: BatchSource;
-  optimizer: tf.Optimizer;
-  native?: NativeStepper;
-  lossWeights: LossWeights;
-  recipe?: StepRecipe;
+/** What the sweep steps on (the stage's engine), and where the stage's batches start. */
+export interface SweepStep extends StepEngine {
   /** The stage's first global step: the sweep reads the batches the stage reads. */
   firstStep: number;
 }
@@ -77,20 +67,7 @@ export async function sweepLearningRates(
   await step.native?.load(step.optimizer);
   for (let i = 0; i < steps; i++) {
     const rate = start * Math.pow(end / start, i / Math.max(steps - 1, 1));
-    const k = step.firstStep + i;
-    let loss;
-    if (step.native) loss = await step.native.step(k, rate);
-    else {
-      setLearningRate(step.optimizer, rate);
-      loss = await trainStep(
-        step.model,
-        step.source,
-        k,
-        step.optimizer,
-        step.lossWeights,
-        step.recipe,
-      );
-    }
+    const loss = await takeStep(step, step.firstStep + i, rate);
     if (!Number.isFinite(loss.total)) break;
     average = 0.98 * average + 0.02 * loss.total;
     const value = average / (1 - Math.pow(0.98, i + 1));

@@ -13,6 +13,17 @@ import { tf } from "../engine/tf.ts";
 import type { Regularization } from "../run/presets.ts";
 import { Rng } from "../rng.ts";
 
+/** What a step adds to the seed's: label smoothing and mixing, drawn per batch from the seed. */
+export interface StepRecipe {
+  regularize?: Regularization;
+  seed: number;
+}
+
+/** A run's recipe: its preset's regularisers, drawn from its seed. */
+export function stepRecipe(preset: { regularize?: Regularization }, seed: number): StepRecipe {
+  return { regularize: preset.regularize, seed };
+}
+
 export interface MixPlan {
   /** The weight of each sample's own input and target. */
   lambda: number;
@@ -144,4 +155,23 @@ export function softTargets(
     }
   }
   return out;
+}
+
+/**
+ * Batch k as the recipe draws it, for inputs of `shape` ([n, ...sample]; a grid when NHWC): the
+ * mix (none: inputs left whole) and the soft targets; undefined when the batch is neither mixed
+ * nor smoothed (plain labels). tfjs' step and the native one both ask here.
+ */
+export function batchMix(
+  recipe: StepRecipe | undefined,
+  k: number,
+  labels: Int32Array,
+  classes: number,
+  shape: readonly number[],
+): { plan?: MixPlan; targets: SoftTargets } | undefined {
+  const grid = shape.length === 4 ? [shape[1], shape[2]] as const : undefined;
+  const plan = recipe && mixPlan(recipe.regularize, recipe.seed, k, labels.length, grid);
+  const epsilon = recipe?.regularize?.labelSmoothing ?? 0;
+  if (!plan && epsilon === 0) return undefined;
+  return { plan, targets: softTargets(labels, classes, epsilon, plan) };
 }

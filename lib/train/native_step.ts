@@ -12,8 +12,8 @@ import type { SeedModel } from "../model/seed_model.ts";
 import type { LossWeights } from "../model/loss.ts";
 import { momentumStepGraph } from "../model/onnx_step.ts";
 import type { ActivationSet } from "./features.ts";
-import type { StepLoss, StepRecipe } from "./step.ts";
-import { mixArrays, mixPlan, softTargets } from "./mix.ts";
+import type { StepLoss } from "./step.ts";
+import { batchMix, mixArrays, softTargets, type StepRecipe } from "./mix.ts";
 import type { WeightAverage } from "./ema.ts";
 
 export interface NativeStepper {
@@ -97,19 +97,13 @@ export async function openNativeStep(
       if (slot === undefined) throw new Error(`stream batch ${k % cycle} was not cached`);
       const start = slot * batchSize;
       const dims = [batchSize, ...set.shape];
-      const { recipe } = options;
-      const grid = dims.length === 4 ? [dims[1], dims[2]] as const : undefined;
-      const plan = recipe && mixPlan(recipe.regularize, recipe.seed, k, batchSize, grid);
       const x = set.x.subarray(start * size, (start + batchSize) * size);
-      const targets = softTargets(
-        set.labels.subarray(start, start + batchSize),
-        classes,
-        recipe?.regularize?.labelSmoothing ?? 0,
-        plan,
-      );
+      const labels = set.labels.subarray(start, start + batchSize);
+      const mix = batchMix(options.recipe, k, labels, classes, dims);
+      const targets = mix?.targets ?? softTargets(labels, classes);
       lr[0] = rate ?? options.learningRate;
       const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-        x: { data: plan ? mixArrays(x, dims, plan) : x, dims },
+        x: { data: mix?.plan ? mixArrays(x, dims, mix.plan) : x, dims },
         y: { data: targets.classes, dims: [batchSize, classes] },
         c: { data: targets.centres, dims: [batchSize, classes] },
         lr: { data: lr, dims: [] },

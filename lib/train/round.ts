@@ -15,13 +15,8 @@ import type { BatchRunner } from "../model/runner.ts";
 import { timed } from "../phases.ts";
 import { checkStop } from "../stop.ts";
 import type { NativeStepper } from "./native_step.ts";
-import {
-  type BatchSource,
-  setLearningRate,
-  type StepLoss,
-  type StepRecipe,
-  trainStep,
-} from "./step.ts";
+import { type BatchSource, setLearningRate, type StepLoss, trainStep } from "./step.ts";
+import type { StepRecipe } from "./mix.ts";
 import { learningRateAt } from "./schedule.ts";
 import type { WeightAverage } from "./ema.ts";
 import { validate } from "./validate.ts";
@@ -62,6 +57,24 @@ export interface RoundData {
   native?: NativeStepper;
 }
 
+/** What takes a stage's steps: the native step where the stage has one, else tfjs'. */
+export interface StepEngine {
+  model: SeedModel;
+  source: BatchSource;
+  optimizer: tf.Optimizer;
+  native?: NativeStepper;
+  lossWeights: LossWeights;
+  recipe?: StepRecipe;
+}
+
+/** Step k on the stage's engine, at rate `lr` when a schedule (or the lr finder) sets one. */
+export async function takeStep(engine: StepEngine, k: number, lr?: number): Promise<StepLoss> {
+  const { model, source, optimizer, native } = engine;
+  if (native) return await native.step(k, lr);
+  if (lr !== undefined) setLearningRate(optimizer, lr);
+  return await trainStep(model, source, k, optimizer, engine.lossWeights, engine.recipe);
+}
+
 /** Runs one round: its steps (batches `info.step`, `info.step + 1`, ...) then validation. */
 export async function runRound(
   model: SeedModel,
@@ -73,10 +86,10 @@ export async function runRound(
   recipe?: StepRecipe,
   average?: WeightAverage,
 ): Promise<RoundMetrics> {
-  const { source } = data;
   for (const cb of callbacks) await cb.onRoundBegin?.(info);
   const sum = { total: 0, main: 0, center: 0, aux: 0 };
-  const { native } = data;
+  const { source, native } = data;
+  const engine: StepEngine = { model, source, optimizer, native, lossWeights: weights, recipe };
   await timed("training steps", async () => {
     const { stage } = info;
     const scheduled = (stage.schedule ?? "constant") !== "constant";
@@ -85,10 +98,7 @@ export async function runRound(
       const lr = scheduled
         ? learningRateAt(stage, k - info.stageStart, stage.rounds * stage.stepsPerRound)
         : undefined;
-      if (lr !== undefined && !native) setLearningRate(optimizer, lr);
-      const loss = native
-        ? await native.step(k, lr)
-        : await trainStep(model, source, k, optimizer, weights, recipe);
+      const loss = await takeStep(engine, k, lr);
       if (!native) average?.update();
       for (const key of Object.keys(sum) as (keyof StepLoss)[]) sum[key] += loss[key];
       for (const cb of callbacks) await cb.onStep?.(info, s + 1, loss);

@@ -9,7 +9,8 @@ import type { LossWeights } from "../model/loss.ts";
 import type { StageSpec } from "../run/presets.ts";
 import type { StageData } from "./stage_inputs.ts";
 import { type Callback, runRound } from "./round.ts";
-import { disposeOptimizer, makeOptimizer, prepareStage, type StepRecipe } from "./step.ts";
+import { disposeOptimizer, makeOptimizer, prepareStage } from "./step.ts";
+import type { StepRecipe } from "./mix.ts";
 import { WeightAverage } from "./ema.ts";
 import { trainableVariables } from "../model/seed_model.ts";
 

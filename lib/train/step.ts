@@ -7,17 +7,11 @@ import { readValues, tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { type LossWeights, SEED_LOSS_WEIGHTS, seedLoss, type Targets } from "../model/loss.ts";
 import { freezeBackbone, trainableVariables, unfreezeFrom } from "../model/seed_model.ts";
-import type { OptimizerSpec, Regularization, StageSpec } from "../run/presets.ts";
+import type { OptimizerSpec, StageSpec } from "../run/presets.ts";
 import { type ActivationSet, sampleSize } from "./features.ts";
 import { applyPart, type InferenceModel, type Part } from "../model/inference.ts";
 import { DEFAULTS } from "../defaults.ts";
-import { mixPlan, mixTensor, softTargets } from "./mix.ts";
-
-/** What a step adds to the seed's: label smoothing and mixing, drawn per batch from the seed. */
-export interface StepRecipe {
-  regularize?: Regularization;
-  seed: number;
-}
+import { batchMix, mixTensor, type StepRecipe } from "./mix.ts";
 
 export interface StepLoss {
   total: number;
@@ -102,15 +96,15 @@ function inputsOf(
   const batch = source.batch(k);
   const x = source.frozen ? source.frozen.predict(batch.x) : batch.x;
   const { labels } = batch;
-  const grid = x.rank === 4 ? [x.shape[1]!, x.shape[2]!] as const : undefined;
-  const plan = recipe && mixPlan(recipe.regularize, recipe.seed, k, labels.length, grid);
-  const epsilon = recipe?.regularize?.labelSmoothing ?? 0;
-  if (!plan && epsilon === 0) return { x, targets: tf.tensor1d(labels, "int32") };
-  const soft = softTargets(labels, classes, epsilon, plan);
+  const mix = batchMix(recipe, k, labels, classes, x.shape);
+  if (!mix) return { x, targets: tf.tensor1d(labels, "int32") };
   const dims = [labels.length, classes] as [number, number];
   return {
-    x: plan ? mixTensor(x, plan) : x,
-    targets: { classes: tf.tensor2d(soft.classes, dims), centres: tf.tensor2d(soft.centres, dims) },
+    x: mix.plan ? mixTensor(x, mix.plan) : x,
+    targets: {
+      classes: tf.tensor2d(mix.targets.classes, dims),
+      centres: tf.tensor2d(mix.targets.centres, dims),
+    },
   };
 }
 

@@ -38,6 +38,7 @@ import {
   type StepLoss,
 } from "./step.ts";
 import { type LrFindOptions, type LrFindResult, sweepLearningRates } from "./lr_find.ts";
+import { stepRecipe } from "./mix.ts";
 import { validate } from "./validate.ts";
 import type { Batch } from "../augment/batch.ts";
 import { planStages, runStage, type StagePlan, stoppedEarly } from "./stage.ts";
@@ -193,7 +194,7 @@ export class TrainingRun {
         optimizer,
         native,
         lossWeights: this.config.lossWeights,
-        recipe: { regularize: this.#options.preset.regularize, seed: this.#options.seed },
+        recipe: stepRecipe(this.#options.preset, this.#options.seed),
         firstStep: plan.firstStep,
       }, options);
     } finally {
@@ -376,8 +377,8 @@ export class TrainingRun {
     if (await this.#complete(plan)) return;
     const midStage = latest !== undefined && done >= plan.firstRound;
     if (!latest) {
-      if (this.#initial) this.#initial.restore();
-      else this.#initial = snapshot(this.model);
+      // findResumePoint took the starting weights when the folder had no checkpoint.
+      this.#initial?.restore();
     } else if (!midStage) {
       await loadCheckpoint(latest.path, this.model); // a stage boundary: weights only
     }
@@ -391,7 +392,7 @@ export class TrainingRun {
         totalRounds: this.stages.at(-1)!.lastRound,
         callbacks: [...(this.#options.callbacks ?? []), ...extra, ...this.#callbacks],
         lossWeights: this.config.lossWeights,
-        recipe: { regularize: this.#options.preset.regularize, seed: this.#options.seed },
+        recipe: stepRecipe(this.#options.preset, this.#options.seed),
         earlier: this.#blends(plan),
         log: this.#parts.log,
         ema: this.#options.preset.ema,

@@ -17,10 +17,9 @@ import {
   makeOptimizer,
   setLearningRate,
   type StepLoss,
-  type StepRecipe,
   trainStep,
 } from "@/train/step.ts";
-import { mixPlan } from "@/train/mix.ts";
+import { mixPlan, type StepRecipe } from "@/train/mix.ts";
 import { WeightAverage } from "@/train/ema.ts";
 import { openNativeStep } from "@/train/native_step.ts";
 import { train, type TrainOptions } from "@/train/run.ts";
