@@ -96,7 +96,14 @@ export {
 } from "./pipeline/notebook.ts";
 
 // Figures and tables
-export { barChart, heatmap, lineChart, showFigure, stackedBars } from "./plot/figure.ts";
+export {
+  barChart,
+  heatmap,
+  lineChart,
+  loadPlotly,
+  showFigure,
+  stackedBars,
+} from "./plot/figure.ts";
 export { showBatch, showImages } from "./plot/images.ts";
 export { showTable } from "./plot/table.ts";
 export { accuracyCurves, lossCurves } from "./plot/training.ts";

@@ -1,8 +1,8 @@
 /**
- * Plotly figures for notebooks and CLI runs, fully offline: the `plotly.js-dist` bundle rides
- * along with every chart, so each one renders on its own page whatever ran before it (a notebook
- * opened in a fresh tab, one chart cell re-run after clearing outputs, a standalone HTML file); the
- * page evaluates it once.
+ * Plotly figures for notebooks and CLI runs, fully offline: the `plotly.js-dist` bundle (2.5 MB)
+ * rides along with the first chart a kernel shows, and every later chart waits for it, so an
+ * executed notebook carries it once; `loadPlotly()` shows it again for a page that lost it (that
+ * chart's output cleared). A standalone HTML file carries its own.
  */
 import { createRequire } from "node:module";
 import { hashString } from "../rng.ts";
@@ -48,9 +48,14 @@ export function plotlyLoader(): string {
   return `<script>${plotlyLoaderScript()}</script>`;
 }
 
-/** A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader
- * comes first, else the script waits for a `window.Plotly` defined by an earlier output. */
-export function figureHtml(figure: Figure, withBundle: boolean): string {
+/**
+ * A `<div>` plus the script that draws the figure into it; with `withBundle` the plotly loader
+ * comes first, else the script waits for a `window.Plotly` defined by an earlier output, and says
+ * in the chart's box how to load it if none comes. `serial` tells apart two outputs of one figure
+ * (three stage cells drawing the same finished run, one cell run twice): ids name content and
+ * serial, so a fresh kernel running the same cells writes the same file.
+ */
+export function figureHtml(figure: Figure, withBundle: boolean, serial = 0): string {
   const layout: Record<string, unknown> = {
     margin: { t: 40, r: 20, b: 50, l: 60 },
     ...figure.layout,
@@ -65,17 +70,26 @@ export function figureHtml(figure: Figure, withBundle: boolean): string {
   const config = { responsive: true, displaylogo: false, ...figure.config };
   // No `<` inside the script's JSON (`</script>` or `<!--` would end or bend the element).
   const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
-  // Named by its content, so re-running a cell writes the same notebook file.
-  const id = `plot-${hashString(json([figure.data, layout, config])).toString(36)}`;
+  const id = `plot-${hashString(json([figure.data, layout, config])).toString(36)}-${serial}`;
   const height = typeof layout.height === "number" ? layout.height : 420;
-  const draw = `(function draw(){if(!window.Plotly){return setTimeout(draw,30);}` +
-    `window.Plotly.newPlot(${json(id)},${json(asText(figure.data))},${json(asText(layout))},` +
-    `${json(config)});})();`;
+  // The script finds its own box (the element before it) where the page runs it in place, so that
+  // even two notebooks' outputs in one document (JupyterLab's tabs) keep apart; by id where a
+  // front end runs it elsewhere (jQuery's evaluation in the classic Notebook).
+  const draw = `(function(){const s=document.currentScript,p=s&&s.previousElementSibling;` +
+    `const box=p&&p.id===${json(id)}?p:document.getElementById(${json(id)});let t=0;` +
+    `(function draw(){if(!window.Plotly){if(++t===300)box.textContent=${json(MISSING)};` +
+    `return setTimeout(draw,30);}box.textContent="";` +
+    `window.Plotly.newPlot(box,${json(asText(figure.data))},${json(asText(layout))},` +
+    `${json(config)});})();})();`;
   return `${
     withBundle ? plotlyLoader() : ""
   }<div id="${id}" style="width:100%;height:${height}px"></div>` +
     `<script>${draw}</script>`;
 }
+
+/** What a chart's box says when no Plotly came within ~9 s (the output that carried it cleared). */
+const MISSING = "This chart waits for Plotly, which comes with the first chart this notebook's " +
+  "kernel showed. Run `await loadPlotly()` in any cell to load it again (or Restart & Run All).";
 
 /**
  * Every string of a figure as plain text. Plotly reads a small HTML in its labels (`<b>`, `<br>`,
@@ -104,9 +118,17 @@ function asText<T>(value: T): T {
  * ```
  */
 export async function showFigure(figure: Figure): Promise<void> {
-  const html = figureHtml(figure, true);
+  const html = figureHtml(figure, shown === 0, ++shown);
   const title = (figure.layout?.title as { text?: string } | undefined)?.text;
   await show({ "text/html": html, "text/plain": `[figure${title ? `: ${title}` : ""}]` });
+}
+
+/** Charts this kernel has shown: the first carries Plotly. */
+let shown = 0;
+
+/** Shows the Plotly loader alone, for a notebook page whose first chart's output was cleared. */
+export async function loadPlotly(): Promise<void> {
+  await show({ "text/html": plotlyLoader(), "text/plain": "[Plotly, for this page's charts]" });
 }
 
 /** Writes a standalone HTML page with the figure (for CLI runs and reports). */

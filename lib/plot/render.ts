@@ -1,7 +1,7 @@
 /**
- * Executed notebooks as pages a reader opens without running anything. A notebook's figures each
- * carry the whole Plotly bundle (so any one renders alone in Jupyter: see figure.ts); a page drops
- * those copies and loads the library once, from `plotly-loader.js` beside the pages. Cells and
+ * Executed notebooks as pages a reader opens without running anything. A notebook's first figure
+ * carries the whole Plotly bundle (see figure.ts); a page drops it and loads the library from
+ * `plotly-loader.js` beside the pages, once for all of them. Cells and
  * outputs are laid out by nbconvert's `basic` template (no CDN scripts, no machine paths) inside a
  * small page of our own, so each page weighs what its outputs weigh.
  */

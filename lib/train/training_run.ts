@@ -136,11 +136,20 @@ export class TrainingRun {
     return runFiles(this.out).checkpoints;
   }
 
-  /** Reads the history up to the last sound checkpoint, or starts from `init`. */
+  /**
+   * Reads the history up to the last sound checkpoint and loads its weights (a run opened on a
+   * finished folder holds the trained model from the start: its validation, loss terms and
+   * blend grid are the record's), or starts from `init`.
+   */
   async findResumePoint(): Promise<void> {
     await this.#setAsideDamaged();
     const latest = await this.#latest();
+    // The run's starting weights (stage 1 starts from them: a stage that starts over after a
+    // failure, the learning-rate finder), taken before a checkpoint replaces them.
+    // With `init` and a checkpoint, a stage that starts over reads `init` again.
+    if (!this.#options.init) this.#initial ??= snapshot(this.model);
     if (latest) {
+      await loadCheckpoint(latest.path, this.model);
       this.history.push(...await readHistory(this.out, latest.meta.round));
       this.resumedFrom = latest.meta.round;
       const last = this.stages.at(-1)?.lastRound ?? 0;
@@ -155,10 +164,8 @@ export class TrainingRun {
     } else if (this.#options.init) {
       await loadCheckpoint(this.#options.init, this.model);
       this.#parts.log(`starting from ${this.#options.init}`);
+      this.#initial ??= snapshot(this.model);
     }
-    // The run's starting weights (stage 1 starts from them: a stage that starts over after a
-    // failure, the learning-rate finder).
-    if (!latest || !this.#options.init) this.#initial ??= snapshot(this.model);
   }
 
   /**

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { barChart, figureHtml, lineChart, showFigure, writeFigure } from "@/plot/figure.ts";
+import {
+  barChart,
+  figureHtml,
+  lineChart,
+  loadPlotly,
+  showFigure,
+  writeFigure,
+} from "@/plot/figure.ts";
 import { useKernel } from "@/display.ts";
 import { tempDir } from "../fixtures.ts";
 
@@ -49,7 +56,7 @@ Deno.test("plot: a written figure renders offline in headless Chromium (an SVG p
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("plot: every notebook chart carries the loader and draws on a page of its own", async () => {
+Deno.test("plot: a notebook carries Plotly once; every chart draws, the same figure twice too", async () => {
   // Stand in for the kernel's API, as `deno jupyter` provides it.
   const sent: { type: string; content: Record<string, unknown> }[] = [];
   const fake = {
@@ -58,33 +65,39 @@ Deno.test("plot: every notebook chart carries the loader and draws on a page of 
       content: Record<string, unknown>,
     ) => (sent.push({ type, content }), Promise.resolve()),
   };
+  const same = lineChart([{ name: "loss", x: [1, 2], y: [3, 2] }], { title: "loss" });
   useKernel(fake);
   try {
-    await showFigure(lineChart([{ name: "loss", x: [1, 2], y: [3, 2] }], { title: "loss" }));
+    await showFigure(same);
     await showFigure(barChart(["beagle", "dingo"], [12, 7], { title: "second chart" }));
+    // Three stage cells of a finished run draw one figure; each draws in its own box.
+    await showFigure(same);
+    await loadPlotly();
   } finally {
     useKernel(undefined);
   }
-  assert.deepEqual(sent.map((m) => m.type), ["display_data", "display_data"]);
+  assert.deepEqual(sent.map((m) => m.type), Array(4).fill("display_data"));
   const html = (i: number) => (sent[i].content.data as Record<string, string>)["text/html"];
-  for (const i of [0, 1]) {
-    assert.ok(html(i).length > 1_000_000 && html(i).length < 3_500_000, "plotly.js, compressed");
-    assert.match(html(i), /DecompressionStream\("gzip"\)/);
-  }
+  assert.ok(html(0).length > 1_000_000 && html(0).length < 3_500_000, "plotly.js, compressed");
+  assert.match(html(0), /DecompressionStream\("gzip"\)/);
+  for (const i of [1, 2]) assert.ok(html(i).length < 10_000, `chart ${i} without the bundle`);
+  assert.match(html(3), /DecompressionStream\("gzip"\)/, "loadPlotly carries it again");
   assert.equal((sent[0].content.data as Record<string, string>)["text/plain"], "[figure: loss]");
-  // The second chart alone (a fresh tab, or the first chart's output cleared) still draws; both on
-  // one page draw once each, plotly evaluated once.
   const dir = await tempDir();
-  await Deno.writeTextFile(join(dir, "alone.html"), `<html><body>${html(1)}</body></html>`);
-  const alone = await renderedDom(join(dir, "alone.html"));
-  assert.match(alone, /<svg class="main-svg"/);
-  assert.match(alone, /second chart/);
-  await Deno.writeTextFile(
-    join(dir, "both.html"),
-    `<html><body>${html(0)}${html(1)}</body></html>`,
-  );
-  const both = await renderedDom(join(dir, "both.html"));
-  assert.equal(both.match(/<div class="plot-container plotly"/g)?.length, 2);
+  const page = async (name: string, parts: string[]) => {
+    await Deno.writeTextFile(join(dir, name), `<html><body>${parts.join("")}</body></html>`);
+    return await renderedDom(join(dir, name));
+  };
+  // The whole notebook: three charts, two of one figure, each drawn once in its own box.
+  const all = await page("all.html", [html(0), html(1), html(2)]);
+  assert.equal(all.match(/<div class="plot-container plotly"/g)?.length, 3);
+  // A chart whose loader's output was cleared says how to get it back, and draws once it comes.
+  const alone = await page("alone.html", [html(1)]);
+  assert.ok(!alone.includes("main-svg"));
+  assert.match(alone, /Run `await loadPlotly\(\)` in any cell/);
+  const back = await page("back.html", [html(1), html(3)]);
+  assert.match(back, /<svg class="main-svg"/);
+  assert.match(back, /second chart/);
   await Deno.remove(dir, { recursive: true });
   const hostile = figureHtml({ data: [{ name: "</script><b>x" }] }, false);
   assert.equal(hostile.split("</script>").length, 2, "a trace name cannot close the script early");
@@ -92,7 +105,8 @@ Deno.test("plot: every notebook chart carries the loader and draws on a page of 
 
 Deno.test("plot: a figure's html is the same every time it is made (a re-run cell changes nothing)", () => {
   const fig = barChart(["a", "b"], [1, 2], { title: "same" });
-  assert.equal(figureHtml(fig, false), figureHtml(fig, false));
+  assert.equal(figureHtml(fig, false, 1), figureHtml(fig, false, 1));
+  assert.notEqual(figureHtml(fig, false, 1), figureHtml(fig, false, 2), "two outputs, two ids");
   assert.notEqual(figureHtml(fig, false), figureHtml(barChart(["a", "b"], [1, 3]), false));
 });
 

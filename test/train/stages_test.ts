@@ -66,6 +66,16 @@ Deno.test("stages: one at a time, out of order and across handles, equals train(
   const second = await openRun(options("staged", log));
   await assert.rejects(first.trainStage(3), /closed: open it again/);
   assert.equal(second.resumedFrom, 2);
+  // Opened on a checkpoint, a handle holds its weights at once (a notebook restarted on a trained
+  // run): its validation pass gives what round 2 recorded, before any stage is asked for.
+  const again = await second.validation(2);
+  const recorded = second.history[1].metrics;
+  for (const key of ["main", "aux", "blend", "alpha"] as const) {
+    assert.ok(
+      Math.abs(again[key] - recorded[key]) < 1e-6,
+      `${key}: ${again[key]} vs ${recorded[key]}`,
+    );
+  }
   await second.trainStage(3);
   assert.deepEqual(await second.trainStage(1), [second.history[0]], "a complete stage: no rounds");
   assert.equal(second.history.length, 3);
