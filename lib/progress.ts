@@ -4,6 +4,13 @@
  * line updated in place (stderr would pile up a box of lines per phase).
  */
 import { escapeHtml, jupyter, show, updateDisplay } from "./display.ts";
+import { relativePaths } from "./paths.ts";
+
+/** A line of the library's running commentary, on stderr, its paths relative to the project (a
+ * command's default log: short lines a person can copy a path from). */
+export function logLine(line: string): void {
+  console.error(relativePaths(line));
+}
 
 export interface Progress {
   update(done: number, extra?: Record<string, number | string>): void;
@@ -96,6 +103,19 @@ function notebookBar(label: string, total: number, unit: string, start: number):
       draw(render(total, extra));
     },
   };
+}
+
+/**
+ * An accuracy cut (not rounded) to `places` decimals, as the seed's checkpoint names write it
+ * (`int(x * 10000)`): every line that shows a checkpoint's number shows the name's digits.
+ */
+export function truncated(x: number, places = 4): string {
+  return (Math.floor(x * 10 ** places + 1e-9) / 10 ** places).toFixed(places);
+}
+
+/** An accuracy as a percent of two decimals, cut as `truncated` cuts: 0.77819 is 77.81%. */
+export function percent(x: number): string {
+  return `${truncated(100 * x, 2)}%`;
 }
 
 export function formatNumber(v: number): string {

@@ -1,8 +1,9 @@
 /**
  * Stop in a notebook. Jupyter's Stop button sends SIGINT to the kernel process, and Deno's kernel
- * dies of it: every variable gone, a restart and a run-all to get back (measured; Deno's kernel
- * answers the message form of interrupt neither: the cell runs on). While the project's long work
- * runs in a notebook (training, trunk caching), it listens for SIGINT itself instead: the work
+ * dies of it: every variable gone, a restart and a run-all to get back (measured). The message
+ * form of interrupt (`interrupt_mode: message`) is worse: Deno 2.9.6's kernel wedges on it, with
+ * no more output and a later SIGINT ignored, so only a restart gets it back. While the project's
+ * long work runs in a notebook (training, trunk caching), it listens for SIGINT itself: the work
  * stops at its next step with `StoppedError`, the kernel and its variables stay, and running the
  * cell again resumes after the last checkpoint. Outside that work Stop does what it always did.
  * On the command line nothing changes: Ctrl-C ends the process and the same command resumes.

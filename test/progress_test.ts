@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { progressBar } from "@/progress.ts";
+import { percent, progressBar, truncated } from "@/progress.ts";
+import { checkpointName, type RoundMetrics } from "@/run/checkpoint.ts";
 import { useKernel } from "@/display.ts";
 
 Deno.test("progress in a notebook: one display, redrawn in place, ending at the total", async () => {
@@ -41,4 +42,16 @@ Deno.test("progress: a phase that ends at once shows its real rate, never '-- it
   assert.ok(sent.every((line) => !line.includes("--")), sent.join("\n"));
   assert.match(sent[0], /^predict █+░+ 1\/4 00:00$/);
   assert.match(sent.at(-1)!, /^predict █+ 4\/4 \d[\d.]* photo\/s 00:00<00:00$/);
+});
+
+Deno.test("accuracies are cut to the checkpoint names' digits, never rounded past them", () => {
+  const m = { main: 0.77819, aux: 0.5, blend: 2 / 3, alpha: 0.5 };
+  assert.equal(truncated(m.main), "0.7781");
+  assert.equal(percent(m.main), "77.81%");
+  assert.equal(percent(m.blend), "66.66%");
+  assert.equal(percent(0.29), "29.00%", "a float just under its decimal stays on it");
+  assert.equal(
+    checkpointName(1, m as RoundMetrics),
+    "round01-main0.7781-aux0.5000-blend0.6666-alpha0.50",
+  );
 });

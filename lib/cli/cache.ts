@@ -14,7 +14,7 @@ import {
 import { UsageError } from "../errors.ts";
 import { cacheDir } from "../paths.ts";
 import { parseCliArgs } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { runMain, say } from "./main.ts";
 
 const HELP = `Usage: deno task cache [--prune | --clear] [--cache-dir DIR]
 
@@ -39,7 +39,7 @@ await runMain(async () => {
   if (values.prune || values.clear) {
     const result = await prunePacks(dir, values.clear ? 0 : limit);
     const freed = result.evicted.reduce((sum, p) => sum + p.bytes, 0);
-    console.log(
+    say(
       `${dir}: removed ${result.evicted.length} pack(s), ${formatBytes(freed)}; ` +
         `${formatBytes(result.bytes)} left` +
         (result.inUse.length ? ` (${result.inUse.length} in use by a running process)` : ""),
@@ -48,7 +48,7 @@ await runMain(async () => {
   }
   const packs = await listPacks(dir);
   const total = packs.reduce((sum, p) => sum + p.bytes, 0);
-  console.log(`${dir}: ${packs.length} pack(s), ${formatBytes(total)} of ${formatBytes(limit)}`);
+  say(`${dir}: ${packs.length} pack(s), ${formatBytes(total)} of ${formatBytes(limit)}`);
   for (const pack of packs) {
     const c = pack.contents;
     const what = c
@@ -56,6 +56,6 @@ await runMain(async () => {
       : "older version or incomplete: removed first";
     const used = pack.lastUsed.toISOString().slice(0, 16).replace("T", " ");
     const busy = (await packInUse(pack)) ? ", in use" : "";
-    console.log(`  ${pack.name}  ${formatBytes(pack.bytes)}  ${what}; last used ${used}${busy}`);
+    say(`  ${pack.name}  ${formatBytes(pack.bytes)}  ${what}; last used ${used}${busy}`);
   }
 });

@@ -15,7 +15,8 @@ import {
 import { scoreSubmission, writeSubmissions } from "../predict/submission.ts";
 import { UsageError } from "../errors.ts";
 import { numberOption, parseCli } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { filesLine, runMain, say } from "./main.ts";
+import { logLine, percent } from "../progress.ts";
 import { ensembleFiles, jobFiles, runFiles, submissionFiles } from "../layout.ts";
 
 const HELP = `Usage: deno task ensemble --runs DIR DIR... --out DIR [options]
@@ -46,15 +47,15 @@ await runMain(async () => {
   const average = averageRuns(runs);
   let alpha = alphaGiven;
   if (alpha === undefined) {
-    await initBackend();
+    await initBackend({ quiet: true }); // its results are the output
     const found = await searchEnsembleAlpha(dirs, {
       cacheDir: values["cache-dir"],
-      log: (line) => console.error(line),
+      log: logLine,
     });
     alpha = found.alpha;
-    console.log(
+    say(
       `alpha ${alpha.toFixed(2)}: validation accuracy of the averaged best models ` +
-        `${(100 * found.accuracy).toFixed(2)}%`,
+        `${percent(found.accuracy)}`,
     );
   }
   const files = await writeSubmissions(
@@ -71,19 +72,19 @@ await runMain(async () => {
       const blendFile = submissionFiles(dirname(runs[i].file)).blend;
       const score = await scoreSubmission(blendFile, answers);
       scores[dir] = score.accuracy;
-      console.log(`${dir}: blend ${(100 * score.accuracy).toFixed(2)}% on the test part`);
+      say(`${dir}: blend ${percent(score.accuracy)} on the test part`);
     }
     for (const head of ["main", "aux", "blend"] as const) {
       const score = await scoreSubmission(files[head], answers);
       scores[`ensemble ${head}`] = score.accuracy;
-      console.log(`ensemble of ${dirs.length}: ${head} ${(100 * score.accuracy).toFixed(2)}%`);
+      say(`ensemble of ${dirs.length}: ${head} ${percent(score.accuracy)}`);
     }
   }
   await Deno.writeTextFile(
     ensembleFiles(values.out).record,
     JSON.stringify({ runs: dirs, alpha, alphaSearched: alphaGiven === undefined, scores }, null, 1),
   );
-  console.log(`submission files: ${files.main}, ${files.aux}, ${files.blend}`);
+  say(`submission files${filesLine([files.main, files.aux, files.blend])}`);
 });
 
 /** An ensemble's files never land in (and overwrite) one of its runs' own folders. */

@@ -4,7 +4,7 @@ import { loadFinalModel } from "../predict/predict.ts";
 import { exportRun } from "../predict/export.ts";
 import { UsageError } from "../errors.ts";
 import { parseCliArgs } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { runMain, say } from "./main.ts";
 
 const HELP = `Usage: deno task export --run DIR --out DIR
 
@@ -18,9 +18,9 @@ const HELP = `Usage: deno task export --run DIR --out DIR
 await runMain(async () => {
   const values = parseCliArgs(HELP, { run: { type: "string" }, out: { type: "string" } });
   if (!values.run || !values.out) throw new UsageError("--run and --out are both needed");
-  await initBackend();
+  await initBackend({ quiet: true }); // its results are the output
   const run = await loadFinalModel(values.run);
   const files = await exportRun(run, values.out);
-  console.log(`exported ${run.description} (alpha ${run.alpha.toFixed(2)}) to ${values.out}`);
-  console.log(`model: ${files.model}; page: ${files.page}`);
+  say(`exported ${run.description}, to ${values.out}`);
+  say(`model: ${files.model}; page: ${files.page}`);
 });

@@ -13,7 +13,7 @@ import {
   runInputs,
   runSettings,
 } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { runMain, say } from "./main.ts";
 import { openRun } from "../train/run.ts";
 import { writeFigure } from "../plot/figure.ts";
 import { lrFinderCurve } from "../plot/lr_find.ts";
@@ -47,7 +47,7 @@ await runMain(async () => {
       const plan = run.stage(n);
       const result = await run.findLearningRate(n);
       const label = `stage ${n} (${plan.spec.name})`;
-      console.log(
+      say(
         `${label}: suggestion ${result.suggestion.toPrecision(2)} ` +
           `(minimum / 10: ${result.minimumOver10.toPrecision(2)}; ` +
           `the preset's ${plan.spec.optimizer.kind} rate: ${plan.spec.optimizer.learningRate})`,
@@ -57,7 +57,7 @@ await runMain(async () => {
           ? values.figure.replace(/(\.html)?$/, `-stage${n}.html`)
           : values.figure;
         await writeFigure(lrFinderCurve(result, label), file, `lr finder ${label}`);
-        console.log(`  curve: ${file}`);
+        say(`  curve: ${file}`);
       }
     }
   } finally {

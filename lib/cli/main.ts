@@ -9,7 +9,22 @@ import { isUserError, userErrorLine } from "../errors.ts";
 import { engineFromEnv, requestFromEnv, threadsFromEnv } from "../engine/env.ts";
 import { decoderFromEnv } from "../data/turbojpeg.ts";
 import { cacheLimitBytes } from "../data/cache_packs.ts";
-import { notebookMinutes, smallData } from "../paths.ts";
+import { notebookMinutes, relativePaths, smallData } from "../paths.ts";
+import { basename, dirname } from "node:path";
+
+/** A command's result line on stdout, its paths relative to the project (where `deno task`
+ * runs): what a person reads and copies. */
+export function say(line: string): void {
+  console.log(relativePaths(line));
+}
+
+/** Files of one folder as "in <folder>: <names>", a line, not a paragraph (else ": <paths>"). */
+export function filesLine(paths: readonly string[]): string {
+  const folder = dirname(paths[0]);
+  return paths.every((p) => dirname(p) === folder)
+    ? ` in ${folder}: ${paths.map((p) => basename(p)).join(", ")}`
+    : `: ${paths.join(", ")}`;
+}
 
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
@@ -18,7 +33,7 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   } catch (error) {
     const line = userErrorLine(error);
     if (line !== undefined && Deno.env.get("DEBUG") !== "1") {
-      console.error(`error: ${line}`);
+      console.error(`error: ${relativePaths(line)}`);
       Deno.exit(isUserError(error) ? 2 : 1);
     }
     throw error;

@@ -6,7 +6,7 @@
 import { initBackend } from "../engine/tf.ts";
 import { loadFinalModel } from "../predict/predict.ts";
 import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
-import { progressBar } from "../progress.ts";
+import { logLine, progressBar } from "../progress.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { labelWithName } from "../data/breeds.ts";
 import { given, integerOption, parseCli } from "./run_args.ts";
@@ -40,10 +40,18 @@ await runMain(async () => {
   if (values.json && values.tsv) throw new UsageError("--json and --tsv: choose one");
   const top = given(values.top, (v) => integerOption("top", v)) ?? DEFAULTS.top;
   if (top < 1) throw new UsageError(`--top '${values.top}': expected a whole number >= 1`);
-  await initBackend();
+  await initBackend({ quiet: true }); // its results are the output
   const run = await loadFinalModel(values.run);
-  console.error(`model: ${run.description}, alpha ${run.alpha.toFixed(2)}`);
-  const photos = await listPhotos(positionals);
+  logLine(`model: ${run.description}`);
+  const notPhotos: string[] = [];
+  const photos = await listPhotos(positionals, notPhotos);
+  if (notPhotos.length) {
+    logLine(
+      `left out ${notPhotos.length} file(s) of the folders that are not photos by their names ` +
+        `(${notPhotos.slice(0, 3).join(", ")}${notPhotos.length > 3 ? ", ..." : ""}): ` +
+        `name one directly to try it`,
+    );
+  }
   if (!photos.length) throw new UsageError(`no photos in ${positionals.join(", ")}`);
   const bar = (label: string) => {
     let progress: ReturnType<typeof progressBar> | undefined;

@@ -5,7 +5,7 @@
  */
 import { basename, join } from "node:path";
 import { parseCli } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { runMain, say } from "./main.ts";
 import { fromRoot } from "../paths.ts";
 import { UsageError } from "../errors.ts";
 import { endKernelsOf, type Notebook, renderPage, writePlotly } from "../plot/render.ts";
@@ -52,7 +52,7 @@ await runMain(async () => {
       const target = join(out, file.replace(/\.ipynb$/, ".html"));
       await Deno.writeTextFile(target, html);
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
-      console.log(`${target}: ${(html.length / 1e6).toFixed(2)} MB (${seconds} s)`);
+      say(`${target}: ${(html.length / 1e6).toFixed(2)} MB (${seconds} s)`);
     }
   } finally {
     await endKernelsOf(join(work, "runtime"));

@@ -13,10 +13,10 @@ import {
   runInputs,
   runSettings,
 } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { filesLine, runMain, say } from "./main.ts";
 import { progressCallback } from "../train/callbacks.ts";
 import { reproduce, type ReproduceSummary } from "../pipeline/reproduce.ts";
-import { formatTime } from "../progress.ts";
+import { formatTime, percent as pct } from "../progress.ts";
 import { DEFAULTS } from "../defaults.ts";
 
 const HELP = `Usage: deno task reproduce [options]
@@ -63,37 +63,34 @@ await runMain(async () => {
 });
 
 function printSummary(out: string, s: ReproduceSummary): void {
-  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  console.log(`\n== summary (${out})${s.stored ? ": finished earlier, nothing redone" : ""}`);
-  console.log(
+  say(`\n== summary (${out})${s.stored ? ": finished earlier, nothing redone" : ""}`);
+  say(
     `validation (best checkpoint): main ${pct(s.validation.main)}, aux ${pct(s.validation.aux)}, ` +
       `blend ${pct(s.validation.blend)} at alpha ${s.alpha.toFixed(2)}`,
   );
   if (s.scores) {
     const line = (x: { main: number; aux: number; blend: number }) =>
       `main ${pct(x.main)}, aux ${pct(x.aux)}, blend ${pct(x.blend)}`;
-    console.log(`test part, before transfer: ${line(s.scores.before)}`);
+    say(`test part, before transfer: ${line(s.scores.before)}`);
     if (s.scores.after) {
-      console.log(
+      say(
         `test part, after transfer:  ${line(s.scores.after)} (${s.pseudoLabels} pseudo-labels)`,
       );
     }
   }
   const files = s.after ?? s.before;
-  console.log(
-    `submission files: ${files.main}, ${files.aux}, ${files.blend}; probabilities: ${files.probabilities}`,
-  );
+  say(`submission files${filesLine(Object.values(files))}`);
   const budget = s.budget
     ? ` (budget ${s.budget.minutes} min: ${
       (100 * s.seconds / (60 * s.budget.minutes)).toFixed(0)
     }%)`
     : "";
-  console.log(
+  say(
     `wall time ${formatTime(s.seconds)}${budget}${s.stored ? " when it ran" : ""}, of which:`,
   );
   const width = Math.max(...Object.keys(s.phases).map((p) => p.length));
   for (const [phase, seconds] of Object.entries(s.phases)) {
     const share = (100 * seconds / Math.max(s.seconds, 1e-9)).toFixed(0).padStart(3);
-    console.log(`  ${phase.padEnd(width)}  ${formatTime(seconds)}  ${share}%`);
+    say(`  ${phase.padEnd(width)}  ${formatTime(seconds)}  ${share}%`);
   }
 }

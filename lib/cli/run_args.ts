@@ -74,7 +74,9 @@ export const RUN_HELP = `Data and run folder:
                       "imagewoof" downloads ImageWoof once into data/datasets/
   --weights PATH      backbone weights: model.json / .h5 / folder, or "imagenet" (official Keras
                       file, downloaded once) (default ../shared/weights/mobilenet_v2_0.35_224)
-  --out DIR           run folder (default data/runs/[<kind>-]<preset>-seed<seed>-<dataset>); a
+  --out DIR           run folder (default data/runs/[<kind>-]<preset>[-<N>min]-seed<seed>-<data>,
+                      e.g. reproduce-cpu-2min-seed0-imagewoof-train: <data> is the dataset
+                      folder's name, its parent's too for a generic one such as train); a
                       folder holds one run: other data or settings are refused, a second process
                       on it too; the same command resumes an interrupted run
   --seed N            seed of every random choice, a whole number (default ${DEFAULTS.seed})
@@ -382,9 +384,13 @@ export function defaultRunFolder(
   inputs: Pick<RunInputs, "preset" | "seed" | "data" | "minutes">,
 ): string {
   const root = resolve(inputs.data);
-  const name = [basename(dirname(root)), basename(root)]
-    .map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_")).filter((p) => p && p !== ".")
-    .join("-");
+  // A folder called train or images says little alone: imagewoof/train is imagewoof-train.
+  const generic = /^(train|training|images?|photos?|data|dataset|all|labelled|labeled)$/i;
+  const parts = generic.test(basename(root)) ? [basename(dirname(root)), basename(root)] : [
+    basename(root),
+  ];
+  const name = parts.map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_"))
+    .filter((p) => p && p !== ".").join("-");
   const prefix = kind ? `${kind}-` : "";
   const preset = inputs.minutes ? budgetName(inputs.preset, inputs.minutes) : inputs.preset.name;
   return fromRoot("data", "runs", `${prefix}${preset}-seed${inputs.seed}-${name}`);

@@ -1,4 +1,5 @@
 /** `deno task score --submission FILE --answers FILE`: accuracy of a submission, per class too. */
+import { percent } from "../progress.ts";
 import { scoreSubmission } from "../predict/submission.ts";
 import { displayName } from "../data/breeds.ts";
 import { UsageError } from "../errors.ts";
@@ -23,7 +24,7 @@ await runMain(async () => {
     throw new UsageError("--submission and --answers are both needed (see --help)");
   }
   const score = await scoreSubmission(values.submission, values.answers);
-  console.log(`accuracy ${(100 * score.accuracy).toFixed(2)}% (${score.correct}/${score.total})`);
+  console.log(`accuracy ${percent(score.accuracy)} (${score.correct}/${score.total})`);
   const rows = score.perClass.map((c) => [
     c.label,
     displayName(c.label),

@@ -4,10 +4,10 @@
  */
 import { initBackend } from "../engine/tf.ts";
 import { defaultRunFolder, parseRunArgs, RUN_HELP, runInputs, runSettings } from "./run_args.ts";
-import { runMain } from "./main.ts";
+import { runMain, say } from "./main.ts";
 import { train } from "../train/run.ts";
 import { progressCallback } from "../train/callbacks.ts";
-import { formatTime } from "../progress.ts";
+import { formatTime, truncated } from "../progress.ts";
 
 const HELP = `Usage: deno task train [options]
 
@@ -26,15 +26,15 @@ await runMain(async () => {
     callbacks: [progressCallback()],
   });
   const last = result.history.at(-1);
-  console.log(
+  say(
     `\ntrained ${result.history.length} rounds in ${formatTime(result.seconds)}` +
       (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ""),
   );
   if (last) {
-    console.log(
-      `last round: main ${last.metrics.main.toFixed(4)}, aux ${last.metrics.aux.toFixed(4)}, ` +
-        `blend ${last.metrics.blend.toFixed(4)} at alpha ${last.metrics.alpha.toFixed(2)}`,
+    say(
+      `last round: main ${truncated(last.metrics.main)}, aux ${truncated(last.metrics.aux)}, ` +
+        `blend ${truncated(last.metrics.blend)} at alpha ${last.metrics.alpha.toFixed(2)}`,
     );
   }
-  if (result.best) console.log(`best checkpoint: ${result.best.path}`);
+  if (result.best) say(`best checkpoint: ${result.best.path}`);
 });

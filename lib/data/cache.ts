@@ -9,6 +9,7 @@
  * every run. A failed write (disk full) is a fact about this machine at this moment: the build
  * stops, nothing is marked complete, and the next run builds the pack again.
  */
+import { logLine } from "../progress.ts";
 import fs from "node:fs";
 import { join, resolve } from "node:path";
 import { DataError, FileSystemError } from "../errors.ts";
@@ -83,7 +84,7 @@ export async function cacheImages(
     }
     await touchPacks(cache.view.packs);
     const line = pruneLine(dir, limit, await prunePacks(dir, limit));
-    if (line) (options.log ?? console.error)(line);
+    if (line) (options.log ?? logLine)(line);
     return cache;
   }
 }

@@ -79,7 +79,6 @@ export async function decodeImage(
   }
 }
 
-/** Encodes RGB pixels as PNG (for notebooks and figures). */
 /** A JPEG of the image: photos in notebook outputs are ~5x smaller than as PNG, at a quality
  * where the nearest-neighbour edges of the augmentations still read. */
 export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Uint8Array> {

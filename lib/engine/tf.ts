@@ -188,8 +188,9 @@ function notice(
     wasm: "WebAssembly (tfjs-backend-wasm)",
     cpu: "pure JavaScript (tfjs-backend-cpu)",
   };
-  const others = skipped.length
-    ? ` — not ${skipped.map((s) => `${s.candidate} (${s.reason})`).join(", ")}`
+  const told = skipped.filter((s) => worthSaying(s));
+  const others = told.length
+    ? ` — not ${told.map((s) => `${s.candidate} (${s.reason})`).join(", ")}`
     : "";
   const count = via === "wasm"
     ? `, ${threads} thread${threads === 1 ? "" : "s"}${note ? ` (${note})` : ""}`
@@ -197,6 +198,31 @@ function notice(
     ? ` on ${adapterInUse()}`
     : "";
   return `[tfjs] backend: ${label[via]}${count}${others}`;
+}
+
+/**
+ * Whether the notice names a candidate that did not start: one that is installed but failed, or
+ * the CUDA build on a machine with an NVIDIA GPU (the one hint that pays). An optional package
+ * not installed, or no GPU, is the usual case, and every line would say it (all of them are in
+ * `BackendChoice.skipped`).
+ */
+export function worthSaying(
+  s: { candidate: string; reason: string },
+  gpu = nvidiaGpuPresent(),
+): boolean {
+  if (s.candidate === "webgpu") return !/^no GPU device|^only a software adapter/.test(s.reason);
+  if (/^native binding not installed/.test(s.reason)) return s.candidate === "node-gpu" && gpu;
+  return true;
+}
+
+/** An NVIDIA driver's device node: CUDA would run here. */
+function nvidiaGpuPresent(): boolean {
+  try {
+    Deno.statSync("/dev/nvidiactl");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const TRY: Record<Candidate, () => Promise<string | undefined>> = {

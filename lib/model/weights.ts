@@ -132,6 +132,14 @@ export async function readKerasH5(path: string): Promise<WeightFile> {
   fd.close();
   const signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]; // "\x89HDF\r\n\x1a\n"
   if (!signature.every((byte, i) => head[i] === byte)) {
+    if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
+      throw new DataError(
+        path,
+        "a zip archive (Keras 3's .keras format), which this project does not read: give Keras " +
+          '2 HDF5 weights (.h5, as keras.applications downloads them; or "imagenet"), or a ' +
+          "TF.js model.json",
+      );
+    }
     throw new DataError(path, `not a readable HDF5 file (no HDF5 signature)`);
   }
   // A cut-off file makes HDF5 print pages of diagnostics: compare sizes before opening it.

@@ -3,6 +3,7 @@
  * (lib/train/budget.ts), or the plan the run folder already holds, so that a resumed run keeps its
  * plan whatever the machine's speed is now.
  */
+import { logLine } from "../progress.ts";
 import { initBackend } from "../engine/tf.ts";
 import { readDataset } from "../data/readers.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -41,7 +42,7 @@ export interface BudgetRequest {
  */
 export async function budgetPreset(request: BudgetRequest): Promise<Preset> {
   const { preset, minutes, out, job } = request;
-  const log = request.log ?? ((line: string) => console.error(line));
+  const log = request.log ?? logLine;
   const asked = request.asked ?? `--minutes ${minutes}`;
   const runDir = job ? jobFiles(out).train : out;
   const saved = await readRunConfig(runDir).then((c) => c.preset, () => undefined);

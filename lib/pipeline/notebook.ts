@@ -112,7 +112,12 @@ async function withRelativePaths<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (isUserError(error)) error.message = relativePaths(error.message);
+    if (isUserError(error)) {
+      // The kernel shows the stack, which kept the message it was made with.
+      const message = error.message;
+      error.message = relativePaths(message);
+      if (error.stack) error.stack = error.stack.replace(message, error.message);
+    }
     throw error;
   }
 }

@@ -25,7 +25,7 @@ import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 import type { BudgetPlan, StageSpec } from "../run/presets.ts";
 import { refitTransfer, type TransferFit } from "../train/budget.ts";
-import { formatTime } from "../progress.ts";
+import { formatTime, logLine } from "../progress.ts";
 
 import { checkSettings, preflight } from "./job_folder.ts";
 import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
@@ -176,7 +176,7 @@ export class Reproduction {
   }
 
   get #log(): (line: string) => void {
-    return this.#options.log ?? ((line: string) => console.error(line));
+    return this.#options.log ?? logLine;
   }
 
   /** Whether the transfer step runs (the preset has transfer stages and it was not switched off). */

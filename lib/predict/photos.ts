@@ -25,19 +25,31 @@ export interface PhotoPrediction {
   error?: string;
 }
 
-/** The photos named: files as given, folders read recursively (image files, sorted). */
-export async function listPhotos(paths: readonly string[]): Promise<string[]> {
+/**
+ * The photos named: files as given, folders read recursively (image files, sorted). A folder's
+ * other files (notes, hidden files) are left out and, with `notPhotos`, listed there so that the
+ * caller can say so.
+ */
+export async function listPhotos(
+  paths: readonly string[],
+  notPhotos: string[] = [],
+): Promise<string[]> {
   const photos: string[] = [];
   for (const path of paths) {
     const info = await Deno.stat(path).catch(() => undefined);
     if (info?.isDirectory) {
       const entries = (await Array.fromAsync(Deno.readDir(path)))
-        .filter((e) => !e.name.startsWith("."))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const files = entries.filter((e) => !e.isDirectory && isImageName(e.name))
+      const isPhoto = (e: Deno.DirEntry) => isImageName(e.name) && !e.name.startsWith(".");
+      const files = entries.filter((e) => !e.isDirectory && isPhoto(e)).map((e) =>
+        join(path, e.name)
+      );
+      notPhotos.push(
+        ...entries.filter((e) => !e.isDirectory && !isPhoto(e)).map((e) => join(path, e.name)),
+      );
+      const folders = entries.filter((e) => e.isDirectory && !e.name.startsWith("."))
         .map((e) => join(path, e.name));
-      const folders = entries.filter((e) => e.isDirectory).map((e) => join(path, e.name));
-      photos.push(...files, ...await listPhotos(folders));
+      photos.push(...files, ...await listPhotos(folders, notPhotos));
     } else photos.push(path); // a missing or odd file is reported by decoding, in its place
   }
   return photos;
@@ -98,7 +110,9 @@ export async function predictFiles(
         const error = problem.startsWith(`${item.path}: `)
           ? problem.slice(item.path.length + 2)
           : problem;
-        return { path: item.path, error };
+        // Named directly, it was tried; in a folder, a name like this one is left out.
+        const name = isImageName(item.path) ? "" : "not a photo's name (a folder skips it), and ";
+        return { path: item.path, error: name + error };
       }
       const label = (c: number) => run.labels.toLabel(c);
       return { path: item.path, top: topK(blended, row, probs.classes, top, label) };

@@ -128,7 +128,7 @@ export function mirrored(images: Float32Array, n: number, size: number): Float32
 export interface FinalModel extends LoadedRun {
   /** The blend weight chosen on validation (the best checkpoint of the training stages). */
   alpha: number;
-  /** Which checkpoint, in words, for messages. */
+  /** Which checkpoint and alpha, in words, for messages (one alpha: the one in use). */
   description: string;
 }
 
@@ -145,7 +145,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
   if (await exists(runFiles(dir).config)) {
     const run = await loadRun(dir, "best");
     const alpha = run.checkpoint.meta.metrics.alpha;
-    return { ...run, alpha, description: `best checkpoint ${run.checkpoint.path}` };
+    return { ...run, alpha, description: bestDescription(run.checkpoint.path, alpha) };
   }
   const { train, transfer } = jobFiles(dir);
   if (!(await exists(runFiles(train).config))) {
@@ -158,8 +158,17 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
     (await listCheckpoints(runFiles(transfer).checkpoints)).length > 0;
   if (!transferred) {
     const base = await loadRun(train, "best");
-    return { ...base, alpha, description: `best checkpoint ${base.checkpoint.path}` };
+    return { ...base, alpha, description: bestDescription(base.checkpoint.path, alpha) };
   }
   const tuned = await loadRun(transfer, "latest");
-  return { ...tuned, alpha, description: `transfer checkpoint ${tuned.checkpoint.path}` };
+  return {
+    ...tuned,
+    alpha,
+    description: `the transfer's last checkpoint ${tuned.checkpoint.path}, blended at alpha ` +
+      `${alpha.toFixed(2)}, the training stages' choice, as the final submissions are (the ` +
+      `name's alpha is the transfer round's own search, on photos it trained on)`,
+  };
 }
+
+const bestDescription = (path: string, alpha: number) =>
+  `best checkpoint ${path}, blended at its alpha ${alpha.toFixed(2)}`;

@@ -13,6 +13,7 @@ import { DataError } from "../errors.ts";
 import { sha256Hex } from "../files.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { checkpointFiles } from "../layout.ts";
+import { truncated } from "../progress.ts";
 
 /** Both heads' validation accuracy, and the best blend's. */
 export interface HeadScores {
@@ -62,10 +63,8 @@ export interface AveragedWeights {
  */
 export function checkpointName(round: number, m: RoundMetrics): string {
   const r = String(round).padStart(2, "0");
-  const digits = (x: number, places: number) =>
-    (Math.floor(x * 10 ** places + 1e-9) / 10 ** places).toFixed(places);
-  return `round${r}-main${digits(m.main, 4)}-aux${digits(m.aux, 4)}-blend${
-    digits(m.blend, 4)
+  return `round${r}-main${truncated(m.main)}-aux${truncated(m.aux)}-blend${
+    truncated(m.blend)
   }-alpha${m.alpha.toFixed(2)}`;
 }
 

@@ -19,6 +19,7 @@ import { processAlive, sha256Hex } from "../files.ts";
 import { weightFileOf } from "../model/weights.ts";
 import { digest } from "../download.ts";
 import { runFiles } from "../layout.ts";
+import { jupyter } from "../display.ts";
 
 export interface RunIdentity {
   dataset: { root: string; photos: number; listing: string };
@@ -178,6 +179,8 @@ interface LockHolder {
   pid: number;
   host: string;
   started: string;
+  /** Held by a notebook kernel, which never ends by itself: the remedy is another. */
+  notebook?: boolean;
 }
 
 let lockFiles = 0;
@@ -196,7 +199,12 @@ let lockFiles = 0;
 export async function lockRunFolder(out: string): Promise<RunLock> {
   await Deno.mkdir(out, { recursive: true });
   const path = runFiles(out).lock;
-  const me: LockHolder = { pid: Deno.pid, host: hostname(), started: new Date().toISOString() };
+  const me: LockHolder = {
+    pid: Deno.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    ...(jupyter() ? { notebook: true } : {}),
+  };
   const mine = `${path}.${++lockFiles}.tmp-${Deno.pid}`;
   const file = await Deno.open(mine, { createNew: true, write: true, read: true });
   try {
@@ -225,8 +233,12 @@ export async function lockRunFolder(out: string): Promise<RunLock> {
       if (holder && (holder.host !== me.host || processAlive(holder.pid))) {
         throw new DataError(
           path,
-          `in use by process ${holder.pid} on ${holder.host} since ${holder.started}; ` +
-            `wait for it to end, or remove this file if that process is gone`,
+          holder.notebook
+            ? `in use by a notebook's kernel (process ${holder.pid} on ${holder.host}) since ` +
+              `${holder.started}: run that notebook's last cell, which closes the run, or shut ` +
+              `its kernel down`
+            : `in use by process ${holder.pid} on ${holder.host} since ${holder.started}; ` +
+              `wait for it to end, or remove this file if that process is gone`,
         );
       }
       // Being published or broken by another process this very moment: look again shortly.

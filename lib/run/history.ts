@@ -2,6 +2,7 @@
  * A run's metrics log: one row per round, in `metrics.json` (read back on resume) and
  * `metrics.csv` (for a spreadsheet).
  */
+import { truncated } from "../progress.ts";
 import { writeTable } from "../data/table.ts";
 import type { RoundMetrics } from "./checkpoint.ts";
 import { writeTextAtomic } from "../files.ts";
@@ -55,9 +56,9 @@ export async function writeHistory(dir: string, history: HistoryRow[]): Promise<
       stage: h.stage,
       step: h.step,
       seconds: h.seconds.toFixed(1),
-      main: h.metrics.main.toFixed(4),
-      aux: h.metrics.aux.toFixed(4),
-      blend: h.metrics.blend.toFixed(4),
+      main: truncated(h.metrics.main),
+      aux: truncated(h.metrics.aux),
+      blend: truncated(h.metrics.blend),
       alpha: h.metrics.alpha.toFixed(2),
       val_loss: h.metrics.valLoss.toFixed(4),
       loss: h.metrics.loss.total.toFixed(4),
@@ -66,8 +67,8 @@ export async function writeHistory(dir: string, history: HistoryRow[]): Promise<
       loss_aux: h.metrics.loss.aux.toFixed(4),
       // With --ema: which weights the round kept, and the raw weights' and the average's blends.
       kept: h.metrics.ema?.kept ?? "",
-      raw_blend: h.metrics.ema?.raw.blend.toFixed(4) ?? "",
-      average_blend: h.metrics.ema?.average.blend.toFixed(4) ?? "",
+      raw_blend: h.metrics.ema ? truncated(h.metrics.ema.raw.blend) : "",
+      average_blend: h.metrics.ema ? truncated(h.metrics.ema.average.blend) : "",
     })),
     {
       columns: [

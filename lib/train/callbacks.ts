@@ -31,10 +31,10 @@ export function progressCallback(): Callback {
       loss = s === 1 ? l.total : 0.9 * loss + 0.1 * l.total;
       bar?.update(s, { loss });
     },
-    onRoundEnd(_info, m) {
+    onRoundEnd(info, m) {
       bar?.done({ loss });
       console.error(
-        `  val main ${formatNumber(m.main)} aux ${formatNumber(m.aux)} blend ${
+        `  ${valLabel(info)} main ${formatNumber(m.main)} aux ${formatNumber(m.aux)} blend ${
           formatNumber(m.blend)
         } ` +
           `(alpha ${m.alpha.toFixed(2)}) val loss ${formatNumber(m.valLoss)}` +
@@ -45,6 +45,11 @@ export function progressCallback(): Callback {
       );
     },
   };
+}
+
+/** What the validation scores are: held-out, or (the transfer) on photos the run trains on. */
+function valLabel(info: RoundInfo): string {
+  return info.valTrained ? "val (photos it trains on)" : "val";
 }
 
 /** Appends every round's metrics to `metrics.csv` and `metrics.json` in the run folder. */
@@ -143,7 +148,8 @@ export function notebookProgressCallback(every = 5): Callback {
     },
     async onRoundEnd(info, m) {
       lines.push(
-        `${name(info)}: loss ${formatNumber(m.loss.total)} | val main ${m.main.toFixed(3)} ` +
+        `${name(info)}: loss ${formatNumber(m.loss.total)} | ${valLabel(info)} ` +
+          `main ${m.main.toFixed(3)} ` +
           `aux ${m.aux.toFixed(3)} blend ${m.blend.toFixed(3)} (alpha ${m.alpha.toFixed(2)})`,
       );
       await updateDisplay(render(""), id);

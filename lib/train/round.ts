@@ -31,6 +31,9 @@ export interface RoundInfo {
   step: number;
   /** The global step at which the round's stage started (its schedule counts from there). */
   stageStart: number;
+  /** The validation photos are among those the run trains on (the transfer): its validation
+   * scores are not held-out ones, and progress lines say so. */
+  valTrained?: boolean;
 }
 
 export interface Callback {

@@ -18,6 +18,7 @@
  */
 import { initBackend } from "../engine/tf.ts";
 import { timed } from "../phases.ts";
+import { logLine } from "../progress.ts";
 import { listingChanges, prepareData, type PreparedData } from "../data/prepare.ts";
 import { readDataset } from "../data/readers.ts";
 import { LabelMap } from "../data/labels.ts";
@@ -63,7 +64,7 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   await holderOf("training run", options.out)?.release();
   // The backend the process chose (chosen now, quietly, if nothing did yet).
   const { engine, engineThreads } = await initBackend({ quiet: true });
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = options.log ?? logLine;
   // The run folder's contract first, before anything is written: same run, one process.
   const listing = await readDataset(options.data);
   const { identity, state } = await checkRun(options, listing);

@@ -60,6 +60,8 @@ export interface StageRun {
   log?: (line: string) => void;
   /** The decay of the weights' moving average (lib/train/ema.ts; undefined: none). */
   ema?: number;
+  /** The run trains on its validation photos (RoundInfo.valTrained). */
+  valTrained?: boolean;
   /** Sets the optimizer's state (and the moving average) before the first round (a mid-stage
    * resume). */
   restore?: (optimizer: tf.Optimizer, average?: WeightAverage) => Promise<void>;
@@ -99,6 +101,7 @@ export async function runStage(run: StageRun): Promise<void> {
         totalRounds: run.totalRounds,
         step,
         stageStart: plan.firstStep,
+        valTrained: run.valTrained,
       };
       const metrics = await runRound(
         model,

@@ -403,6 +403,7 @@ export class TrainingRun {
         earlier: this.#blends(plan),
         log: this.#parts.log,
         ema: this.#options.preset.ema,
+        valTrained: this.#options.trainOnVal,
         restore: midStage
           ? async (optimizer, average) =>
             void await loadCheckpoint(latest.path, this.model, optimizer, average)

@@ -4,6 +4,7 @@
  * `score`; and a negative `--seed` parsed as a seed.
  */
 import assert from "node:assert/strict";
+import { percent } from "@/progress.ts";
 import { join } from "node:path";
 import { readTable } from "@/data/table.ts";
 import { parseRunArgs, runInputs } from "@/cli/run_args.ts";
@@ -73,7 +74,7 @@ Deno.test("options: --no-transfer, --test-fraction, --threshold and score do wha
   const correct = Math.round(summary.scores.before.blend * answers.length);
   assert.equal(
     line,
-    `accuracy ${(100 * summary.scores.before.blend).toFixed(2)}% (${correct}/${answers.length})`,
+    `accuracy ${percent(summary.scores.before.blend)} (${correct}/${answers.length})`,
   );
   assert.match(decode(scored.stdout), /^class0 +class0 +[\d.]+ +4$/m, "a row per class");
 

@@ -79,6 +79,10 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
   assert.match(stdout, /test part, before transfer: main [\d.]+%, aux [\d.]+%, blend [\d.]+%/);
   assert.match(stdout, /test part, after transfer: .*\((\d+) pseudo-labels\)/);
   assert.match(stdout, /wall time/);
+  // Training rounds score held-out validation photos; the transfer's say they train on them.
+  const log = new TextDecoder().decode(whole.stderr);
+  assert.equal(log.match(/^ {2}val main /gm)?.length, 3, "the three training stages' rounds");
+  assert.equal(log.match(/^ {2}val \(photos it trains on\) main /gm)?.length, 3, "the transfer's");
 
   // The transfer run trains on every labelled photo plus the pseudo-labels (its run.json says so).
   const transfer = JSON.parse(await Deno.readTextFile(join(out, "transfer", "run.json")));

@@ -4,7 +4,7 @@
  * one-line notice says which and, for wasm, on how many threads.
  */
 import assert from "node:assert/strict";
-import { BACKEND_REQUESTS, chooseEngine, initBackend, tf } from "@/engine/tf.ts";
+import { BACKEND_REQUESTS, chooseEngine, initBackend, tf, worthSaying } from "@/engine/tf.ts";
 
 Deno.test("backend: the first candidate that starts is chosen, the others say why not", async () => {
   const forced = Deno.env.get("TFJS_BACKEND");
@@ -21,12 +21,17 @@ Deno.test("backend: the first candidate that starts is chosen, the others say wh
     assert.deepEqual(choice.skipped.map((s) => s.candidate), before);
     for (const s of choice.skipped) {
       assert.ok(s.reason.length > 0, `${s.candidate} skipped without a reason`);
-      assert.ok(choice.message.includes(`${s.candidate} (${s.reason})`), choice.message);
+      assert.equal(
+        choice.message.includes(`${s.candidate} (${s.reason})`),
+        worthSaying(s),
+        choice.message,
+      );
     }
     if (before.includes("node-gpu")) {
       assert.match(choice.skipped[0].reason, /deno task setup:gpu|cannot load/);
     }
   }
+  assert.ok(choice.message.length < 140, `one short line: ${choice.message}`);
   if (choice.via === "wasm") {
     const wanted = Number(Deno.env.get("TFJS_THREADS") || navigator.hardwareConcurrency || 1);
     const plural = choice.threads === 1 ? "thread" : "threads";
@@ -37,6 +42,19 @@ Deno.test("backend: the first candidate that starts is chosen, the others say wh
     assert.equal(choice.threads, 1);
   }
   assert.deepEqual(Array.from(tf.add(tf.tensor([1, 2]), 1).dataSync()), [2, 3]);
+});
+
+Deno.test("backend: the notice names what failed, and the CUDA build only where a GPU is", () => {
+  const missing = (candidate: string, task: string) => ({
+    candidate,
+    reason: `native binding not installed (\`deno task ${task}\`)`,
+  });
+  assert.equal(worthSaying(missing("node-gpu", "setup:gpu"), false), false, "no GPU: no hint");
+  assert.equal(worthSaying(missing("node-gpu", "setup:gpu"), true), true, "a GPU: the hint");
+  assert.equal(worthSaying(missing("node", "setup:native"), true), false);
+  assert.equal(worthSaying({ candidate: "webgpu", reason: "no GPU device" }), false);
+  assert.equal(worthSaying({ candidate: "node", reason: "cannot load: libtensorflow.so" }), true);
+  assert.equal(worthSaying({ candidate: "webgpu", reason: "failed to initialise: x" }), true);
 });
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -120,7 +120,7 @@ Deno.test("Xception weights written in the Keras HDF5 layouts round-trip through
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("truncated weights are an error naming the file, before any HDF5 diagnostics", async () => {
+Deno.test("truncated weights, or a Keras 3 archive, are an error naming the file, before any HDF5 diagnostics", async () => {
   const dir = await tempDir();
   // TF.js: model.json beside a weights.bin cut short.
   await Deno.copyFile(join(SHARED_MOBILENET, "model.json"), join(dir, "model.json"));
@@ -145,5 +145,19 @@ Deno.test("truncated weights are an error naming the file, before any HDF5 diagn
     );
     return true;
   });
+  // Keras 3's .keras is a zip archive: said so, with what to give instead.
+  const zip = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      `import zipfile; zipfile.ZipFile("${
+        join(dir, "m.keras")
+      }", "w").writestr("config.json", "{}")`,
+    ],
+  }).output();
+  assert.ok(zip.success);
+  await assert.rejects(
+    readWeightFile(join(dir, "m.keras")),
+    /m\.keras: a zip archive \(Keras 3's \.keras format\), which this project does not read: give Keras 2 HDF5/,
+  );
   await Deno.remove(dir, { recursive: true });
 });

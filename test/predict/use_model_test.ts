@@ -54,6 +54,7 @@ Deno.test("predict: photos and folders, top-K, unreadable photos named, same num
   await Deno.copyFile(pathOf.get(a.id)!, join(photos, "a.jpg"));
   await Deno.copyFile(pathOf.get(b.id)!, join(photos, "nested", "b.jpg"));
   await Deno.writeTextFile(join(photos, "nested", "broken.jpg"), "not a photo");
+  await Deno.writeTextFile(join(photos, "notes.txt"), "not a photo either");
   const single = pathOf.get(testIds[2].id)!;
   const out = await cli(
     "predict",
@@ -77,6 +78,16 @@ Deno.test("predict: photos and folders, top-K, unreadable photos named, same num
   ]);
   assert.match(results[2].error, /.+/);
   assert.equal(results[2].top, undefined);
+  // A folder's file that is no photo by its name is left out, and said so; named, it is tried.
+  assert.match(
+    decode(out.stderr),
+    /left out 1 file\(s\) .* not photos by their names \(.*notes\.txt\)/,
+  );
+  const named = await cli("predict", "--run", runs[0], join(photos, "notes.txt")).output();
+  assert.match(
+    decode(named.stdout),
+    /notes\.txt: cannot read: not a photo's name \(a folder skips it\), and /,
+  );
   // The submission's blended probabilities for the same photos (alpha of the run).
   const probs = await readTable(
     join(runs[0], "submissions", "before-transfer", "probabilities.tsv"),

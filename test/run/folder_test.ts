@@ -4,6 +4,7 @@
  * takeover, leftovers of killed processes removed, and a resumed run reading its saved split.
  */
 import assert from "node:assert/strict";
+import { useKernel } from "@/display.ts";
 import { join } from "node:path";
 import { DataError } from "@/errors.ts";
 import { prepareData } from "@/data/prepare.ts";
@@ -68,6 +69,14 @@ Deno.test("run lock: a second holder is refused; a dead holder's lock is taken o
     return true;
   });
   await lock.release();
+  // Held by a notebook's kernel (which never ends by itself): the remedy is to close it.
+  useKernel({ broadcast: () => Promise.resolve() });
+  const kernel = await lockRunFolder(dir).finally(() => useKernel(undefined));
+  await assert.rejects(
+    lockRunFolder(dir),
+    /in use by a notebook's kernel \(process \d+ on .*\) since .*: run that notebook's last cell, which closes the run, or shut its kernel down$/,
+  );
+  await kernel.release();
   const again = await lockRunFolder(dir);
   await again.release();
   // A run killed with -9 leaves its lock behind.
@@ -128,5 +137,8 @@ Deno.test("default run folders name the dataset, so two datasets never share one
   const dogs = defaultRunFolder("reproduce", inputs("/data/stanford dogs/train"));
   assert.match(woof, /data\/runs\/reproduce-cpu-seed0-imagewoof-train$/);
   assert.match(dogs, /data\/runs\/reproduce-cpu-seed0-stanford_dogs-train$/);
-  assert.match(defaultRunFolder("", inputs("/b/baidu")), /data\/runs\/cpu-seed0-b-baidu$/);
+  assert.match(defaultRunFolder("", inputs("/b/baidu")), /data\/runs\/cpu-seed0-baidu$/);
+  assert.match(defaultRunFolder("", inputs("/x/new/comp")), /data\/runs\/cpu-seed0-comp$/);
+  const planned = defaultRunFolder("", { ...inputs("/w/images"), minutes: 2 });
+  assert.match(planned, /data\/runs\/cpu-2min-seed0-w-images$/);
 });
