@@ -37,6 +37,9 @@ export function runFiles(dir: string) {
     testAnswers: join(dir, "test_answers.tsv"),
     /** Photos that did not decode, and why. */
     skipped: join(dir, "skipped.tsv"),
+    /** Under `--minutes`: the later stages' steps, refitted at stage boundaries (kept on a
+     * resume). */
+    stageFits: join(dir, "stage_fits.json"),
     checkpoints: join(dir, "checkpoints"),
     /** Held while a process writes the folder. */
     lock: join(dir, ".lock"),

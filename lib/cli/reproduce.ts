@@ -78,6 +78,7 @@ function printSummary(out: string, s: ReproduceSummary): void {
       );
     }
   }
+  for (const note of s.notes ?? []) say(`note: ${note}`);
   const files = s.after ?? s.before;
   say(`submission files${filesLine(Object.values(files))}`);
   const budget = s.budget

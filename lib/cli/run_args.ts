@@ -401,8 +401,16 @@ type JobPlan = { transfer?: boolean; flip?: boolean; valFraction?: number; testF
 
 /** The settings a run opens with: the inputs, their preset planned (`--minutes`), the folder. */
 export async function runSettings(inputs: RunInputs, out: string, job?: JobPlan) {
-  const { minutes: _, ...settings } = inputs;
-  return { ...settings, preset: await plannedPreset(inputs, out, job), out };
+  const { minutes, ...settings } = inputs;
+  // The command's clock starts with the process: its stages are refitted to the time left.
+  const budgetClock = minutes === undefined ? undefined : {
+    start: 0,
+    job: job && {
+      flip: job.flip ?? DEFAULTS.flip,
+      transfer: job.transfer ?? DEFAULTS.transfer,
+    },
+  };
+  return { ...settings, preset: await plannedPreset(inputs, out, job), out, budgetClock };
 }
 
 /** The preset a run works with: the chosen one, or under `--minutes` the one planned to fit (or

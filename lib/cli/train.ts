@@ -21,14 +21,19 @@ await runMain(async () => {
   const inputs = await runInputs(values);
   await initBackend();
   const out = values.out ?? defaultRunFolder("", inputs);
-  const result = await train({
-    ...await runSettings(inputs, out),
-    callbacks: [progressCallback()],
-  });
+  const settings = await runSettings(inputs, out);
+  const result = await train({ ...settings, callbacks: [progressCallback()] });
   const last = result.history.at(-1);
+  // A budget is the command's wall time, start to end (the clock the stages were refitted on).
+  const budget = settings.preset.budget;
+  const used = budget
+    ? `; --minutes ${budget.minutes}: ${formatTime(performance.now() / 1000)}, ${
+      (100 * performance.now() / 1000 / (60 * budget.minutes)).toFixed(0)
+    }% of the budget`
+    : "";
   say(
     `\ntrained ${result.history.length} rounds in ${formatTime(result.seconds)}` +
-      (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ""),
+      (result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : "") + used,
   );
   if (last) {
     say(

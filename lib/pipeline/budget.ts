@@ -62,7 +62,7 @@ function describe(preset: Preset): string {
   const steps = preset.stages.map((s) => s.stepsPerRound).join("/");
   const note = plan.seconds < 0.9 * plan.minutes * 60 ? " (the plan's largest scale)" : "";
   return `${preset.cachedBatches} augmented batches per policy and ${steps} steps per round ` +
-    `(x${plan.scale} the ${preset.name.replace(/-\d+min$/, "")} preset${note}), ` +
+    `(x${plan.scale} the ${preset.name.replace(/-[\d.]+min$/, "")} preset${note}), ` +
     `estimated ${formatTime(plan.seconds)} on a machine ${plan.speed}x the reference's time`;
 }
 

@@ -24,8 +24,13 @@ import { exists, readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 import type { BudgetPlan, StageSpec } from "../run/presets.ts";
-import { refitTransfer, type TransferFit } from "../train/budget.ts";
-import { formatTime, logLine } from "../progress.ts";
+import {
+  MIN_TRANSFER_FACTOR,
+  refitTransfer,
+  type StageFit,
+  type TransferFit,
+} from "../train/budget.ts";
+import { formatTime, logLine, percent } from "../progress.ts";
 
 import { checkSettings, preflight } from "./job_folder.ts";
 import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
@@ -73,6 +78,9 @@ export interface ReproduceSummary {
   settings?: JobSettings;
   /** Set when a finished job was run again: the summary is what it stored, nothing was redone. */
   stored?: boolean;
+  /** What the job has to say at its end: a transfer skipped for time, or one that lowered the
+   * test part's accuracy. */
+  notes?: string[];
 }
 
 /** One prediction of the test photos and the submission files written from it. */
@@ -108,10 +116,12 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
     const before = await r.predictTest("before");
     let after: TestPredictions | undefined;
     let pseudo: LabelledImage[] = [];
-    // A preset without transfer stages (quick) stops after the first submissions.
-    if (r.transfers) {
+    // A preset without transfer stages (quick) stops after the first submissions; a budget with
+    // no time left for the smallest transfer skips it.
+    const stages = r.transfers ? await r.transferStages() : [];
+    if (stages.length) {
       pseudo = r.pseudoLabels(before);
-      await r.transfer(pseudo);
+      await r.transfer(pseudo, undefined, stages);
       after = await r.predictTest("after");
     }
     return await r.writeSummary(before, after, pseudo.length);
@@ -167,6 +177,8 @@ export class Reproduction {
   #base?: TrainResult;
   #closed = false;
   #cache?: ImageCache;
+  /** Lines for the summary's end (`ReproduceSummary.notes`). */
+  readonly #notes: string[] = [];
 
   constructor(options: TrainOptions, job: JobSettings, lock: RunLock) {
     this.#options = options;
@@ -333,8 +345,13 @@ export class Reproduction {
     return pseudoLabels(test, before, before.alpha, threshold, (i) => before.labels.toLabel(i));
   }
 
-  /** Fine-tunes the best checkpoint again with the pseudo-labelled photos (`transfer/`). */
-  async transfer(pseudo: LabelledImage[], callbacks?: Callback[]): Promise<TrainResult> {
+  /** Fine-tunes the best checkpoint again with the pseudo-labelled photos (`transfer/`), in the
+   * preset's transfer stages (fitted to a `--minutes` budget), or in `stages`. */
+  async transfer(
+    pseudo: LabelledImage[],
+    callbacks?: Callback[],
+    stages?: StageSpec[],
+  ): Promise<TrainResult> {
     this.#checkOpen();
     const base = await this.trainBase();
     const best = await this.#best();
@@ -345,7 +362,7 @@ export class Reproduction {
     );
     return await this.#train({
       out: jobFiles(this.out).transfer,
-      stages: await this.#transferStages(base),
+      stages: stages ?? await this.transferStages(),
       init: best.path,
       pseudo,
       trainOnVal: true,
@@ -358,39 +375,58 @@ export class Reproduction {
    * The transfer's stages: the preset's, or under `--minutes` its steps fitted to the time left at
    * the pace stages 1-3 kept (`refitTransfer`), written before the transfer starts so that a
    * resumed job trains the same ones. A job resumed before its transfer keeps the planned steps:
-   * its pace is unknown.
+   * its pace is unknown. None when the command's clock (`budgetClock`) leaves no time for even
+   * the smallest transfer: the job then ends with the before-transfer files, and says so.
    */
-  async #transferStages(base: TrainResult): Promise<StageSpec[]> {
-    const { preset } = this.#options;
+  async transferStages(): Promise<StageSpec[]> {
+    this.#checkOpen();
+    const base = await this.trainBase();
+    const { preset, budgetClock } = this.#options;
     if (!preset.budget) return preset.transferStages;
     const file = jobFiles(this.out).transferFit;
-    const saved = await readJsonIfAny<TransferFit>(
+    const saved = await readJsonIfAny<TransferFit & { skipped?: boolean }>(
       file,
       "remove it to fit the transfer again (or the whole folder to start over)",
     );
-    if (saved) return saved.stages;
+    if (saved) return saved.skipped ? [] : saved.stages;
     const { train, val, test, unreadableTest } = base.data;
     const fit = base.resumedFrom === undefined
-      ? refitTransfer({ ...preset, budget: preset.budget }, {
+      ? refitTransfer({ ...preset, budget: preset.budget, stages: await this.#trainedStages() }, {
         photos: train.length + val.length + test.length + unreadableTest.length,
         val: val.length,
         test: test.length,
         flip: this.#job.flip,
         transfer: true,
         predicts: true,
-      }, (performance.now() - this.#started) / 1000)
+      }, (performance.now() - (budgetClock?.start ?? this.#started)) / 1000)
       : { factor: 1, stages: preset.transferStages };
+    const skipped = "pace" in fit && !fit.fits && budgetClock !== undefined;
     if ("pace" in fit) {
+      const head = `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
+        fit.pace.toFixed(2)
+      }x the plan's estimate; `;
       this.#log(
-        `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
-          fit.pace.toFixed(2)
-        }x the plan's estimate; the transfer gets ${
-          fit.stages.map((s) => s.stepsPerRound).join("/")
-        } steps per round (x${fit.factor}) to end in time`,
+        skipped
+          ? head + `not even x${MIN_TRANSFER_FACTOR} of the transfer's steps end in time: the ` +
+            "transfer is skipped, and the before-transfer files are the final ones"
+          : head +
+            `the transfer gets ${
+              fit.stages.map((s) => s.stepsPerRound).join("/")
+            } steps per round (x${fit.factor}) to end in time`,
       );
     }
-    await writeTextAtomic(file, JSON.stringify(fit, null, 1));
-    return fit.stages;
+    await writeTextAtomic(file, JSON.stringify({ ...fit, skipped }, null, 1));
+    if (skipped) this.#notes.push("transfer skipped: no time left in the budget");
+    return skipped ? [] : fit.stages;
+  }
+
+  /** The stages train/ ran: the preset's, as refitted at its boundaries under `--minutes`. */
+  async #trainedStages(): Promise<StageSpec[]> {
+    const fits = await readJsonIfAny<StageFit[]>(
+      runFiles(jobFiles(this.out).train).stageFits,
+      "remove the run folder to start over (the steps its later stages trained are in it)",
+    );
+    return fits?.at(-1)?.stages ?? this.#options.preset.stages;
   }
 
   /** `summary.json`: what the run produced, for `deno task reproduce` to print. A job that had
@@ -407,6 +443,13 @@ export class Reproduction {
     const seconds = (performance.now() - this.#started) / 1000;
     const phases = phaseTimes();
     const covered = Object.values(phases).reduce((a, b) => a + b, 0);
+    const [was, now] = [before.scores?.blend, after?.scores?.blend];
+    if (was !== undefined && now !== undefined && now < was) {
+      this.#notes.push(
+        `the transfer lowered the test part's blend accuracy from ${percent(was)} to ` +
+          `${percent(now)}: the before-transfer files are in ${jobFiles(this.out).beforeTransfer}`,
+      );
+    }
     const summary: ReproduceSummary = {
       alpha: before.alpha,
       validation: { main, aux, blend },
@@ -419,6 +462,7 @@ export class Reproduction {
       phases: { ...phases, other: Math.max(0, seconds - covered) },
       budget: this.#options.preset.budget,
       settings: this.#job,
+      ...(this.#notes.length ? { notes: [...this.#notes] } : {}),
     };
     await writeTextAtomic(jobFiles(this.out).summary, JSON.stringify(summary, null, 1));
     return summary;

@@ -151,7 +151,7 @@ export function scalePreset(base: Preset, scale: number): Preset {
 }
 
 /** Every stage's steps per round times `factor`, rounded, at least MIN_STEPS. */
-function scaleSteps(stages: readonly StageSpec[], factor: number): StageSpec[] {
+export function scaleSteps(stages: readonly StageSpec[], factor: number): StageSpec[] {
   return stages.map((s) => ({
     ...s,
     stepsPerRound: Math.max(MIN_STEPS, Math.round(s.stepsPerRound * factor)),
@@ -272,6 +272,59 @@ export async function probeSpeed(
   }
 }
 
+/** The stages from `stage` on refitted to the time left (`refitStages`), kept in the run folder so
+ * that a resumed run trains the same ones. */
+export interface StageFit {
+  /** The first stage refitted (0-based). */
+  stage: number;
+  /** The factor on those stages' steps per round. */
+  factor: number;
+  /** Seconds spent per planned second so far. */
+  pace: number;
+  spent: number;
+  left: number;
+  /** Every stage of the run after the fit. */
+  stages: StageSpec[];
+}
+
+/**
+ * A budgeted run's stages from `from` on, their steps scaled to the time left at the pace the
+ * stages before kept against the plan's estimate (`spent` seconds since the command started). The
+ * rest of the job as planned (predictions, the transfer) keeps its share: the transfer is fitted
+ * again when it starts. A probe taken in a quiet moment, or load that came later, is corrected at
+ * every stage boundary instead of once, before the transfer.
+ */
+export function refitStages(
+  preset: Preset & { budget: BudgetPlan },
+  stages: readonly StageSpec[],
+  from: number,
+  work: Workload,
+  spent: number,
+  costs: UnitCosts = REFERENCE_COSTS,
+): StageFit {
+  const { speed, minutes } = preset.budget;
+  const seconds = (s: readonly StageSpec[], w: Workload) =>
+    speed * totalSeconds(estimateSeconds({ ...preset, stages: [...s] }, w, costs));
+  const done = seconds(stages.slice(0, from), { ...work, transfer: false, predicts: false });
+  const pace = spent / done;
+  const left = minutes * 60 - spent;
+  const scaled = (f: number) => [...stages.slice(0, from), ...scaleSteps(stages.slice(from), f)];
+  const factor = largestFitting(
+    (f) => pace * (seconds(scaled(f), work) - done) <= left,
+    FIT_RANGE[0],
+    FIT_RANGE[1],
+  );
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    stage: from,
+    factor,
+    pace: round(pace),
+    spent: round(spent),
+    left: round(left),
+    stages: scaled(factor),
+  };
+}
+
 /** The transfer's steps refitted to the time left (`refitTransfer`). */
 export interface TransferFit {
   /** The factor on the planned transfer's steps per round. */
@@ -281,10 +334,16 @@ export interface TransferFit {
   /** Seconds spent when the transfer was fitted, and left of the budget. */
   spent: number;
   left: number;
+  /** Whether even the smallest transfer (FIT_RANGE's low end) ends in time. */
+  fits: boolean;
   stages: StageSpec[];
 }
 
+/** The factors a refit may give the planned steps: a tenth of them at least (the transfer paid
+ * even at a twentieth, bench/RESULTS.md "A cut-short transfer"), three times at most. */
 const FIT_RANGE = [0.1, 3] as const;
+/** The smallest share of its planned steps a transfer is given; less time than that skips it. */
+export const MIN_TRANSFER_FACTOR = FIT_RANGE[0];
 
 /**
  * The planned transfer's steps scaled to the time left once stages 1-3 and the first predictions
@@ -297,6 +356,7 @@ export function refitTransfer(
   spent: number,
   costs: UnitCosts = REFERENCE_COSTS,
 ): TransferFit {
+  // Seconds of the reference machine (the plan's speed is in the pace).
   const base = totalSeconds(estimateSeconds(preset, { ...work, transfer: false }, costs));
   const pace = spent / base;
   const left = preset.budget.minutes * 60 - spent;
@@ -313,6 +373,7 @@ export function refitTransfer(
     pace: round(pace),
     spent: round(spent),
     left: round(left),
+    fits: transfer(FIT_RANGE[0]) <= left,
     stages: scaled(factor),
   };
 }

@@ -78,10 +78,12 @@ export interface StageData extends RoundData {
 }
 
 export class StageInputs {
-  readonly #o: StageInputsOptions;
+  #o: StageInputsOptions;
   /** What the stage does not train, and the engines that run it. */
   readonly #parts: FrozenParts;
   readonly #sets = new Map<PolicyName, ActivationSet>();
+  /** The stream batches each cached set holds (a number: all of the cycle). */
+  readonly #held = new Map<PolicyName, number[] | number>();
   #valTrunk?: ActivationSet;
   #valPixels?: ActivationSet;
   readonly #pooledSets = new Map<PolicyName, ActivationSet>();
@@ -238,17 +240,39 @@ export class StageInputs {
   }
 
   /**
+   * The run's stages after a budget refit (lib/train/budget.ts): a policy's cached set that lacks
+   * batches the new steps read is computed again when a stage asks for it.
+   */
+  replan(stages: StageInputsOptions["stages"]): void {
+    this.#o = { ...this.#o, stages };
+    for (const [policy, held] of this.#held) {
+      const need = this.#batchesOf(policy);
+      const has = typeof held === "number" ? undefined : new Set(held);
+      if (has && (typeof need === "number" || need.some((b) => !has.has(b)))) {
+        this.#sets.delete(policy);
+        this.#pooledSets.delete(policy);
+        this.#held.delete(policy);
+      }
+    }
+  }
+
+  /** The stream batches the run's steps of a policy read (a number: the whole cycle). */
+  #batchesOf(policy: PolicyName): number[] | number {
+    const { cachedBatches } = this.#o.preset;
+    const reading = this.#o.stages.filter((s) => s.spec.policy === policy)
+      .map((s) => ({ firstStep: s.firstStep, steps: s.spec.rounds * s.spec.stepsPerRound }));
+    const read = batchesRead(reading, cachedBatches);
+    return read.length === cachedBatches ? cachedBatches : read;
+  }
+
+  /**
    * The trunk's activations for the policy's batches among the first `cachedBatches`, computed
    * once: those the run's steps of this policy read (all of them when the steps go round).
    */
   async #activations(policy: PolicyName): Promise<ActivationSet> {
     const known = this.#sets.get(policy);
     if (known) return known;
-    const { cachedBatches } = this.#o.preset;
-    const reading = this.#o.stages.filter((s) => s.spec.policy === policy)
-      .map((s) => ({ firstStep: s.firstStep, steps: s.spec.rounds * s.spec.stepsPerRound }));
-    const read = batchesRead(reading, cachedBatches);
-    const which = read.length === cachedBatches ? cachedBatches : read;
+    const which = this.#batchesOf(policy);
     const progress = reporter(`trunk ${policy}`, this.#o.progress);
     const set = await timed("trunk caching", async () => {
       if (this.#parts.workers > 1) {
@@ -268,7 +292,7 @@ export class StageInputs {
         const set = await activationsOfStream(
           await this.#parts.trunkOnMainThread(),
           stream,
-          read.length,
+          typeof which === "number" ? which : which.length,
           progress,
         );
         return typeof which === "number" ? set : { ...set, batches: which };
@@ -277,6 +301,7 @@ export class StageInputs {
       }
     });
     this.#sets.set(policy, set);
+    this.#held.set(policy, which);
     return set;
   }
 

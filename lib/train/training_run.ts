@@ -44,6 +44,10 @@ import type { Batch } from "../augment/batch.ts";
 import { planStages, runStage, type StagePlan, stoppedEarly } from "./stage.ts";
 import { StageInputs } from "./stage_inputs.ts";
 import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
+import { readJsonIfAny, writeTextAtomic } from "../files.ts";
+import { formatTime } from "../progress.ts";
+import type { StageSpec } from "../run/presets.ts";
+import { refitStages, type StageFit } from "./budget.ts";
 
 export interface TrainOptions extends RunSettings {
   /** Run folder: split files, checkpoints/, metrics.csv. */
@@ -55,6 +59,13 @@ export interface TrainOptions extends RunSettings {
   trunkWorkers?: number;
   /** Progress bars for decoding and trunk caching (default true). */
   progress?: boolean;
+  /**
+   * Under a `--minutes` plan, the command's clock: when it started (`performance.now()`, 0 for
+   * the process's start) and what else the job does after the stages. The stages after the first
+   * are then refitted at their boundaries to the time left (`refitStages`). Notebooks leave it
+   * out: a reader's pauses are not the machine's pace.
+   */
+  budgetClock?: { start: number; job?: { flip: boolean; transfer: boolean } };
 }
 
 export interface TrainResult {
@@ -84,7 +95,7 @@ export class TrainingRun {
   readonly model: SeedModel;
   readonly data: PreparedData;
   readonly config: RunConfig;
-  readonly stages: StagePlan[];
+  #stages: StagePlan[];
   /** One row per complete round, read back on resume and extended as rounds end. */
   readonly history: HistoryRow[] = [];
   readonly out: string;
@@ -105,7 +116,7 @@ export class TrainingRun {
     this.#parts = parts;
     ({ model: this.model, data: this.data, config: this.config } = parts);
     this.out = options.out;
-    this.stages = planStages(options.stages ?? options.preset.stages);
+    this.#stages = planStages(options.stages ?? options.preset.stages);
     const { data, backbone, weights } = parts;
     this.#inputs = new StageInputs({
       preset: options.preset,
@@ -132,6 +143,11 @@ export class TrainingRun {
     ];
   }
 
+  /** The run's stages and where their steps start (a `--minutes` run: as refitted so far). */
+  get stages(): readonly StagePlan[] {
+    return this.#stages;
+  }
+
   get #checkpoints(): string {
     return runFiles(this.out).checkpoints;
   }
@@ -143,6 +159,8 @@ export class TrainingRun {
    */
   async findResumePoint(): Promise<void> {
     await this.#setAsideDamaged();
+    const fits = await this.#stageFits();
+    if (fits.length) this.#replan(fits.at(-1)!.stages);
     const latest = await this.#latest();
     // The run's starting weights (stage 1 starts from them: a stage that starts over after a
     // failure, the learning-rate finder), taken before a checkpoint replaces them.
@@ -253,18 +271,25 @@ export class TrainingRun {
     HistoryRow[]
   > {
     this.#checkOpen();
-    const plan = this.stage(n);
-    for (const earlier of this.stages.slice(0, plan.index)) {
+    const { index } = this.stage(n);
+    for (let i = 0; i < index; i++) {
+      const earlier = this.#stages[i];
       if (!await this.#complete(earlier)) {
         this.#parts.log(
-          `stage ${earlier.index + 1} (${earlier.spec.name}) is not complete: ` +
-            `training it first`,
+          `stage ${i + 1} (${earlier.spec.name}) is not complete: training it first`,
         );
-        await this.#train(earlier, extra.callbacks ?? []);
+        await this.#fitAndTrain(i, extra.callbacks ?? []);
       }
     }
-    await this.#train(plan, extra.callbacks ?? []);
+    await this.#fitAndTrain(index, extra.callbacks ?? []);
+    const plan = this.#stages[index];
     return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound);
+  }
+
+  /** Stage i, refitted first under `--minutes` (the plan read after the fit, never before). */
+  async #fitAndTrain(i: number, callbacks: Callback[]): Promise<void> {
+    await this.#refit(this.#stages[i]);
+    await this.#train(this.#stages[i], callbacks);
   }
 
   /** The three loss terms on the k-th batch of stage n (its first by default), without a step:
@@ -348,6 +373,59 @@ export class TrainingRun {
   #blends(plan: StagePlan): number[] {
     return this.history.filter((h) => h.round >= plan.firstRound && h.round <= plan.lastRound)
       .map((h) => h.metrics.blend);
+  }
+
+  /**
+   * Under `--minutes` with the command's clock: before a later stage starts, its steps and those
+   * after it are refitted to the time left at the pace kept so far, and the fit is written down
+   * (a resumed run trains the fitted stages; its own pace is unknown, so it fits nothing new).
+   */
+  async #refit(plan: StagePlan): Promise<void> {
+    const { preset, budgetClock: clock } = this.#options;
+    if (!preset.budget || !clock || this.#options.stages || plan.index === 0) return;
+    if (this.resumedFrom !== undefined || await this.completedRounds() >= plan.firstRound) return;
+    const fits = await this.#stageFits();
+    if (fits.some((f) => f.stage >= plan.index)) return;
+    const { train, val, test, unreadableTest } = this.data;
+    const fit = refitStages(
+      { ...preset, budget: preset.budget },
+      this.#stages.map((s) => s.spec),
+      plan.index,
+      {
+        photos: train.length + val.length + test.length + unreadableTest.length,
+        val: val.length,
+        test: test.length + unreadableTest.length,
+        flip: clock.job?.flip ?? false,
+        transfer: (clock.job?.transfer ?? false) && preset.transferStages.length > 0,
+        predicts: clock.job !== undefined,
+      },
+      (performance.now() - clock.start) / 1000,
+    );
+    await writeTextAtomic(runFiles(this.out).stageFits, JSON.stringify([...fits, fit], null, 1));
+    this.#replan(fit.stages);
+    const later = fit.stages.slice(plan.index).map((s) => s.stepsPerRound).join("/");
+    const which = plan.index + 1 === fit.stages.length
+      ? `stage ${plan.index + 1} gets`
+      : `stages ${plan.index + 1}-${fit.stages.length} get`;
+    this.#parts.log(
+      `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
+        fit.pace.toFixed(2)
+      }x the plan's estimate; ${which} ${later} ` +
+        `steps per round (x${fit.factor}) to end in time`,
+    );
+  }
+
+  /** The stage fits the run folder holds (none outside `--minutes`). */
+  async #stageFits(): Promise<StageFit[]> {
+    return await readJsonIfAny<StageFit[]>(
+      runFiles(this.out).stageFits,
+      "remove the run folder to start over (the steps its later stages trained are in it)",
+    ) ?? [];
+  }
+
+  #replan(stages: StageSpec[]): void {
+    this.#stages = planStages(stages);
+    this.#inputs.replan(this.#stages);
   }
 
   /** Whether stage `plan` is done: all its rounds trained, or stopped early (its patience). */

@@ -10,6 +10,7 @@ import { readRunConfig } from "@/run/config.ts";
 import { parseRunArgs, runInputs } from "@/cli/run_args.ts";
 import { UsageError } from "@/errors.ts";
 import { sha256Hex } from "@/files.ts";
+import { linkSubset } from "@/data/subset.ts";
 import {
   cli,
   decode,
@@ -83,4 +84,51 @@ Deno.test("--minutes: bad budgets are one line naming the option", async () => {
       (e: Error) => e instanceof UsageError && message.test(e.message),
     );
   }
+});
+
+Deno.test("--minutes on a machine that gets busy after the plan: the job still ends in its budget", async () => {
+  // Pinned to one core, and once the plan is made (its probe read the core idle), another
+  // process takes half of that core: the job keeps about half the pace its plan expects, as on a
+  // laptop where other work starts. The stages refit at their boundaries, and the transfer (or
+  // its skip), absorb it.
+  const dir = await tempDir();
+  const data = join(dir, "woof");
+  const classes = [...Deno.readDirSync(SHARED_IMAGEWOOF)].map((e) => e.name).sort();
+  await linkSubset(SHARED_IMAGEWOOF, data, { classes, perClass: 60 });
+  const budget = 45;
+  const started = performance.now();
+  const job = new Deno.Command("taskset", {
+    args: [
+      ...["-c", "0", Deno.execPath(), "run", "-A", "lib/cli/reproduce.ts"],
+      ...["--minutes", String(budget / 60), "--data", data, "--out", join(dir, "job")],
+      ...["--cache-dir", join(dir, "cache"), "--weights", SHARED_MOBILENET],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(job.stdout).text();
+  let log = "";
+  let hog: Deno.ChildProcess | undefined;
+  try {
+    for await (const text of job.stderr.pipeThrough(new TextDecoderStream())) {
+      log += text;
+      if (!hog && /--minutes 0\.75: \d+ augmented batches .* estimated/.test(log)) {
+        hog = new Deno.Command("taskset", {
+          args: ["-c", "0", "sh", "-c", "while :; do :; done"],
+        }).spawn();
+      }
+    }
+  } finally {
+    hog?.kill("SIGKILL");
+    await hog?.status;
+  }
+  const { code } = await job.status;
+  const wall = (performance.now() - started) / 1000;
+  assert.equal(code, 0, log.slice(-2000));
+  assert.ok(hog, "the plan was made, then the machine got busy");
+  assert.match(log, /1 thread/, "the job saw one core");
+  assert.ok(wall <= 1.15 * budget, `${wall.toFixed(1)} s for a budget of ${budget} s:\n${log}`);
+  assert.ok(wall >= 0.4 * budget, `${wall.toFixed(1)} s: the budget was mostly left unused`);
+  assert.match(await stdout, /wall time .* \(budget 0\.75 min: \d+%\)/);
+  await Deno.remove(dir, { recursive: true });
 });

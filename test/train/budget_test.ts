@@ -10,6 +10,7 @@ import {
   MAX_SCALE,
   planBudget,
   REFERENCE_COSTS,
+  refitStages,
   refitTransfer,
   scalePreset,
   totalSeconds,
@@ -153,4 +154,31 @@ Deno.test("budget: the transfer absorbs the pace the probe misjudged", () => {
   // Faster: more; out of time: the floor.
   assert.ok(refitTransfer(plan, IMAGEWOOF, 0.8 * base).factor > 1.2);
   assert.equal(refitTransfer(plan, IMAGEWOOF, 400).factor, 0.1);
+});
+
+Deno.test("budget: later stages absorb the pace kept so far; a transfer with no time is flagged", () => {
+  const plan = planBudget(PRESETS.cpu, 5, IMAGEWOOF, 1.5);
+  const stages = plan.stages;
+  const seconds = (s: readonly typeof stages[number][], w: Workload) =>
+    1.5 * totalSeconds(estimateSeconds({ ...plan, stages: [...s] }, w, REFERENCE_COSTS));
+  const first = seconds(stages.slice(0, 1), { ...IMAGEWOOF, transfer: false, predicts: false });
+  // Stage 1 as estimated: the rest keeps (about) its steps.
+  const onPace = refitStages(plan, stages, 1, IMAGEWOOF, first);
+  assert.equal(onPace.pace, 1);
+  assert.ok(Math.abs(onPace.factor - 1) <= 0.03, `${onPace.factor}`);
+  assert.deepEqual(onPace.stages[0], stages[0], "the stage done is as it was");
+  // A third slower (another process took some of the cores after the probe): fewer steps from
+  // stage 2 on, and the job's rest, at that pace, still ends within the budget.
+  const slow = refitStages(plan, stages, 1, IMAGEWOOF, 1.3 * first);
+  assert.equal(slow.pace, 1.3);
+  assert.ok(slow.factor < 0.8, `${slow.factor}`);
+  assert.ok(1.3 * (seconds(slow.stages, IMAGEWOOF) - first) <= 300 - 1.3 * first);
+  assert.deepEqual(slow.stages.map((s) => s.rounds), stages.map((s) => s.rounds));
+  // Out of time: the floor.
+  assert.equal(refitStages(plan, stages, 1, IMAGEWOOF, 2 * first).factor, 0.1);
+  // Faster than planned: more steps.
+  assert.ok(refitStages(plan, stages, 1, IMAGEWOOF, 0.7 * first).factor > 1.2);
+  // The transfer: flagged when not even its smallest share fits.
+  assert.equal(refitTransfer(plan, IMAGEWOOF, 400).fits, false);
+  assert.equal(refitTransfer(plan, IMAGEWOOF, 100).fits, true);
 });
