@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { benchArgs } from "./common.ts";
 import { fromRoot } from "../lib/paths.ts";
+import { percent } from "../lib/progress.ts";
 
 const HELP = `Usage: deno task bench:budget [--minutes 2,5,10] [--load] [--out DIR]
 
@@ -43,7 +44,7 @@ for (const minutes of budgets) {
     throw new Error(new TextDecoder().decode(job.stderr).trim().split("\n").at(-1));
   }
   const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
-  const pct = (x: number | undefined) => (x === undefined ? "-" : `${(100 * x).toFixed(2)}%`);
+  const pct = (x: number | undefined) => (x === undefined ? "-" : percent(x));
   console.log(
     `| ${minutes} min | ${values.load ? "one core busy" : "idle"} | ${wall.toFixed(0)} s | ` +
       `${(100 * wall / (60 * minutes)).toFixed(0)}% | ${pct(summary.scores.before.blend)} / ` +

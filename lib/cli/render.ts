@@ -1,20 +1,21 @@
 /**
- * `deno task render`: executes every notebook top to bottom in a fresh Deno kernel (on the small
- * slice of the data unless `--full`) and writes each as a page a reader opens without running
- * anything: `notebooks/rendered/<name>.html`, the Plotly library once beside them.
+ * `deno task render`: executes every notebook top to bottom in a fresh Deno kernel, on the whole
+ * dataset as a reader runs it (the small slice with `--small`), and writes each as a page a reader
+ * opens without running anything: `notebooks/rendered/<name>.html`, the Plotly library once beside
+ * them. A page that differs from the one on disk only in rates and elapsed times is left as it is.
  */
 import { basename, join } from "node:path";
 import { parseCli } from "./run_args.ts";
 import { runMain, say } from "./main.ts";
 import { fromRoot } from "../paths.ts";
 import { UsageError } from "../errors.ts";
-import { endKernelsOf, type Notebook, renderPage, writePlotly } from "../plot/render.ts";
+import { endKernelsOf, type Notebook, renderPage, writePage, writePlotly } from "../plot/render.ts";
 
 const HELP = `Usage: deno task render [options] [NAME...]
 
   --out DIR    where the pages go (default notebooks/rendered)
-  --full       run on the full dataset, as a reader would (default: the small slice CI runs,
-               DOGS_SMALL=1, minutes in all)
+  --small      run on the small slice CI runs (DOGS_SMALL=1; default: the whole dataset, as a
+               reader runs it, about 4 minutes on 2 cores)
   NAME         notebooks to render, e.g. 03_fine_tuning (default: all, in order; 04-06
                continue 03's run, so render them with it)
 
@@ -24,7 +25,7 @@ reused or changed; decoded photos go to the usual cache.`;
 await runMain(async () => {
   const { values, positionals: names } = parseCli(HELP, {
     out: { type: "string" },
-    full: { type: "boolean" },
+    small: { type: "boolean" },
   });
   const out = values.out ?? fromRoot("notebooks", "rendered");
   const all = (await Array.fromAsync(Deno.readDir(fromRoot("notebooks"))))
@@ -47,12 +48,20 @@ await runMain(async () => {
   try {
     for (const file of chosen) {
       const started = performance.now();
-      const executed = await execute(join(fromRoot("notebooks"), file), runs, work, !values.full);
+      const executed = await execute(
+        join(fromRoot("notebooks"), file),
+        runs,
+        work,
+        values.small === true,
+      );
       const html = await renderPage(executed, file.replace(/\.ipynb$/, ""));
       const target = join(out, file.replace(/\.ipynb$/, ".html"));
-      await Deno.writeTextFile(target, html);
+      const written = await writePage(target, html);
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
-      say(`${target}: ${(html.length / 1e6).toFixed(2)} MB (${seconds} s)`);
+      say(
+        `${target}: ${(html.length / 1e6).toFixed(2)} MB (${seconds} s)` +
+          (written ? "" : ", unchanged but for timings: kept"),
+      );
     }
   } finally {
     await endKernelsOf(join(work, "runtime"));

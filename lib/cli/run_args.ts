@@ -3,6 +3,8 @@
  * weights, preset, run folder, seed, smoke-test size, cache folder, help. Every value is checked
  * here, so a typo is one line naming the option instead of a run with seed NaN.
  */
+import { readDataset } from "../data/readers.ts";
+import type { DatasetListing } from "../data/dataset.ts";
 import { basename, dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
@@ -410,7 +412,10 @@ export async function runSettings(inputs: RunInputs, out: string, job?: JobPlan)
       transfer: job.transfer ?? DEFAULTS.transfer,
     },
   };
-  return { ...settings, preset: await plannedPreset(inputs, out, job), out, budgetClock };
+  // A budget prices the dataset's photos: listed once, for the plan and the runs alike.
+  const listing = minutes === undefined ? undefined : await readDataset(inputs.data);
+  const preset = await plannedPreset(inputs, out, job, listing);
+  return { ...settings, preset, out, budgetClock, listing };
 }
 
 /** The preset a run works with: the chosen one, or under `--minutes` the one planned to fit (or
@@ -419,6 +424,7 @@ function plannedPreset(
   inputs: RunInputs,
   out: string,
   job?: JobPlan,
+  listing?: DatasetListing,
 ): Promise<Preset> {
   if (inputs.minutes === undefined) return Promise.resolve(inputs.preset);
   const { valFraction, testFraction, ...settings } = job ?? {};
@@ -430,5 +436,6 @@ function plannedPreset(
     job: job ? settings : undefined,
     valFraction,
     testFraction,
+    listing,
   });
 }

@@ -6,6 +6,7 @@
 import { logLine } from "../progress.ts";
 import { initBackend } from "../engine/tf.ts";
 import { readDataset } from "../data/readers.ts";
+import type { DatasetListing } from "../data/dataset.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { jobFiles } from "../layout.ts";
 import { formatTime } from "../progress.ts";
@@ -29,6 +30,8 @@ export interface BudgetRequest {
   log?: (line: string) => void;
   /** How the user asked for the budget, for its lines (default `--minutes N`). */
   asked?: string;
+  /** The dataset as listed already (else it is listed here). */
+  listing?: DatasetListing;
 }
 
 /**
@@ -68,7 +71,7 @@ function describe(preset: Preset): string {
 
 /** The photo counts that price decoding, validation and predictions, from the dataset listing. */
 async function workload(request: BudgetRequest): Promise<Workload> {
-  const listing = await readDataset(request.data);
+  const listing = request.listing ?? await readDataset(request.data);
   const labelled = listing.train.length;
   const carved = listing.layout === "imagefolder"
     ? Math.round(labelled * (request.testFraction ?? DEFAULTS.testFraction))

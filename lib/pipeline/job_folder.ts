@@ -6,6 +6,7 @@
 import { basename, join } from "node:path";
 import { DataError, UsageError } from "../errors.ts";
 import { readDataset } from "../data/readers.ts";
+import type { DatasetListing } from "../data/dataset.ts";
 import { checkWeightFile } from "../model/pretrained.ts";
 import { refuseForeignFolder } from "../run/folder.ts";
 import { exists, readJsonIfAny, writeTextAtomic } from "../files.ts";
@@ -16,9 +17,9 @@ import type { ReproduceOptions } from "./reproduce.ts";
 /** The dataset and the weights are read, and nothing to predict is an error, before the first
  * file of the folder is written: a failed start leaves nothing that refuses the corrected one. */
 export async function preflight(
-  options: Pick<ReproduceOptions, "data" | "weights" | "testFraction">,
-): Promise<void> {
-  const listing = await readDataset(options.data);
+  options: Pick<ReproduceOptions, "data" | "weights" | "testFraction" | "listing">,
+): Promise<DatasetListing> {
+  const listing = options.listing ?? await readDataset(options.data);
   if (listing.layout === "competition" && !listing.test.length) {
     throw new DataError(
       join(options.data, "test"),
@@ -30,6 +31,7 @@ export async function preflight(
     );
   }
   await checkWeightFile(options.weights);
+  return listing;
 }
 
 /** The options that change a reproduce folder's files beyond its training runs (reproduce.json):

@@ -151,7 +151,8 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
     threshold: threshold ?? DEFAULTS.threshold,
     transfer: transfer ?? DEFAULTS.transfer,
   };
-  await preflight(options);
+  // Listed once: the job's two runs and its checks read this listing.
+  const listing = await preflight(options);
   await checkSettings(out, { ...job });
   const lock = await lockRunFolder(out);
   try {
@@ -162,7 +163,7 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
     throw error;
   }
   resetPhases();
-  const reproduction = new Reproduction({ ...runOptions, out }, job, lock);
+  const reproduction = new Reproduction({ ...runOptions, listing, out }, job, lock);
   await replaceHolder("reproduction", out, { release: () => reproduction.close() });
   return reproduction;
 }

@@ -79,6 +79,27 @@ export async function renderPage(notebook: Notebook, title: string): Promise<str
   }
 }
 
+/**
+ * A page with what depends on the moment it ran masked out: rates and elapsed times (`12.3 it/s`,
+ * `00:01<00:00`, `in 2.0 s`). Two renders of the same notebooks that differ only there are the
+ * same page, so `deno task render` keeps the one on disk and the tree stays clean.
+ */
+export function withoutTimings(html: string): string {
+  return html
+    .replace(/\d[\d.,]*\s?(it|step|photo|batch)s?\/s/g, "# /s")
+    .replace(/\d\d:\d\d(&lt;|<)\d\d:\d\d/g, "#")
+    .replace(/\bin \d[\d.,]* s\b/g, "in # s");
+}
+
+/** Writes `html` to `path` unless the page there differs from it only in timings; whether it
+ * wrote. */
+export async function writePage(path: string, html: string): Promise<boolean> {
+  const old = await Deno.readTextFile(path).catch(() => undefined);
+  if (old !== undefined && withoutTimings(old) === withoutTimings(html)) return false;
+  await Deno.writeTextFile(path, html);
+  return true;
+}
+
 /** Writes the Plotly loader beside the pages (2.5 MB, once for all of them). */
 export async function writePlotly(dir: string): Promise<string> {
   const target = join(dir, PLOTLY_FILE);

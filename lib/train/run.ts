@@ -66,7 +66,7 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   const { engine, engineThreads } = await initBackend({ quiet: true });
   const log = options.log ?? logLine;
   // The run folder's contract first, before anything is written: same run, one process.
-  const listing = await readDataset(options.data);
+  const listing = given.listing ?? await readDataset(options.data);
   const { identity, state } = await checkRun(options, listing);
   const config = runConfig(options, identity);
   const existed = await exists(options.out);
@@ -115,7 +115,7 @@ export async function checkRun(
   listing?: DatasetListing,
 ): Promise<{ identity: RunIdentity; state: "new" | "resume" }> {
   const options = resolveRunSettings(given);
-  const photos = listing ?? await readDataset(options.data);
+  const photos = listing ?? given.listing ?? await readDataset(options.data);
   const identity = await runIdentity(options, photos);
   const state = await checkIdentity(
     options.out,

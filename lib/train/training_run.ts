@@ -10,7 +10,7 @@
 import { basename, join } from "node:path";
 import { stoppable } from "../stop.ts";
 import { type PreparedData } from "../data/prepare.ts";
-import type { LabelledImage } from "../data/dataset.ts";
+import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
 import { UsageError } from "../errors.ts";
 import type { PolicyName } from "../augment/policy.ts";
 import { POLICIES } from "../augment/policy.ts";
@@ -66,6 +66,8 @@ export interface TrainOptions extends RunSettings {
    * out: a reader's pauses are not the machine's pace.
    */
   budgetClock?: { start: number; job?: { flip: boolean; transfer: boolean } };
+  /** The dataset as listed already (a job lists it once for its plan and both of its runs). */
+  listing?: DatasetListing;
 }
 
 export interface TrainResult {
