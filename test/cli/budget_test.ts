@@ -86,49 +86,46 @@ Deno.test("--minutes: bad budgets are one line naming the option", async () => {
   }
 });
 
-Deno.test("--minutes on a machine that gets busy after the plan: the job still ends in its budget", async () => {
-  // Pinned to one core, and once the plan is made (its probe read the core idle), another
-  // process takes half of that core: the job keeps about half the pace its plan expects, as on a
-  // laptop where other work starts. The stages refit at their boundaries, and the transfer (or
-  // its skip), absorb it.
+Deno.test("--minutes on a machine that gets busy after the plan: train still ends in its budget", async () => {
+  // Once the plan is made (its probe read the machine idle), busy loops take half of the cores,
+  // as on a laptop where other work starts: the run keeps a slower pace than its plan expects.
+  // `train` has no transfer to absorb it: the stages' refit at their boundaries does.
   const dir = await tempDir();
   const data = join(dir, "woof");
   const classes = [...Deno.readDirSync(SHARED_IMAGEWOOF)].map((e) => e.name).sort();
   await linkSubset(SHARED_IMAGEWOOF, data, { classes, perClass: 60 });
   const budget = 45;
   const started = performance.now();
-  const job = new Deno.Command("taskset", {
-    args: [
-      ...["-c", "0", Deno.execPath(), "run", "-A", "lib/cli/reproduce.ts"],
-      ...["--minutes", String(budget / 60), "--data", data, "--out", join(dir, "job")],
-      ...["--cache-dir", join(dir, "cache"), "--weights", SHARED_MOBILENET],
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const job = cli(
+    "train",
+    ...["--minutes", String(budget / 60), "--data", data, "--out", join(dir, "job")],
+    ...["--cache-dir", join(dir, "cache"), "--weights", SHARED_MOBILENET],
+  ).spawn();
   const stdout = new Response(job.stdout).text();
   let log = "";
-  let hog: Deno.ChildProcess | undefined;
+  const hogs: Deno.ChildProcess[] = [];
   try {
     for await (const text of job.stderr.pipeThrough(new TextDecoderStream())) {
       log += text;
-      if (!hog && /--minutes 0\.75: \d+ augmented batches .* estimated/.test(log)) {
-        hog = new Deno.Command("taskset", {
-          args: ["-c", "0", "sh", "-c", "while :; do :; done"],
-        }).spawn();
+      if (!hogs.length && /--minutes 0\.75: \d+ augmented batches .* estimated/.test(log)) {
+        for (let i = 0; i < Math.max(1, navigator.hardwareConcurrency >> 1); i++) {
+          hogs.push(new Deno.Command("sh", { args: ["-c", "while :; do :; done"] }).spawn());
+        }
       }
     }
   } finally {
-    hog?.kill("SIGKILL");
-    await hog?.status;
+    for (const hog of hogs) {
+      hog.kill("SIGKILL");
+      await hog.status;
+    }
   }
   const { code } = await job.status;
   const wall = (performance.now() - started) / 1000;
   assert.equal(code, 0, log.slice(-2000));
-  assert.ok(hog, "the plan was made, then the machine got busy");
-  assert.match(log, /1 thread/, "the job saw one core");
-  assert.ok(wall <= 1.15 * budget, `${wall.toFixed(1)} s for a budget of ${budget} s:\n${log}`);
+  assert.ok(hogs.length, "the plan was made, then the machine got busy");
+  const lines = log.split("\n").filter((l) => !/[█░]/.test(l)).join("\n");
+  assert.ok(wall <= 1.15 * budget, `${wall.toFixed(1)} s for a budget of ${budget} s:\n${lines}`);
   assert.ok(wall >= 0.4 * budget, `${wall.toFixed(1)} s: the budget was mostly left unused`);
-  assert.match(await stdout, /wall time .* \(budget 0\.75 min: \d+%\)/);
+  assert.match(await stdout, /--minutes 0\.75: \d\d:\d\d, \d+% of the budget/);
   await Deno.remove(dir, { recursive: true });
 });
