@@ -12,7 +12,7 @@ import { openReproduction } from "../lib/pipeline/reproduce.ts";
 import { PRESETS } from "../lib/run/presets.ts";
 import { scaleSteps } from "../lib/train/budget.ts";
 import { initBackend } from "../lib/engine/tf.ts";
-import { percent } from "../lib/progress.ts";
+import { truncated } from "../lib/progress.ts";
 
 const HELP =
   `Usage: deno task bench:transfer-cut [--seeds 0,1] [--factors 0.1,0.25,0.5] [--from DIR]
@@ -83,7 +83,7 @@ for (const seed of seeds) {
   }
 }
 
-const pct = (x: number) => percent(x).slice(0, -1);
+const pct = (x: number) => truncated(100 * x, 2);
 console.log("| transfer steps (share of planned) | test blend, mean | per seed | vs before |");
 console.log("| --- | --- | --- | --- |");
 for (const factor of [0, ...factors.sort((a, b) => a - b), 1]) {

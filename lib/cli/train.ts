@@ -26,9 +26,10 @@ await runMain(async () => {
   const last = result.history.at(-1);
   // A budget is the command's wall time, start to end (the clock the stages were refitted on).
   const budget = settings.preset.budget;
+  const wall = performance.now() / 1000;
   const used = budget
-    ? `; --minutes ${budget.minutes}: ${formatTime(performance.now() / 1000)}, ${
-      (100 * performance.now() / 1000 / (60 * budget.minutes)).toFixed(0)
+    ? `; --minutes ${budget.minutes}: ${formatTime(wall)}, ${
+      (100 * wall / (60 * budget.minutes)).toFixed(0)
     }% of the budget`
     : "";
   say(

@@ -3,13 +3,12 @@
  * (lib/train/budget.ts), or the plan the run folder already holds, so that a resumed run keeps its
  * plan whatever the machine's speed is now.
  */
-import { logLine } from "../progress.ts";
 import { initBackend } from "../engine/tf.ts";
 import { readDataset } from "../data/readers.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { jobFiles } from "../layout.ts";
-import { formatTime } from "../progress.ts";
+import { formatTime, logLine } from "../progress.ts";
 import { readRunConfig } from "../run/config.ts";
 import type { Preset } from "../run/presets.ts";
 import { budgetName, planBudget, probeSpeed, type Workload } from "../train/budget.ts";

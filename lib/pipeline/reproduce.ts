@@ -26,11 +26,12 @@ import { jobFiles, runFiles } from "../layout.ts";
 import type { BudgetPlan, StageSpec } from "../run/presets.ts";
 import {
   MIN_TRANSFER_FACTOR,
+  paceLine,
   refitTransfer,
-  type StageFit,
   type TransferFit,
+  workloadOf,
 } from "../train/budget.ts";
-import { formatTime, logLine, percent } from "../progress.ts";
+import { logLine, percent } from "../progress.ts";
 
 import { checkSettings, preflight } from "./job_folder.ts";
 import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
@@ -390,22 +391,16 @@ export class Reproduction {
       "remove it to fit the transfer again (or the whole folder to start over)",
     );
     if (saved) return saved.skipped ? [] : saved.stages;
-    const { train, val, test, unreadableTest } = base.data;
     const fit = base.resumedFrom === undefined
-      ? refitTransfer({ ...preset, budget: preset.budget, stages: await this.#trainedStages() }, {
-        photos: train.length + val.length + test.length + unreadableTest.length,
-        val: val.length,
-        test: test.length,
-        flip: this.#job.flip,
-        transfer: true,
-        predicts: true,
-      }, (performance.now() - (budgetClock?.start ?? this.#started)) / 1000)
+      ? refitTransfer(
+        { ...preset, budget: preset.budget, stages: base.stages },
+        workloadOf(base.data, { flip: this.#job.flip, transfer: true, predicts: true }),
+        (performance.now() - (budgetClock?.start ?? this.#started)) / 1000,
+      )
       : { factor: 1, stages: preset.transferStages };
     const skipped = "pace" in fit && !fit.fits && budgetClock !== undefined;
     if ("pace" in fit) {
-      const head = `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
-        fit.pace.toFixed(2)
-      }x the plan's estimate; `;
+      const head = paceLine(preset.budget.minutes, fit);
       this.#log(
         skipped
           ? head + `not even x${MIN_TRANSFER_FACTOR} of the transfer's steps end in time: the ` +
@@ -419,15 +414,6 @@ export class Reproduction {
     await writeTextAtomic(file, JSON.stringify({ ...fit, skipped }, null, 1));
     if (skipped) this.#notes.push("transfer skipped: no time left in the budget");
     return skipped ? [] : fit.stages;
-  }
-
-  /** The stages train/ ran: the preset's, as refitted at its boundaries under `--minutes`. */
-  async #trainedStages(): Promise<StageSpec[]> {
-    const fits = await readJsonIfAny<StageFit[]>(
-      runFiles(jobFiles(this.out).train).stageFits,
-      "remove the run folder to start over (the steps its later stages trained are in it)",
-    );
-    return fits?.at(-1)?.stages ?? this.#options.preset.stages;
   }
 
   /** `summary.json`: what the run produced, for `deno task reproduce` to print. A job that had

@@ -9,6 +9,7 @@
  * on the engine the run will use. The plan is made once and written into the run's preset (its
  * identity), so a resumed run keeps it on any machine instead of planning again.
  */
+import { formatTime } from "../progress.ts";
 import { buildBackbone, splitBackbone } from "../model/index.ts";
 import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
 import { foldModel } from "../model/fold.ts";
@@ -270,6 +271,30 @@ export async function probeSpeed(
     folded?.dispose();
     backbone.model.dispose();
   }
+}
+
+/**
+ * What a run has left to price once its split is made: every photo decoded (the unreadable too),
+ * its validation photos, the test photos it predicts (those that decoded), and the job around it.
+ */
+export function workloadOf(
+  data: { train: unknown[]; val: unknown[]; test: unknown[]; unreadableTest: unknown[] },
+  job: { flip: boolean; transfer: boolean; predicts: boolean },
+): Workload {
+  const { train, val, test, unreadableTest } = data;
+  return {
+    photos: train.length + val.length + test.length + unreadableTest.length,
+    val: val.length,
+    test: test.length,
+    ...job,
+  };
+}
+
+/** The head of a refit's line: the budget, the time spent and the pace against the plan. */
+export function paceLine(minutes: number, fit: { spent: number; pace: number }): string {
+  return `--minutes ${minutes}: ${formatTime(fit.spent)} spent, ${
+    fit.pace.toFixed(2)
+  }x the plan's estimate; `;
 }
 
 /** The stages from `stage` on refitted to the time left (`refitStages`), kept in the run folder so

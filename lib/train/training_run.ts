@@ -45,9 +45,8 @@ import { planStages, runStage, type StagePlan, stoppedEarly } from "./stage.ts";
 import { StageInputs } from "./stage_inputs.ts";
 import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
 import { readJsonIfAny, writeTextAtomic } from "../files.ts";
-import { formatTime } from "../progress.ts";
 import type { StageSpec } from "../run/presets.ts";
-import { refitStages, type StageFit } from "./budget.ts";
+import { paceLine, refitStages, type StageFit, workloadOf } from "./budget.ts";
 
 export interface TrainOptions extends RunSettings {
   /** Run folder: split files, checkpoints/, metrics.csv. */
@@ -77,6 +76,8 @@ export interface TrainResult {
   best?: { path: string; meta: CheckpointMeta };
   seconds: number;
   resumedFrom?: number;
+  /** The stages as trained (a `--minutes` run: as refitted at their boundaries). */
+  stages: StageSpec[];
 }
 
 export interface RunParts {
@@ -343,6 +344,7 @@ export class TrainingRun {
       best: bestOf(await listCheckpoints(this.#checkpoints)),
       seconds: (performance.now() - this.#started) / 1000,
       resumedFrom: this.resumedFrom,
+      stages: this.#stages.map((s) => s.spec),
     };
   }
 
@@ -388,19 +390,15 @@ export class TrainingRun {
     if (this.resumedFrom !== undefined || await this.completedRounds() >= plan.firstRound) return;
     const fits = await this.#stageFits();
     if (fits.some((f) => f.stage >= plan.index)) return;
-    const { train, val, test, unreadableTest } = this.data;
     const fit = refitStages(
       { ...preset, budget: preset.budget },
       this.#stages.map((s) => s.spec),
       plan.index,
-      {
-        photos: train.length + val.length + test.length + unreadableTest.length,
-        val: val.length,
-        test: test.length + unreadableTest.length,
+      workloadOf(this.data, {
         flip: clock.job?.flip ?? false,
         transfer: (clock.job?.transfer ?? false) && preset.transferStages.length > 0,
         predicts: clock.job !== undefined,
-      },
+      }),
       (performance.now() - clock.start) / 1000,
     );
     await writeTextAtomic(runFiles(this.out).stageFits, JSON.stringify([...fits, fit], null, 1));
@@ -410,10 +408,8 @@ export class TrainingRun {
       ? `stage ${plan.index + 1} gets`
       : `stages ${plan.index + 1}-${fit.stages.length} get`;
     this.#parts.log(
-      `--minutes ${preset.budget.minutes}: ${formatTime(fit.spent)} spent, ${
-        fit.pace.toFixed(2)
-      }x the plan's estimate; ${which} ${later} ` +
-        `steps per round (x${fit.factor}) to end in time`,
+      paceLine(preset.budget.minutes, fit) +
+        `${which} ${later} steps per round (x${fit.factor}) to end in time`,
     );
   }
 
