@@ -18,12 +18,20 @@ export function backboneNames(): string[] {
   return Object.keys(BACKBONES);
 }
 
+/** A backbone's description by name, without building it (its official weights, its stages). */
+export function backboneSpec(
+  name: string,
+  options: Record<string, unknown> & { size?: number } = {},
+): BackboneSpec {
+  const make = BACKBONES[name];
+  if (!make) throw new Error(`unknown backbone '${name}' (known: ${backboneNames().join(", ")})`);
+  return make(options);
+}
+
 /** Builds a backbone by name, e.g. `buildBackbone("mobilenet_v2", { alpha: 0.35 })`. */
 export function buildBackbone(
   name: string,
   options: Record<string, unknown> & { size?: number } = {},
 ): Backbone {
-  const make = BACKBONES[name];
-  if (!make) throw new Error(`unknown backbone '${name}' (known: ${backboneNames().join(", ")})`);
-  return buildFromSpec(make(options), options.size);
+  return buildFromSpec(backboneSpec(name, options), options.size);
 }

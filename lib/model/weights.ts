@@ -8,7 +8,7 @@
 import h5wasm from "h5wasm/node";
 import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "../errors.ts";
-import { exists } from "../files.ts";
+import { exists, sha256Hex } from "../files.ts";
 import { tf } from "../engine/tf.ts";
 
 export interface WeightFile {
@@ -17,6 +17,9 @@ export interface WeightFile {
   /** Layers in file order, each with its weight keys (for order-based matching). */
   layers: { name: string; keys: string[] }[];
   source: string;
+  /** SHA-256 of the bytes read (per file, joined: model.json then its shards), taken as they were
+   * read so that a run's identity costs no second read. */
+  sha256: string;
 }
 
 /** The weight file a path names: the file itself, or a folder's model.json / .h5. */
@@ -46,8 +49,11 @@ interface Manifest {
 /** TF.js layers format: shards concatenated per manifest group, decoded by tfjs itself. */
 export async function readTfjsModel(modelJson: string): Promise<WeightFile> {
   let manifest: Manifest[];
+  const hashes: string[] = [];
   try {
-    manifest = JSON.parse(await Deno.readTextFile(modelJson)).weightsManifest;
+    const text = await Deno.readFile(modelJson);
+    hashes.push(sha256Hex(text));
+    manifest = JSON.parse(new TextDecoder().decode(text)).weightsManifest;
   } catch (error) {
     throw new DataError(modelJson, `not a TF.js model.json (${(error as Error).message})`);
   }
@@ -61,6 +67,7 @@ export async function readTfjsModel(modelJson: string): Promise<WeightFile> {
         throw new DataError(p, `cannot read weights shard (${(error as Error).message})`);
       })
     ));
+    hashes.push(...shards.map((shard) => sha256Hex(shard)));
     const bytes = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
     const expected = group.weights.reduce(
       (n, w) => n + w.shape.reduce((a, b) => a * b, 1) * (BYTES[w.dtype] ?? 4),
@@ -92,44 +99,40 @@ export async function readTfjsModel(modelJson: string): Promise<WeightFile> {
     tensors,
     layers: [...layers].map(([name, keys]) => ({ name, keys })),
     source: modelJson,
+    sha256: sha256Hex(hashes.join("\n")),
   };
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2 };
 
 /** The end-of-file address an HDF5 superblock records, against the file's real size. */
-async function hdf5Truncation(path: string): Promise<{ size: number; end: number } | undefined> {
-  const head = new Uint8Array(64);
-  const file = await Deno.open(path);
-  try {
-    await file.read(head);
-  } finally {
-    file.close();
-  }
+function hdf5Truncation(bytes: Uint8Array): { size: number; end: number } | undefined {
+  const head = bytes.subarray(0, 64);
   const version = head[8];
   // Superblock v0/v1: offsets' size at byte 13, addresses from byte 24 (v1: 28); v2/v3: size at
   // byte 9, addresses from byte 12. The addresses: base, (free-space or extension), end of file.
   const width = version <= 1 ? head[13] : head[9];
   const start = version === 0 ? 24 : version === 1 ? 28 : 12;
-  if (!(width === 4 || width === 8) || version > 3) return undefined;
+  if (!(width === 4 || width === 8) || version > 3 || head.length < start + 3 * width) {
+    return undefined;
+  }
   const address = (at: number) => {
     let value = 0;
     for (let i = width - 1; i >= 0; i--) value = value * 256 + head[at + i];
     return value;
   };
   const end = address(start) + address(start + 2 * width);
-  const size = (await Deno.stat(path)).size;
-  return size < end ? { size, end } : undefined;
+  return bytes.length < end ? { size: bytes.length, end } : undefined;
 }
 
 /** Keras HDF5: walks `layer_names` / `weight_names` attributes, into nested models too. */
 export async function readKerasH5(path: string): Promise<WeightFile> {
   await h5wasm.ready;
+  // Read once here for the hash and the checks; HDF5 then reads what it needs itself (h5wasm's
+  // Node build opens files by path, with no in-memory file to hand it these bytes).
+  const bytes = await Deno.readFile(path);
   // h5wasm opens anything without complaint and fails later with an opaque message.
-  const head = new Uint8Array(8);
-  const fd = await Deno.open(path);
-  await fd.read(head);
-  fd.close();
+  const head = bytes.subarray(0, 8);
   const signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]; // "\x89HDF\r\n\x1a\n"
   if (!signature.every((byte, i) => head[i] === byte)) {
     if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
@@ -143,7 +146,7 @@ export async function readKerasH5(path: string): Promise<WeightFile> {
     throw new DataError(path, `not a readable HDF5 file (no HDF5 signature)`);
   }
   // A cut-off file makes HDF5 print pages of diagnostics: compare sizes before opening it.
-  const truncated = await hdf5Truncation(path);
+  const truncated = hdf5Truncation(bytes);
   if (truncated) {
     throw new DataError(
       path,
@@ -190,7 +193,7 @@ export async function readKerasH5(path: string): Promise<WeightFile> {
       }
     };
     walk(root);
-    return { tensors, layers, source: path };
+    return { tensors, layers, source: path, sha256: sha256Hex(sha256Hex(bytes)) };
   } finally {
     file.close();
   }

@@ -7,18 +7,23 @@ import { basename, join } from "node:path";
 import { DataError, UsageError } from "../errors.ts";
 import { readDataset } from "../data/readers.ts";
 import type { DatasetListing } from "../data/dataset.ts";
-import { checkWeightFile } from "../model/pretrained.ts";
+import type { PretrainedWeights } from "../model/pretrained.ts";
+import { readPretrainedFor } from "../train/run.ts";
 import { refuseForeignFolder } from "../run/folder.ts";
 import { exists, readJsonIfAny, writeTextAtomic } from "../files.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 
 import type { ReproduceOptions } from "./reproduce.ts";
 
-/** The dataset and the weights are read, and nothing to predict is an error, before the first
- * file of the folder is written: a failed start leaves nothing that refuses the corrected one. */
+/** The dataset and the weights are read (once: the job hands them to both of its runs), and
+ * nothing to predict is an error, before the first file of the folder is written: a failed start
+ * leaves nothing that refuses the corrected one. The caller frees the weights. */
 export async function preflight(
-  options: Pick<ReproduceOptions, "data" | "weights" | "testFraction" | "listing">,
-): Promise<DatasetListing> {
+  options: Pick<
+    ReproduceOptions,
+    "data" | "weights" | "preset" | "testFraction" | "listing" | "pretrained"
+  >,
+): Promise<{ listing: DatasetListing; pretrained: PretrainedWeights }> {
   const listing = options.listing ?? await readDataset(options.data);
   if (listing.layout === "competition" && !listing.test.length) {
     throw new DataError(
@@ -30,8 +35,7 @@ export async function preflight(
       "--test-fraction 0 leaves an ImageFolder dataset without test photos: nothing to predict",
     );
   }
-  await checkWeightFile(options.weights);
-  return listing;
+  return { listing, pretrained: options.pretrained ?? await readPretrainedFor(options) };
 }
 
 /** The options that change a reproduce folder's files beyond its training runs (reproduce.json):

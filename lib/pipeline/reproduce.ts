@@ -19,6 +19,7 @@ import { checkRun, train, type TrainOptions, type TrainResult } from "../train/r
 import type { Callback } from "../train/round.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { lockRunFolder, type RunLock } from "../run/folder.ts";
+import { disposePretrained, type PretrainedWeights } from "../model/pretrained.ts";
 import { holderOf, replaceHolder } from "../run/registry.ts";
 import { exists, readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
@@ -152,19 +153,27 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
     threshold: threshold ?? DEFAULTS.threshold,
     transfer: transfer ?? DEFAULTS.transfer,
   };
-  // Listed once: the job's two runs and its checks read this listing.
-  const listing = await preflight(options);
-  await checkSettings(out, { ...job });
-  const lock = await lockRunFolder(out);
+  // Listed and read once: the job's two runs and its checks use these.
+  const { listing, pretrained } = await preflight(options);
+  const owned = options.pretrained ? undefined : pretrained;
+  let lock: RunLock | undefined;
   try {
+    await checkSettings(out, { ...job });
+    lock = await lockRunFolder(out);
     await removeStaleTemporaries(out, false);
     await removeStaleTemporaries(jobFiles(out).submissions);
   } catch (error) {
-    await lock.release();
+    await lock?.release();
+    if (owned) disposePretrained(owned);
     throw error;
   }
   resetPhases();
-  const reproduction = new Reproduction({ ...runOptions, listing, out }, job, lock);
+  const reproduction = new Reproduction(
+    { ...runOptions, listing, pretrained, out },
+    job,
+    lock,
+    owned,
+  );
   await replaceHolder("reproduction", out, { release: () => reproduction.close() });
   return reproduction;
 }
@@ -182,10 +191,19 @@ export class Reproduction {
   /** Lines for the summary's end (`ReproduceSummary.notes`). */
   readonly #notes: string[] = [];
 
-  constructor(options: TrainOptions, job: JobSettings, lock: RunLock) {
+  /** The weights the job read itself, freed when it closes. */
+  readonly #ownWeights?: PretrainedWeights;
+
+  constructor(
+    options: TrainOptions,
+    job: JobSettings,
+    lock: RunLock,
+    ownWeights?: PretrainedWeights,
+  ) {
     this.#options = options;
     this.#job = job;
     this.#lock = lock;
+    this.#ownWeights = ownWeights;
     this.out = options.out;
   }
 
@@ -463,6 +481,7 @@ export class Reproduction {
   }
 
   async close(): Promise<void> {
+    if (!this.#closed && this.#ownWeights) disposePretrained(this.#ownWeights);
     this.#closed = true;
     this.#cache?.close();
     this.#cache = undefined;

@@ -94,6 +94,7 @@ export function resolveRunSettings<T extends RunSettings>(settings: T): Resolved
 export async function runIdentity(
   settings: ResolvedRunSettings,
   listing: DatasetListing,
+  weights?: RunIdentity["weights"],
 ): Promise<RunIdentity> {
   const { preset, seed } = settings;
   return {
@@ -104,7 +105,7 @@ export async function runIdentity(
     },
     preset: preset.name,
     seed,
-    weights: await weightsFingerprint(settings.weights),
+    weights: weights ?? await weightsFingerprint(settings.weights),
     settings: {
       // The recipe's semantics beyond its settings (2: the seed's split counts, spliced pairs
       // left alone, int zoom, the transfer's Train rounds on the training split; 3: the seed's

@@ -25,8 +25,13 @@ import { LabelMap } from "../data/labels.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import type { Skipped } from "../errors.ts";
 import { exists, removeStaleTemporaries } from "../files.ts";
-import { type Backbone, buildBackbone } from "../model/index.ts";
-import { loadPretrained } from "../model/pretrained.ts";
+import { type Backbone, backboneSpec, buildBackbone } from "../model/index.ts";
+import {
+  disposePretrained,
+  loadPretrained,
+  type PretrainedWeights,
+  readPretrained,
+} from "../model/pretrained.ts";
 import { buildSeedModel, disposeSeedModel, type SeedModel } from "../model/seed_model.ts";
 import {
   type ResolvedRunSettings,
@@ -64,10 +69,36 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   await holderOf("training run", options.out)?.release();
   // The backend the process chose (chosen now, quietly, if nothing did yet).
   const { engine, engineThreads } = await initBackend({ quiet: true });
+  // The inputs, each read once (a job hands down what it read): weights that do not load are
+  // refused before the first file of the folder is written.
+  const listing = given.listing ?? await readDataset(options.data);
+  const pretrained = given.pretrained ?? await readPretrainedFor(options);
+  try {
+    return await openWith({ ...options, listing, pretrained }, engine, engineThreads);
+  } finally {
+    if (!given.pretrained) disposePretrained(pretrained);
+  }
+}
+
+/** The weights a run starts from, for its backbone (`imagenet` names the backbone's own). */
+export function readPretrainedFor(
+  options: Pick<TrainOptions, "preset" | "weights">,
+): Promise<PretrainedWeights> {
+  const { name, alpha, size } = options.preset.backbone;
+  return readPretrained(backboneSpec(name, { alpha, size }), options.weights);
+}
+
+async function openWith(
+  options:
+    & ResolvedRunSettings<TrainOptions>
+    & Required<Pick<TrainOptions, "listing" | "pretrained">>,
+  engine: "onnxruntime" | "tfjs",
+  engineThreads: number,
+): Promise<TrainingRun> {
+  const { listing, pretrained } = options;
   const log = options.log ?? logLine;
   // The run folder's contract first, before anything is written: same run, one process.
-  const listing = given.listing ?? await readDataset(options.data);
-  const { identity, state } = await checkRun(options, listing);
+  const { identity, state } = await checkRun(options);
   const config = runConfig(options, identity);
   const existed = await exists(options.out);
   const lock = await lockRunFolder(options.out);
@@ -75,9 +106,11 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
   let data: PreparedData | undefined;
   let run: TrainingRun | undefined;
   try {
-    // Weights that do not load are refused before the first file of the folder is written.
     const classes = LabelMap.fromLabels(listing.train.map((t) => t.label)).size;
-    const built = await timed("loading the model", () => buildModel(config, classes, log));
+    const built = await timed(
+      "loading the model",
+      () => buildModel(config, pretrained, classes, log),
+    );
     model = built.model;
     await prepareFolder(options.out, config, state, log);
     data = await splitData(options, listing, state, log);
@@ -112,11 +145,10 @@ export async function openRun(given: TrainOptions): Promise<TrainingRun> {
  */
 export async function checkRun(
   given: TrainOptions,
-  listing?: DatasetListing,
 ): Promise<{ identity: RunIdentity; state: "new" | "resume" }> {
   const options = resolveRunSettings(given);
-  const photos = listing ?? given.listing ?? await readDataset(options.data);
-  const identity = await runIdentity(options, photos);
+  const photos = given.listing ?? await readDataset(options.data);
+  const identity = await runIdentity(options, photos, given.pretrained?.fingerprint);
   const state = await checkIdentity(
     options.out,
     identity,
@@ -176,12 +208,13 @@ async function allExist<K extends string>(
 /** The backbone with its pretrained weights under the seed's heads. */
 async function buildModel(
   config: RunConfig,
+  pretrained: PretrainedWeights,
   classes: number,
   log: (line: string) => void,
 ): Promise<{ backbone: Backbone; model: SeedModel; weights: string }> {
   const { name, alpha, size } = config.preset.backbone;
   const backbone = buildBackbone(name, { alpha, size });
-  const loaded = await loadPretrained(backbone, config.weights);
+  const loaded = await loadPretrained(backbone, pretrained);
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
   const model = buildSeedModel(backbone, { classes, seed: config.seed, glu: config.glu });
   return { backbone, model, weights: loaded.path };

@@ -47,6 +47,7 @@ import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
 import { readJsonIfAny, writeTextAtomic } from "../files.ts";
 import type { StageSpec } from "../run/presets.ts";
 import { paceLine, refitStages, type StageFit, workloadOf } from "./budget.ts";
+import type { PretrainedWeights } from "../model/pretrained.ts";
 
 export interface TrainOptions extends RunSettings {
   /** Run folder: split files, checkpoints/, metrics.csv. */
@@ -67,6 +68,9 @@ export interface TrainOptions extends RunSettings {
   budgetClock?: { start: number; job?: { flip: boolean; transfer: boolean } };
   /** The dataset as listed already (a job lists it once for its plan and both of its runs). */
   listing?: DatasetListing;
+  /** The `weights` as read already (a job reads them once, before it writes anything, for both
+   * of its runs); the caller frees them. */
+  pretrained?: PretrainedWeights;
 }
 
 export interface TrainResult {

@@ -69,6 +69,13 @@ Deno.test("deno task reproduce: submissions in the seed's format; a killed run r
   const opened = await Deno.readTextFile(trace);
   assert.match(opened, /libonnxruntime\.so/, "ONNX Runtime was loaded (else this proves nothing)");
   assert.doesNotMatch(opened, /mat-debug|\.onnxruntime|Microsoft/, "no telemetry file opened");
+  // The job reads its inputs once and hands them to both of its runs: the weights' shard is
+  // opened once (not checked, hashed and loaded apart, once more for the transfer run).
+  assert.equal(
+    opened.match(/^\d+ +open(at)?\(.*mobilenet_v2_0\.35_224\/weights\.bin"/gm)?.length,
+    1,
+    "weights.bin opened once",
+  );
   assert.deepEqual(
     (await Array.fromAsync(Deno.readDir(home))).map((e) => e.name),
     [],

@@ -7,6 +7,7 @@ import { scaleInto } from "@/augment/batch.ts";
 import { SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 import { writeKerasH5 } from "./h5_writer.ts";
 import { DataError } from "@/errors.ts";
+import { weightsFingerprint } from "@/run/folder.ts";
 
 await initBackend({ quiet: true });
 
@@ -160,4 +161,12 @@ Deno.test("truncated weights, or a Keras 3 archive, are an error naming the file
     /m\.keras: a zip archive \(Keras 3's \.keras format\), which this project does not read: give Keras 2 HDF5/,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the SHA-256 taken while reading is the one run folders record (they resume)", async () => {
+  for (const source of [SHARED_MOBILENET, join(SHARED_MOBILENET, "keras_model.h5")]) {
+    const file = await readWeightFile(source);
+    disposeWeightFile(file);
+    assert.equal(file.sha256, (await weightsFingerprint(source)).sha256, source);
+  }
 });
