@@ -84,6 +84,35 @@ export function submissionFiles(dir: string) {
   };
 }
 
+/**
+ * A sweep's folder (`deno task sweep --out sweeps/x`): many reproduce jobs and their ensemble.
+ *
+ * ```text
+ * sweeps/x/
+ *   sweep.json            what the sweep runs: the runs' shared options, presets, seeds, folds
+ *   tasks/<i>.args        run i's reproduce arguments, one per line (what a Slurm task reads)
+ *   runs/<name>/          run i's job folder (see jobFiles), e.g. runs/cpu-seed0-fold1of5
+ *   logs/                 each run's output (local: <name>.log; Slurm: task<i>-job<id>.log)
+ *   slurm/sweep.sh        the job-array script, the same for every submission
+ *   slurm/jobs.json       the Slurm jobs submitted, with their array tasks
+ *   ensemble/             every run averaged (see ensembleFiles)
+ *   summary.json          each run and the ensemble, on the test part
+ * ```
+ */
+export function sweepFiles(dir: string) {
+  return {
+    record: join(dir, "sweep.json"),
+    tasks: join(dir, "tasks"),
+    task: (index: number) => join(dir, "tasks", `${index}.args`),
+    runs: join(dir, "runs"),
+    logs: join(dir, "logs"),
+    script: join(dir, "slurm", "sweep.sh"),
+    jobs: join(dir, "slurm", "jobs.json"),
+    ensemble: join(dir, "ensemble"),
+    summary: join(dir, "summary.json"),
+  };
+}
+
 /** What `deno task ensemble` writes beside its submissions. */
 export function ensembleFiles(dir: string) {
   return { ...submissionFiles(dir), record: join(dir, "ensemble.json") };

@@ -85,6 +85,9 @@ export { readAnswers, scoreSubmission, writeSubmissions } from "./predict/submis
 // The whole recipe, and what the notebooks share
 export { openReproduction, reproduce, Reproduction } from "./pipeline/reproduce.ts";
 export { budgetPreset } from "./pipeline/budget.ts";
+export { ensembleRuns } from "./pipeline/ensemble.ts";
+export { joinSweep, openSweep, runLocal, type SweepSpec } from "./pipeline/sweep.ts";
+export { submitSlurm, waitForSlurm } from "./pipeline/slurm.ts";
 export {
   notebookData,
   notebookLog,

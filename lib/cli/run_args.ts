@@ -16,9 +16,10 @@ import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
 import { backboneNames } from "../model/backbones.ts";
 import type { LossWeights } from "../model/loss.ts";
 import { DEFAULTS } from "../defaults.ts";
+import type { Folds } from "../data/split.ts";
 import { budgetName, budgetPreset } from "../pipeline/budget.ts";
 
-const RUN_OPTIONS = {
+export const RUN_OPTIONS = {
   data: { type: "string" },
   weights: { type: "string" },
   preset: { type: "string", default: "cpu" },
@@ -30,6 +31,8 @@ const RUN_OPTIONS = {
   "split-seed": { type: "string" },
   "val-fraction": { type: "string" },
   "test-fraction": { type: "string" },
+  folds: { type: "string" },
+  fold: { type: "string" },
   "center-weight": { type: "string" },
   "aux-weight": { type: "string" },
   "no-glu": { type: "boolean", default: false },
@@ -86,6 +89,9 @@ export const RUN_HELP = `Data and run folder:
                       their validation and test photos and can be ensembled
   --val-fraction F    per-class validation fraction (default ${DEFAULTS.valFraction}, as the seed)
   --test-fraction F   ImageFolder data: per-class part carved off as the test set (default ${DEFAULTS.testFraction})
+  --folds K --fold I  k-fold cross-validation: the labelled photos (the test part aside, the same
+                      for every fold) dealt per class into K parts, part I (0 to K-1) validating
+                      instead of --val-fraction (deno task sweep runs every fold)
   --cache-dir DIR     decoded-photo cache (default data/cache)
 
 Recipe (a preset, then any of the changes after it; a changed preset is named after its
@@ -219,11 +225,12 @@ export interface RunInputs {
   splitSeed?: number;
   valFraction?: number;
   testFraction?: number;
+  folds?: Folds;
   lossWeights: LossWeights;
   glu: boolean;
 }
 
-type RunValues = {
+export type RunValues = {
   [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K]["type"] extends "boolean" ? boolean
     : string;
 };
@@ -368,6 +375,7 @@ export async function runInputs(values: RunValues): Promise<RunInputs> {
       values["test-fraction"],
       (v) => numberOption("test-fraction", v, { min: 0, max: 0.99 }),
     ),
+    folds: foldsOption(values),
     lossWeights: {
       center: weight("center-weight") ?? DEFAULTS.lossWeights.center,
       aux: weight("aux-weight") ?? DEFAULTS.lossWeights.aux,
@@ -376,14 +384,29 @@ export async function runInputs(values: RunValues): Promise<RunInputs> {
   };
 }
 
+/** `--folds K --fold I`: both or neither, and not with --val-fraction (a fold is the validation). */
+function foldsOption(values: RunValues): Folds | undefined {
+  if (values.folds === undefined && values.fold === undefined) return undefined;
+  if (values.folds === undefined || values.fold === undefined) {
+    throw new UsageError(
+      "--folds K and --fold I go together (deno task sweep --folds K runs every fold)",
+    );
+  }
+  if (values["val-fraction"] !== undefined) {
+    throw new UsageError("--val-fraction and --folds: a fold is the validation part, choose one");
+  }
+  const count = wholeOption("folds", values.folds, 2, 100);
+  return { count, index: wholeOption("fold", values.fold, 0, count - 1) };
+}
+
 /**
- * The default run folder: `data/runs/<kind>-<preset>-seed<seed>-<dataset>` (the preset named with
+ * The default run folder: `data/runs/<kind>-<preset>-seed<seed>[-fold<I>of<K>]-<dataset>` (the preset named with
  * its budget, `cpu-5min`, under `--minutes`), the dataset named by
  * the last two parts of its path (`imagewoof-train`), so runs on different data never share one.
  */
 export function defaultRunFolder(
   kind: string,
-  inputs: Pick<RunInputs, "preset" | "seed" | "data" | "minutes">,
+  inputs: Pick<RunInputs, "preset" | "seed" | "data" | "minutes" | "folds">,
 ): string {
   const root = resolve(inputs.data);
   // A folder called train or images says little alone: imagewoof/train is imagewoof-train.
@@ -395,7 +418,8 @@ export function defaultRunFolder(
     .filter((p) => p && p !== ".").join("-");
   const prefix = kind ? `${kind}-` : "";
   const preset = inputs.minutes ? budgetName(inputs.preset, inputs.minutes) : inputs.preset.name;
-  return fromRoot("data", "runs", `${prefix}${preset}-seed${inputs.seed}-${name}`);
+  const fold = inputs.folds ? `-fold${inputs.folds.index}of${inputs.folds.count}` : "";
+  return fromRoot("data", "runs", `${prefix}${preset}-seed${inputs.seed}${fold}-${name}`);
 }
 
 /** What a whole job's plan depends on beyond its run (reproduce). */
@@ -434,7 +458,7 @@ function plannedPreset(
     minutes: inputs.minutes,
     out,
     job: job ? settings : undefined,
-    valFraction,
+    valFraction: inputs.folds ? 1 / inputs.folds.count : valFraction,
     testFraction,
     listing,
   });

@@ -14,7 +14,7 @@ import { cacheImages, type ImageCache } from "./cache.ts";
 import type { Interpolation } from "./image.ts";
 import { LabelMap } from "./labels.ts";
 import { readDataset } from "./readers.ts";
-import { carvedCount, type ClassSplit, splitPerClass } from "./split.ts";
+import { carvedCount, type ClassSplit, foldParts, type Folds, splitPerClass } from "./split.ts";
 import { readSavedSplit, readSplit, type SplitLists, writeSplit } from "./split_files.ts";
 import { DEFAULTS } from "../defaults.ts";
 
@@ -31,6 +31,9 @@ export interface PrepareOptions {
   /** For a dataset without a test folder: per-class fraction carved off as the unlabelled test
    * set, its labels kept apart for scoring only. */
   testFraction?: number;
+  /** K-fold cross-validation: fold `index` of `count` validates, instead of `valFraction`; the
+   * test part carved off is the same for every fold. */
+  folds?: Folds;
   /** Side of the cached square photos. */
   size?: number;
   interpolation?: Interpolation;
@@ -141,6 +144,18 @@ function newSplit(listing: DatasetListing, options: PrepareOptions): SplitLists 
     labelled = carved.kept;
     testAnswers = carved.heldOut;
     test = testAnswers.map(({ id, path }) => ({ id, path }));
+  }
+  if (options.folds) {
+    const { count, index } = options.folds;
+    if (!(Number.isInteger(index) && index >= 0 && index < count)) {
+      throw new RangeError(`fold ${index} of ${count}: folds are numbered 0 to ${count - 1}`);
+    }
+    const { parts, always } = foldParts(labelled, labels, {
+      count,
+      rng: new Rng(`fold-split:${seed}`),
+    });
+    const train = [...parts.filter((_, i) => i !== index).flat(), ...always];
+    return { labels, train, val: parts[index], test, testAnswers };
   }
   const split = splitPerClass(labelled, labels, {
     fraction: valFraction,

@@ -72,6 +72,43 @@ export function splitPerClass<T extends { label: string }>(
   return { kept, heldOut, perClass };
 }
 
+/** Fold `index` of `count` (k-fold cross-validation): it validates, the other folds train. */
+export interface Folds {
+  count: number;
+  index: number;
+}
+
+/**
+ * Stratified k-fold parts: each class shuffled on its own and dealt round the parts, starting
+ * where the previous class stopped, so that parts differ by at most one photo of a class and one
+ * photo overall. A class of one photo is in no part: it trains in every fold (as `heldOutCount`
+ * keeps it), and a fold never validates a breed it has no photo of.
+ */
+export function foldParts<T extends { label: string }>(
+  items: readonly T[],
+  labels: LabelMap,
+  { count, rng }: { count: number; rng: Rng },
+): { parts: T[][]; always: T[] } {
+  if (!(Number.isInteger(count) && count >= 2)) {
+    throw new RangeError(`folds must be a whole number of 2 or more, got ${count}`);
+  }
+  const parts: T[][] = Array.from({ length: count }, () => []);
+  const always: T[] = [];
+  let next = 0;
+  for (const group of groupByClass(items, labels)) {
+    const shuffled = rng.shuffle([...group]);
+    if (shuffled.length < 2) {
+      always.push(...shuffled);
+      continue;
+    }
+    for (const item of shuffled) {
+      parts[next].push(item);
+      next = (next + 1) % count;
+    }
+  }
+  return { parts, always };
+}
+
 /** Items grouped by contiguous class index (the array index); input order kept inside a group. */
 export function groupByClass<T extends { label: string }>(
   items: readonly T[],

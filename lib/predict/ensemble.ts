@@ -1,9 +1,9 @@
 /**
  * Ensembling runs, the step the seed names and skips: average the test probabilities of several
- * runs of the same split (seeds, presets, backbones), each head on its own, then blend the two
- * averages. The blend weight is searched, as each run's own was, on the validation photos the
- * runs share, with each run's best model of the training stages (the transfer stages train on
- * those photos, so they cannot judge them); or it is stated.
+ * runs that share their test part (seeds, presets, backbones, the folds of a k-fold split), each
+ * head on its own, then blend the two averages. The blend weight is searched, as each run's own
+ * was, on validation photos, with each run's best model of the training stages (the transfer
+ * stages train on those photos, so they cannot judge them); or it is stated.
  */
 import { resolve } from "node:path";
 import { cacheImages } from "../data/cache.ts";
@@ -133,52 +133,79 @@ export function averageRuns(runs: readonly RunProbabilities[]): RunProbabilities
 }
 
 /**
- * The blend weight for averaged runs, searched on their shared validation photos with each run's
- * best model of the training stages. Refused when the runs do not share their validation photos.
+ * The blend weight for averaged runs, searched on validation photos with each run's best model of
+ * the training stages. Each photo is predicted by the runs that held it out, averaged: runs of one
+ * split all predict the same photos; the folds of a k-fold split each predict their own (the
+ * out-of-fold predictions, which together cover every labelled photo). A photo is never judged by
+ * a model that trained on it.
  */
 export async function searchEnsembleAlpha(
   dirs: readonly string[],
   options: { cacheDir?: string; log?: (line: string) => void } = {},
-): Promise<{ alpha: number; accuracy: number }> {
+): Promise<{ alpha: number; accuracy: number; photos: number; outOfFold: boolean }> {
   const splits = await Promise.all(dirs.map((d) => readSplit(jobFiles(d).train)));
-  const val = splits[0].val;
-  for (const [i, split] of splits.entries()) {
-    if (split.val.map((p) => p.id).join("\t") !== val.map((p) => p.id).join("\t")) {
+  const labels = splits[0].labels;
+  const photos = new Map<string, { label: string; main?: Float32Array; aux?: Float32Array }>();
+  const counts = new Map<string, number>();
+  let classes = 0;
+  for (const [i, dir] of dirs.entries()) {
+    const val = splits[i].val;
+    if (splits[i].labels.labels.join("\t") !== labels.labels.join("\t")) {
       throw new DataError(
-        runFiles(jobFiles(dirs[i]).train).split,
-        `its validation photos differ from ${
-          dirs[0]
-        }'s: give --alpha, or ensemble runs of one split`,
+        runFiles(jobFiles(dir).train).split,
+        `its classes differ from ${dirs[0]}'s`,
       );
     }
-  }
-  const labels = splits[0].labels;
-  let sum: Probabilities | undefined;
-  for (const dir of dirs) {
-    const run = await loadRun(jobFiles(dir).train, "best");
-    options.log?.(`validation predictions of ${run.checkpoint.path}`);
-    const cache = await cacheImages(val, {
-      size: run.config.preset.backbone.size,
-      dir: options.cacheDir,
+    const p = await predictValidation(dir, val, options);
+    classes = p.classes;
+    val.forEach((photo, j) => {
+      const entry = photos.get(photo.id) ?? { label: photo.label };
+      entry.main ??= new Float32Array(classes);
+      entry.aux ??= new Float32Array(classes);
+      for (let c = 0; c < classes; c++) {
+        entry.main[c] += p.main[j * classes + c];
+        entry.aux[c] += p.aux[j * classes + c];
+      }
+      photos.set(photo.id, entry);
+      counts.set(photo.id, (counts.get(photo.id) ?? 0) + 1);
     });
-    try {
-      const ids = val.map((p) => p.id).filter((id) => cache.has(id));
-      if (ids.length !== val.length) throw new DataError(dir, "some validation photos are gone");
-      const p = await predictPhotos(run.model, cache, ids);
-      sum ??= {
-        main: new Float32Array(p.main.length),
-        aux: new Float32Array(p.aux.length),
-        classes: p.classes,
-      };
-      p.main.forEach((v, i) => (sum!.main[i] += v));
-      p.aux.forEach((v, i) => (sum!.aux[i] += v));
-    } finally {
-      cache.close();
-    }
   }
-  const truth = Int32Array.from(val, (p) => labels.toIndex(p.label));
-  const search = searchBlend(sum!.main, sum!.aux, truth, sum!.classes);
-  return { alpha: search.alpha, accuracy: search.accuracy };
+  const ids = [...photos.keys()];
+  const main = new Float32Array(ids.length * classes);
+  const aux = new Float32Array(ids.length * classes);
+  ids.forEach((id, j) => {
+    const entry = photos.get(id)!;
+    const n = counts.get(id)!;
+    for (let c = 0; c < classes; c++) {
+      main[j * classes + c] = entry.main![c] / n;
+      aux[j * classes + c] = entry.aux![c] / n;
+    }
+  });
+  const truth = Int32Array.from(ids, (id) => labels.toIndex(photos.get(id)!.label));
+  const search = searchBlend(main, aux, truth, classes);
+  const outOfFold = [...counts.values()].some((n) => n !== dirs.length);
+  return { alpha: search.alpha, accuracy: search.accuracy, photos: ids.length, outOfFold };
+}
+
+/** A run's validation photos as its best model of the training stages predicts them. */
+async function predictValidation(
+  dir: string,
+  val: readonly { id: string; path: string }[],
+  options: { cacheDir?: string; log?: (line: string) => void },
+): Promise<Probabilities> {
+  const run = await loadRun(jobFiles(dir).train, "best");
+  options.log?.(`validation predictions of ${run.checkpoint.path}`);
+  const cache = await cacheImages(val, {
+    size: run.config.preset.backbone.size,
+    dir: options.cacheDir,
+  });
+  try {
+    const ids = val.map((p) => p.id).filter((id) => cache.has(id));
+    if (ids.length !== val.length) throw new DataError(dir, "some validation photos are gone");
+    return await predictPhotos(run.model, cache, ids);
+  } finally {
+    cache.close();
+  }
 }
 
 /** The label map of averaged runs, for writing their submissions. */

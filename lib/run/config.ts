@@ -5,6 +5,7 @@
  */
 import { basename, resolve } from "node:path";
 import type { DatasetListing, LabelledImage } from "../data/dataset.ts";
+import type { Folds } from "../data/split.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
 import type { LossWeights } from "../model/loss.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -27,6 +28,9 @@ export interface RunSettings {
   /** Per-class validation fraction and, for ImageFolder data, test carve-off (DEFAULTS). */
   valFraction?: number;
   testFraction?: number;
+  /** K-fold cross-validation: fold `index` of `count` validates instead of `valFraction` (the
+   * test part is the same for every fold). */
+  folds?: Folds;
   /** The model without the GLU (ablation). */
   glu?: boolean;
   lossWeights?: LossWeights;
@@ -124,6 +128,8 @@ export async function runIdentity(
         ? sha256Hex(settings.pseudo.map((p) => `${p.id}\t${p.label}`).join("\n"), 16)
         : null,
       trainOnVal: settings.trainOnVal,
+      // Only when set: folders made before folds existed keep their identity.
+      ...(settings.folds ? { folds: settings.folds } : {}),
       ...(settings.job ? { job: settings.job } : {}),
     },
   };

@@ -175,7 +175,7 @@ export interface RunLock {
   release(): Promise<void>;
 }
 
-interface LockHolder {
+export interface LockHolder {
   pid: number;
   host: string;
   started: string;
@@ -279,6 +279,20 @@ async function breakIfStale(path: string): Promise<LockHolder | "broken" | undef
     } catch {
       throw new DataError(path, "damaged lock file; remove it if no process uses this run folder");
     }
+  } finally {
+    lock.close();
+  }
+}
+
+/** Who holds a folder's lock now, if anyone: read only (a stale lock is left for its breaker). */
+export async function lockHolder(out: string): Promise<LockHolder | undefined> {
+  const lock = await Deno.open(runFiles(out).lock, { read: true }).catch(() => undefined);
+  if (!lock) return undefined;
+  try {
+    if (await lock.tryLock(true)) return undefined; // its holder is gone
+    return JSON.parse(new TextDecoder().decode(await readAll(lock))) as LockHolder;
+  } catch {
+    return undefined;
   } finally {
     lock.close();
   }

@@ -182,6 +182,7 @@ async function splitData(
     data: options.data,
     out,
     seed: options.splitSeed,
+    folds: options.folds,
     size: options.preset.backbone.size,
     cacheDir: options.cacheDir,
     valFraction: options.valFraction,

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { LabelMap } from "@/data/labels.ts";
-import { carvedCount, classFrequencies, heldOutCount, splitPerClass } from "@/data/split.ts";
+import {
+  carvedCount,
+  classFrequencies,
+  foldParts,
+  heldOutCount,
+  splitPerClass,
+} from "@/data/split.ts";
 import { Rng } from "@/rng.ts";
 
 Deno.test("heldOutCount: the seed's n - int(0.9 n), always one training photo left", () => {
@@ -56,4 +62,25 @@ Deno.test("classFrequencies: proportional to class sizes", () => {
   const all = items({ a: 1, b: 3 });
   const labels = LabelMap.fromLabels(all.map((i) => i.label));
   assert.deepEqual(classFrequencies(all, labels), [0.25, 0.75]);
+});
+
+Deno.test("foldParts: every photo in one fold, folds even per class and overall, seeded", () => {
+  const all = items({ "7": 20, "3": 10, "5": 1, "8": 29, "2": 3 });
+  const labels = LabelMap.fromLabels(all.map((i) => i.label));
+  const { parts, always } = foldParts(all, labels, { count: 4, rng: new Rng("f") });
+  assert.deepEqual(always.map((p) => p.id), ["5-0"], "a class of one trains in every fold");
+  const ids = parts.flat().map((p) => p.id);
+  assert.equal(new Set(ids).size, ids.length, "no photo in two folds");
+  assert.deepEqual([...ids, "5-0"].sort(), all.map((p) => p.id).sort(), "none left out");
+  const sizes = parts.map((p) => p.length);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `overall ${sizes}`);
+  for (const label of ["7", "3", "8", "2"]) {
+    const per = parts.map((p) => p.filter((x) => x.label === label).length);
+    assert.ok(Math.max(...per) - Math.min(...per) <= 1, `class ${label}: ${per}`);
+  }
+  const again = foldParts(all, labels, { count: 4, rng: new Rng("f") }).parts;
+  assert.deepEqual(again, parts, "same seed, same folds");
+  const other = foldParts(all, labels, { count: 4, rng: new Rng("g") }).parts;
+  assert.notDeepEqual(other, parts, "another seed, other folds");
+  assert.throws(() => foldParts(all, labels, { count: 1, rng: new Rng("f") }), RangeError);
 });
