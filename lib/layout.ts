@@ -132,5 +132,15 @@ export function exportFiles(dir: string) {
   };
 }
 
+/** An export's ONNX model and what transformers.js reads beside it (a model folder's layout). */
+export function onnxExportFiles(dir: string) {
+  return {
+    folder: join(dir, "onnx"),
+    model: join(dir, "onnx", "model.onnx"),
+    config: join(dir, "config.json"),
+    preprocessor: join(dir, "preprocessor_config.json"),
+  };
+}
+
 /** The exported weights' file name, as model.json's manifest names it. */
 export const EXPORT_WEIGHTS = "weights.bin";

@@ -255,6 +255,16 @@ export interface OnnxOptions {
   /** Images come in planar, NCHW (the trunk workers write them so): no transpose at the input,
    * which took 8% of the trunk's time. */
   planarInput?: boolean;
+  /** Each image also mirrored left to right, and each output averaged over the two (flip
+   * test-time augmentation, as `predictPhotos` does it: after the softmax). */
+  flip?: boolean;
+  /** The two outputs (probabilities) blended into one: `alpha * y0 + (1 - alpha) * y1`. */
+  blend?: number;
+  /** Each output as its natural log: probabilities given as logits, which a softmax (what
+   * transformers.js applies to `logits`) turns back into the same probabilities. */
+  log?: boolean;
+  /** The graph's input and output names (default `x`, and `y0`, `y1`, ...). */
+  names?: { input?: string; outputs?: string[] };
 }
 
 /**
@@ -276,10 +286,23 @@ export async function toOnnx(
   const inputShape = (parts[0].inputs[0].shape as number[]).slice(1);
   const planar = options.planarInput && inputShape.length === 3;
   const [h, w, c] = inputShape;
-  g.input("x", ["batch", ...(planar ? [c, h, w] : inputShape)]);
-  let current: Value = { name: "x", shape: inputShape };
+  const input = options.names?.input ?? "x";
+  g.input(input, ["batch", ...(planar ? [c, h, w] : inputShape)]);
+  let current: Value = { name: input, shape: inputShape };
   if (inputShape.length === 3 && !planar) {
-    current = { ...current, name: g.node("Transpose", ["x"], { perm: [0, 3, 1, 2] }) };
+    current = { ...current, name: g.node("Transpose", [input], { perm: [0, 3, 1, 2] }) };
+  }
+  if (options.flip) {
+    if (inputShape.length !== 3) throw new Error("onnx: flip needs images at the input");
+    // The batch and its mirror images (NCHW: the last axis is the width) as one batch of 2n.
+    const mirror = g.node("Slice", [
+      current.name,
+      g.integers("starts", [-1]),
+      g.integers("ends", [-(w + 1)]),
+      g.integers("axes", [3]),
+      g.integers("steps", [-1]),
+    ]);
+    current = { ...current, name: g.node("Concat", [current.name, mirror], { axis: 0 }) };
   }
   let outputs: Value[] = [];
   for (const [i, part] of parts.entries()) {
@@ -289,12 +312,29 @@ export async function toOnnx(
       current = outputs[0];
     }
   }
-  const chosen = (options.outputs ?? outputs.map((_, i) => i)).map((i) => outputs[i]);
-  chosen.forEach((value, i) => {
+  let chosen = (options.outputs ?? outputs.map((_, i) => i)).map((i) => {
+    const value = outputs[i];
     let name = value.name;
     if (options.softmax) name = g.node("Softmax", [name], { axis: -1 });
+    if (options.flip) {
+      // [2n, ...] as [2, n, ...], averaged over the first axis.
+      const halves = g.node("Reshape", [name, g.integers("shape", [2, -1, ...value.shape])]);
+      name = g.node("ReduceMean", [halves], { axes: [0], keepdims: 0 });
+    }
+    return { name, shape: value.shape };
+  });
+  if (options.blend !== undefined) {
+    if (chosen.length !== 2) throw new Error("onnx: a blend takes two outputs");
+    const [main, aux] = chosen;
+    const a = g.node("Mul", [main.name, g.scalar(options.blend)]);
+    const b = g.node("Mul", [aux.name, g.scalar(1 - options.blend)]);
+    chosen = [{ name: g.node("Add", [a, b]), shape: main.shape }];
+  }
+  chosen.forEach((value, i) => {
+    let name = value.name;
+    if (options.log) name = g.node("Log", [name]);
     if (value.shape.length === 3) name = g.node("Transpose", [name], { perm: [0, 2, 3, 1] });
-    g.output(name, `y${i}`, ["batch", ...value.shape]);
+    g.output(name, options.names?.outputs?.[i] ?? `y${i}`, ["batch", ...value.shape]);
   });
   return g.encode(parts.map((p) => p.name).join("+"));
 }

@@ -5,7 +5,8 @@
  * probabilities `alpha * softmax(main) + (1 - alpha) * softmax(aux)` with the run's alpha. Beside
  * it: `labels.json` (index -> the dataset's label and breed name), `preprocess.json` (what an
  * input must be) and a static page, `index.html`, that classifies a dropped photo with no build
- * step (it loads TF.js from the `tf.min.js` copied beside it, so it works offline).
+ * step (it loads TF.js from the `tf.min.js` copied beside it, so it works offline). The same
+ * network as ONNX goes beside them (export_onnx.ts).
  */
 import { createRequire } from "node:module";
 import { tf } from "../engine/tf.ts";
@@ -13,6 +14,7 @@ import { displayName } from "../data/breeds.ts";
 import { foldChains } from "../model/fold.ts";
 import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
+import { exportOnnx, type OnnxExportFiles } from "./export_onnx.ts";
 import { EXPORT_WEIGHTS, exportFiles } from "../layout.ts";
 
 /** The export folder's files (lib/layout.ts names them). */
@@ -102,8 +104,14 @@ export async function exportableModel(
   };
 }
 
-/** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page. */
-export async function exportRun(run: FinalModel, out: string): Promise<ExportFiles> {
+/** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page,
+ * and the ONNX model with transformers.js' two JSON files (export_onnx.ts; `flip` bakes flip
+ * test-time augmentation into it). */
+export async function exportRun(
+  run: FinalModel,
+  out: string,
+  { flip = false } = {},
+): Promise<ExportFiles & { onnx: OnnxExportFiles }> {
   const info = await Deno.stat(out).catch(() => undefined);
   if (info && !info.isDirectory) {
     throw new DataError(out, "not a folder: --out names the folder the export is written to");
@@ -153,7 +161,7 @@ export async function exportRun(run: FinalModel, out: string): Promise<ExportFil
   const tfjsBundle = require.resolve("@tensorflow/tfjs/dist/tf.min.js");
   await Deno.copyFile(tfjsBundle, files.tfjs);
   await Deno.writeTextFile(files.page, page(exportFiles(".")));
-  return files;
+  return { ...files, onnx: await exportOnnx(run, out, { flip }) };
 }
 
 /** The static page: drop a photo (or open `index.html?photo=URL`), see the top breeds. */

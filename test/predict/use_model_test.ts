@@ -16,6 +16,7 @@ import { cacheImages } from "@/data/cache.ts";
 import { scaledPhotos } from "@/augment/batch.ts";
 import { readRows, readTable } from "@/data/table.ts";
 import { linkSubset } from "@/data/subset.ts";
+import { onnxRuntime } from "@/engine/onnx.ts";
 import { cli, SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
@@ -168,7 +169,83 @@ Deno.test("export: plain TF.js on the cpu backend gives the project's prediction
   assert.deepEqual(got.shape, [5, 3]);
   const diff = Math.max(...got.values.map((v: number, i: number) => Math.abs(v - want[i])));
   assert.ok(diff < 1e-4, `max |difference| ${diff}`);
+
+  // The ONNX model beside it, in onnxruntime-node: a softmax of its logits is the same blend,
+  // and with --flip the blend of predict's flip test-time augmentation.
+  const images = new Float32Array((await Deno.readFile(inputs)).buffer);
+  const onnxDiff = async (folder: string, expected: Float32Array) => {
+    const config = JSON.parse(await Deno.readTextFile(join(folder, "config.json")));
+    assert.deepEqual(config.dog_breeds.labels, [...BREEDS].sort());
+    assert.equal(Object.keys(config.id2label).length, 3);
+    const got = await onnxProbabilities(join(folder, "onnx", "model.onnx"), images, 5, 224);
+    return Math.max(...got.map((v, i) => Math.abs(v - expected[i])));
+  };
+  const onnxPlain = await onnxDiff(out, want);
+  assert.ok(onnxPlain < 1e-4, `ONNX: max |difference| ${onnxPlain}`);
+  const flipped = join(dir, "export-flip");
+  const withFlip = await cli("export", "--run", runs[0], "--out", flipped, "--flip").output();
+  assert.equal(withFlip.code, 0, decode(withFlip.stderr));
+  const reread = await cacheImages(ids.map((id) => ({ id, path: pathOf.get(id)! })), {
+    size: 224,
+    dir: cache,
+  });
+  const both = await predictPhotos(run.model, reread, ids, { flip: true });
+  reread.close();
+  const wantFlip = blend(both.main, both.aux, run.alpha);
+  assert.ok(Math.max(...wantFlip.map((v, i) => Math.abs(v - want[i]))) > 1e-4, "flip changes it");
+  const onnxFlip = await onnxDiff(flipped, wantFlip);
+  assert.ok(onnxFlip < 1e-4, `ONNX with flip: max |difference| ${onnxFlip}`);
+  // What preprocessor_config.json says is the project's scaling: (x / 255 - 0.5) / 0.5.
+  const pre2 = JSON.parse(await Deno.readTextFile(join(out, "preprocessor_config.json")));
+  for (const x of [0, 77, 255]) {
+    assert.ok(
+      Math.abs(
+        (x * pre2.rescale_factor - pre2.image_mean[0]) / pre2.image_std[0] - (x / 127.5 - 1),
+      ) <
+        1e-9,
+    );
+  }
+  assert.deepEqual([pre2.crop_size.height, pre2.size.shortest_edge], [224, 224]);
 });
+
+/** The softmax of an exported ONNX model's logits for NHWC images, in onnxruntime-node. */
+async function onnxProbabilities(
+  path: string,
+  nhwc: Float32Array,
+  n: number,
+  size: number,
+): Promise<Float32Array> {
+  const ort = await onnxRuntime();
+  const planar = new Float32Array(nhwc.length);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        for (let c = 0; c < 3; c++) {
+          planar[((b * 3 + c) * size + y) * size + x] = nhwc[((b * size + y) * size + x) * 3 + c];
+        }
+      }
+    }
+  }
+  const session = await ort.InferenceSession.create(path);
+  try {
+    const { logits } = await session.run({
+      pixel_values: new ort.Tensor("float32", planar, [n, 3, size, size]),
+    });
+    const values = logits.data as Float32Array;
+    const k = values.length / n;
+    const out = new Float32Array(values.length);
+    for (let b = 0; b < n; b++) {
+      const row = values.subarray(b * k, (b + 1) * k);
+      const max = Math.max(...row);
+      const exps = row.map((v) => Math.exp(v - max));
+      const sum = exps.reduce((a, v) => a + v, 0);
+      exps.forEach((v, c) => (out[b * k + c] = v / sum));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
 
 Deno.test("export: the page in headless Chromium names the breed of a real photo", async () => {
   const out = join(dir, "export");
