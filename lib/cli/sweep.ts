@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { initBackend } from "../engine/tf.ts";
 import { UsageError } from "../errors.ts";
+import { readJsonIfAny } from "../files.ts";
 import { formatTime, logLine, percent } from "../progress.ts";
 import { sweepFiles } from "../layout.ts";
 import {
@@ -239,4 +240,9 @@ async function printStatus(sweep: Sweep): Promise<void> {
   say(
     `${sweep.runs.length} runs: ${[...counts].map(([state, n]) => `${n} ${state}`).join(", ")}`,
   );
+  const joined = await readJsonIfAny<SweepSummary>(
+    sweepFiles(sweep.spec.dir).summary,
+    "remove it: the sweep command makes it again",
+  );
+  if (joined && counts.get("finished") === sweep.runs.length) printSummary(sweep, joined);
 }

@@ -122,7 +122,8 @@ export async function openSweep(spec: SweepSpec): Promise<Sweep> {
   } finally {
     await lock.release();
   }
-  return { spec: saved ?? spec, runs };
+  // The folder as named now (a sweep folder moved elsewhere is still itself).
+  return { spec: { ...(saved ?? spec), dir: spec.dir }, runs };
 }
 
 /** The sweep a folder holds (for `--status`, which takes no other option). */

@@ -96,9 +96,20 @@ Deno.test("deno task sweep --local: two folds, joined out of fold; run again, no
     photos: split.train.length + split.val.length,
     outOfFold: true,
   });
+  const status = await run(command({}, "--status", "--out", out));
+  assert.match(status, /2 runs: 2 finished/);
+  assert.match(status, /ensemble of 2 \(alpha/, "a joined sweep's status shows its table");
   const again = await run(sweep(out, {}));
   assert.match(again, /all 2 runs finished/);
   assert.doesNotMatch(again, /joining/, "a joined sweep is read back");
+  // A sweep folder moved elsewhere is still itself.
+  const moved = join(dir, "local-moved");
+  await Deno.rename(out, moved);
+  const there = await run(sweep(moved, {}));
+  assert.match(there, /all 2 runs finished/);
+  assert.doesNotMatch(there, /joining/, "its summary read back where it now is");
+  assert.equal(await Deno.stat(out).catch(() => undefined), undefined, "nothing where it was");
+  await Deno.rename(moved, out);
   const other = await sweep(out, {}, "--seeds", "1").output();
   assert.equal(other.code, 2, "a user's error: one line");
   assert.match(decode(other.stderr), /sweep\.json: seeds: this sweep was made with \[0\]/);
