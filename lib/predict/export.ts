@@ -189,7 +189,11 @@ const page = (names: ExportFiles) =>
 <script src="${names.tfjs}"></script>
 <script>
 const status = (text) => (document.getElementById("status").textContent = text);
-const ready = (async () => {
+// Opened from disk (double-clicked), the page may not fetch its own model: say what to do.
+const SERVE = "This page was opened from a file, and browsers do not let such a page load its " +
+  "model: serve this folder on this machine (python3 -m http.server --bind 127.0.0.1 -d " +
+  "<this folder>) and open http://127.0.0.1:8000 instead.";
+const ready = location.protocol === "file:" ? Promise.reject(new Error(SERVE)) : (async () => {
   const [labels, pre, model] = await Promise.all([
     fetch("${names.labels}").then((r) => r.json()),
     fetch("${names.preprocess}").then((r) => r.json()),
@@ -197,7 +201,8 @@ const ready = (async () => {
   ]);
   status("Ready: drop a photo.");
   return { labels, pre, model };
-})().catch((e) => { status("Could not load the model: " + e.message); throw e; });
+})();
+ready.catch((e) => status(e.message === SERVE ? SERVE : "Could not load the model: " + e.message));
 
 async function classify(url, name) {
   const { labels, pre, model } = await ready;
@@ -252,7 +257,7 @@ document.getElementById("file").addEventListener("change", (e) => {
   const file = e.target.files[0];
   if (file) classify(URL.createObjectURL(file), file.name).catch(failed);
 });
-function failed(e) { status("Could not classify: " + e.message); }
+function failed(e) { if (e.message !== SERVE) status("Could not classify: " + e.message); }
 const photo = new URLSearchParams(location.search).get("photo");
 if (photo) classify(photo, photo).catch(failed);
 </script>

@@ -294,8 +294,10 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
       }
     }
   };
-  const statusOnce = async (photo: string) => {
-    const url = `http://127.0.0.1:${server.addr.port}/index.html?photo=${photo}`;
+  const statusOnce = async (
+    photo: string,
+    url = `http://127.0.0.1:${server.addr.port}/index.html?photo=${photo}`,
+  ) => {
     const profile = await Deno.makeTempDir();
     const chromium = await new Deno.Command("chromium", {
       args: [
@@ -326,6 +328,11 @@ Deno.test("export: the page in headless Chromium names the breed of a real photo
     const name = JSON.parse(await Deno.readTextFile(join(out, "labels.json")))
       .find((l: { label: string }) => l.label === label).name;
     assert.equal(await statusFor("photo.jpg"), `Most likely: ${name} (${label})`);
+    // Double-clicked (a file:// page): one sentence on how to serve the folder.
+    assert.match(
+      await statusOnce("", `file://${join(out, "index.html")}`),
+      /^This page was opened from a file, .*\(python3 -m http\.server --bind 127\.0\.0\.1 -d &lt;this folder&gt;\) and open http:\/\/127\.0\.0\.1:8000 instead\.$/,
+    );
     // A file that is no photo: the page says so instead of nothing.
     await Deno.writeTextFile(join(out, "notes.jpg"), "not a photo");
     assert.equal(
