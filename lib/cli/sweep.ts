@@ -121,17 +121,14 @@ async function sweepSpec(values: RunValues & Record<string, unknown>): Promise<S
     String(values[name] ?? fallback).split(",").map((v) => v.trim()).filter(Boolean);
   const seeds = list("seeds", "0").map((s) => integerOption("seeds", s));
   const presets = list("presets", "cpu").map((p) => p.endsWith(".json") ? resolve(p) : p);
-  const folds = values.folds === undefined ? undefined : integerOption("folds", values.folds);
-  if (folds !== undefined && !(folds >= 2 && folds <= 100)) {
-    throw new UsageError(`--folds '${values.folds}': expected a whole number from 2 to 100`);
-  }
-  if (folds !== undefined && values["val-fraction"] !== undefined) {
-    throw new UsageError("--val-fraction and --folds: a fold is the validation part, choose one");
-  }
-  // Every run's options checked now (one line for a typo), before anything is written.
+  // Every run's options checked now (one line for a typo), before anything is written: as
+  // `reproduce` checks them, --folds as for its first fold.
   let data = "";
+  let folds: number | undefined;
   for (const preset of presets) {
-    data = (await runInputs({ ...values, preset, folds: undefined })).data;
+    const fold = values.folds === undefined ? undefined : "0";
+    const inputs = await runInputs({ ...values, preset, fold });
+    [data, folds] = [inputs.data, inputs.folds?.count];
   }
   const common: string[] = ["--data", data];
   for (const [name, spec] of Object.entries(RUN_OPTIONS)) {

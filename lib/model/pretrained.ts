@@ -20,8 +20,6 @@ import {
  * before it writes anything, and hands them to each run it trains (its identity, its model).
  */
 export interface PretrainedWeights {
-  /** What the user named (`imagenet`, a file or a folder). */
-  named: string;
   file: WeightFile;
   /** What a run's identity records of them. */
   fingerprint: { path: string; sha256: string };
@@ -38,7 +36,7 @@ export async function readPretrained(
   const fingerprint = weights === "imagenet"
     ? { path: weights, sha256: "official (pinned by the download)" }
     : { path: resolve(weights), sha256: file.sha256 };
-  return { named: weights, file, fingerprint };
+  return { file, fingerprint };
 }
 
 export function disposePretrained(weights: PretrainedWeights): void {

@@ -7,7 +7,7 @@
  */
 import { basename, resolve } from "node:path";
 import { DataError, UsageError } from "../errors.ts";
-import { readJsonIfAny, sha256Hex, writeTextAtomic } from "../files.ts";
+import { exists, readJsonIfAny, sha256Hex, writeTextAtomic } from "../files.ts";
 import { fromRoot } from "../paths.ts";
 import { logLine } from "../progress.ts";
 import { sweepFiles } from "../layout.ts";
@@ -188,7 +188,7 @@ export async function taskLog(sweep: Sweep, run: SweepRun): Promise<string | und
   const jobs = (await submissions(sweep)).filter((s) => s.tasks.includes(run.index));
   for (const { job } of jobs.reverse()) {
     const path = resolve(logs, `task${run.index}-job${job}.log`);
-    if (await Deno.stat(path).then(() => true, () => false)) return path;
+    if (await exists(path)) return path;
   }
   return undefined;
 }

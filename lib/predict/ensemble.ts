@@ -145,9 +145,12 @@ export async function searchEnsembleAlpha(
 ): Promise<{ alpha: number; accuracy: number; photos: number; outOfFold: boolean }> {
   const splits = await Promise.all(dirs.map((d) => readSplit(jobFiles(d).train)));
   const labels = splits[0].labels;
-  const photos = new Map<string, { label: string; main?: Float32Array; aux?: Float32Array }>();
-  const counts = new Map<string, number>();
-  let classes = 0;
+  const classes = labels.size;
+  // Per photo: its label, the sums of the predictions of the runs that held it out, and how many.
+  const photos = new Map<
+    string,
+    { label: string; main: Float32Array; aux: Float32Array; n: number }
+  >();
   for (const [i, dir] of dirs.entries()) {
     const val = splits[i].val;
     if (splits[i].labels.labels.join("\t") !== labels.labels.join("\t")) {
@@ -157,34 +160,34 @@ export async function searchEnsembleAlpha(
       );
     }
     const p = await predictValidation(dir, val, options);
-    classes = p.classes;
     val.forEach((photo, j) => {
-      const entry = photos.get(photo.id) ?? { label: photo.label };
-      entry.main ??= new Float32Array(classes);
-      entry.aux ??= new Float32Array(classes);
+      const entry = photos.get(photo.id) ?? {
+        label: photo.label,
+        main: new Float32Array(classes),
+        aux: new Float32Array(classes),
+        n: 0,
+      };
       for (let c = 0; c < classes; c++) {
         entry.main[c] += p.main[j * classes + c];
         entry.aux[c] += p.aux[j * classes + c];
       }
+      entry.n++;
       photos.set(photo.id, entry);
-      counts.set(photo.id, (counts.get(photo.id) ?? 0) + 1);
     });
   }
-  const ids = [...photos.keys()];
-  const main = new Float32Array(ids.length * classes);
-  const aux = new Float32Array(ids.length * classes);
-  ids.forEach((id, j) => {
-    const entry = photos.get(id)!;
-    const n = counts.get(id)!;
+  const entries = [...photos.values()];
+  const main = new Float32Array(entries.length * classes);
+  const aux = new Float32Array(entries.length * classes);
+  entries.forEach((entry, j) => {
     for (let c = 0; c < classes; c++) {
-      main[j * classes + c] = entry.main![c] / n;
-      aux[j * classes + c] = entry.aux![c] / n;
+      main[j * classes + c] = entry.main[c] / entry.n;
+      aux[j * classes + c] = entry.aux[c] / entry.n;
     }
   });
-  const truth = Int32Array.from(ids, (id) => labels.toIndex(photos.get(id)!.label));
+  const truth = Int32Array.from(entries, (entry) => labels.toIndex(entry.label));
   const search = searchBlend(main, aux, truth, classes);
-  const outOfFold = [...counts.values()].some((n) => n !== dirs.length);
-  return { alpha: search.alpha, accuracy: search.accuracy, photos: ids.length, outOfFold };
+  const outOfFold = entries.some((entry) => entry.n !== dirs.length);
+  return { alpha: search.alpha, accuracy: search.accuracy, photos: entries.length, outOfFold };
 }
 
 /** A run's validation photos as its best model of the training stages predicts them. */

@@ -11,7 +11,7 @@ import type { LossWeights } from "../model/loss.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { DataError } from "../errors.ts";
 import { sha256Hex, writeTextAtomic } from "../files.ts";
-import { listingFingerprint, type RunIdentity, weightsFingerprint } from "./folder.ts";
+import { listingFingerprint, type RunIdentity } from "./folder.ts";
 import type { Preset, StageSpec } from "./presets.ts";
 import { runFiles } from "../layout.ts";
 
@@ -95,11 +95,12 @@ export function resolveRunSettings<T extends RunSettings>(settings: T): Resolved
 }
 
 /** What makes a run this run: compared with a folder's `run.json` before anything is written. */
-export async function runIdentity(
+export function runIdentity(
   settings: ResolvedRunSettings,
   listing: DatasetListing,
-  weights?: RunIdentity["weights"],
-): Promise<RunIdentity> {
+  /** The weights' path and SHA-256, taken as they were read (`readPretrained`). */
+  weights: RunIdentity["weights"],
+): RunIdentity {
   const { preset, seed } = settings;
   return {
     dataset: {
@@ -109,7 +110,7 @@ export async function runIdentity(
     },
     preset: preset.name,
     seed,
-    weights: weights ?? await weightsFingerprint(settings.weights),
+    weights,
     settings: {
       // The recipe's semantics beyond its settings (2: the seed's split counts, spliced pairs
       // left alone, int zoom, the transfer's Train rounds on the training split; 3: the seed's

@@ -16,8 +16,6 @@ import { hostname } from "node:os";
 import { DataError } from "../errors.ts";
 import type { DatasetListing } from "../data/dataset.ts";
 import { processAlive, sha256Hex } from "../files.ts";
-import { weightFileOf } from "../model/weights.ts";
-import { digest } from "../download.ts";
 import { runFiles } from "../layout.ts";
 import { jupyter } from "../display.ts";
 
@@ -38,20 +36,6 @@ export function listingFingerprint(listing: DatasetListing): string {
     ...listing.test.map((p) => `test\t${p.id}\t\t${relative(root, resolve(p.path))}`),
   ].sort();
   return sha256Hex(rows.join("\n"), 16);
-}
-
-/** Path and SHA-256 of pretrained weights: a .h5 file, or a model.json with its shards. */
-export async function weightsFingerprint(path: string): Promise<{ path: string; sha256: string }> {
-  if (path === "imagenet") return { path, sha256: "official (pinned by the download)" };
-  const files = [await weightFileOf(path)];
-  if (files[0].endsWith(".json")) {
-    const manifest = JSON.parse(await Deno.readTextFile(files[0])).weightsManifest ?? [];
-    const dir = resolve(files[0], "..");
-    files.push(...manifest.flatMap((g: { paths: string[] }) => g.paths.map((p) => join(dir, p))));
-  }
-  const hashes = [];
-  for (const file of files) hashes.push(await digest(file, "sha256").catch(() => "missing"));
-  return { path: resolve(path), sha256: sha256Hex(hashes.join("\n")) };
 }
 
 /** The first field where two identities differ, as "field: this folder has A, asked B". */

@@ -148,7 +148,11 @@ export async function checkRun(
 ): Promise<{ identity: RunIdentity; state: "new" | "resume" }> {
   const options = resolveRunSettings(given);
   const photos = given.listing ?? await readDataset(options.data);
-  const identity = await runIdentity(options, photos, given.pretrained?.fingerprint);
+  // The weights' fingerprint is taken as they are read: read here when no one handed them down.
+  const pretrained = given.pretrained ?? await readPretrainedFor(options);
+  const weights = pretrained.fingerprint;
+  if (!given.pretrained) disposePretrained(pretrained);
+  const identity = runIdentity(options, photos, weights);
   const state = await checkIdentity(
     options.out,
     identity,

@@ -96,6 +96,8 @@ Deno.test("deno task sweep --local: two folds, joined out of fold; run again, no
     photos: split.train.length + split.val.length,
     outOfFold: true,
   });
+  const { accuracy } = summary.ensemble.search;
+  assert.ok(accuracy > 1 / 3 && accuracy <= 1, `out-of-fold accuracy ${accuracy}: above chance`);
   const status = await run(command({}, "--status", "--out", out));
   assert.match(status, /2 runs: 2 finished/);
   assert.match(status, /ensemble of 2 \(alpha/, "a joined sweep's status shows its table");
