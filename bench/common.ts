@@ -207,3 +207,32 @@ export async function ensureTorch(python: string): Promise<Torch | null> {
     }`,
   };
 }
+
+/** The test-part scores a finished `deno task reproduce` wrote to its summary.json. */
+export interface JobScores {
+  before: { main: number; aux: number; blend: number };
+  after?: { main: number; aux: number; blend: number };
+  seconds: number;
+}
+
+/**
+ * One whole job (`deno task reproduce --out dir ...args`) as its own process; a folder whose job
+ * finished is read back instead (a cut-short bench resumes). Throws with the job's last line.
+ */
+export async function reproduceJob(dir: string, args: readonly string[]): Promise<JobScores> {
+  const summaryFile = `${dir}/summary.json`;
+  const done = await Deno.readTextFile(summaryFile).catch(() => undefined);
+  if (!done) {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "reproduce", "--out", dir, ...args],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (result.code !== 0) {
+      const last = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1);
+      throw new Error(`${dir}: ${last}`);
+    }
+  }
+  const summary = JSON.parse(done ?? await Deno.readTextFile(summaryFile));
+  return { ...summary.scores, seconds: summary.seconds };
+}

@@ -5,7 +5,7 @@
  * are reported from their summary.json, so a cut-short bench resumes.
  */
 import { join } from "node:path";
-import { benchArgs, count } from "./common.ts";
+import { benchArgs, count, reproduceJob } from "./common.ts";
 import { fromRoot } from "../lib/paths.ts";
 
 const HELP = `Usage: deno task bench:levers [--seeds 0,1] [--minutes M] [--levers LIST] [--out DIR]
@@ -33,6 +33,8 @@ function leversTable(): Record<string, string[]> {
     "patience=1": ["--patience", "1"],
     "lr=x2": ["--lr", "x2"],
     "ema=0.99": ["--ema", "0.99"],
+    "size=288": ["--image-size", "288"],
+    "size=320": ["--image-size", "320"],
     "ls+ema": ["--label-smoothing", "0.1", "--ema", "0.99"],
     // deno task lr-find's suggestions for the cpu preset's stages 1 and 2 (seed 0, 2026-12-07).
     "lr-find": ["--lr", "1.1e-3,5.6e-5"],
@@ -77,26 +79,9 @@ interface Row {
 
 async function job(lever: string, seed: number): Promise<Row> {
   const dir = join(out, `${lever.replace(/[^A-Za-z0-9=.+-]/g, "_")}-seed${seed}`);
-  const args = ["task", "-q", "reproduce", "--seed", `${seed}`, "--split-seed", "0", "--out", dir];
-  const run = new Deno.Command(Deno.execPath(), {
-    args: [...args, ...minutes, ...table[lever]],
-    stdout: "null",
-    stderr: "piped",
-  });
-  const result = await run.output();
-  if (result.code !== 0) {
-    const last = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1);
-    throw new Error(`${lever}, seed ${seed}: ${last}`);
-  }
-  const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
-  const { before, after } = summary.scores;
-  return {
-    lever,
-    seed,
-    before: before.blend,
-    after: (after ?? before).blend,
-    seconds: summary.seconds,
-  };
+  const args = ["--seed", `${seed}`, "--split-seed", "0", ...minutes, ...table[lever]];
+  const { before, after, seconds } = await reproduceJob(dir, args);
+  return { lever, seed, before: before.blend, after: (after ?? before).blend, seconds };
 }
 
 const rows: Row[] = [];
@@ -135,7 +120,13 @@ for (const lever of names) {
       `${gain >= 0 ? "+" : ""}${pct(gain)} | ${time.toFixed(1)} |`,
   );
 }
+// Rows of the levers and seeds measured now replace theirs; the file keeps every other lever's (a
+// bench of two levers does not lose the table's other rows).
+const file = fromRoot("bench", values.minutes ? `levers-${values.minutes}min.json` : "levers.json");
+const earlier: Row[] = await Deno.readTextFile(file).then((t) => JSON.parse(t).rows, () => []);
+const measured = new Set(rows.map((r) => `${r.lever}/${r.seed}`));
+const kept = earlier.filter((r) => !measured.has(`${r.lever}/${r.seed}`));
 await Deno.writeTextFile(
-  fromRoot("bench", values.minutes ? `levers-${values.minutes}min.json` : "levers.json"),
-  JSON.stringify({ seeds, minutes: values.minutes ?? null, rows }, null, 2) + "\n",
+  file,
+  JSON.stringify({ minutes: values.minutes ?? null, rows: [...kept, ...rows] }, null, 2) + "\n",
 );

@@ -126,9 +126,12 @@ export function exportFiles(dir: string) {
     weights: join(dir, EXPORT_WEIGHTS),
     labels: join(dir, "labels.json"),
     preprocess: join(dir, "preprocess.json"),
-    /** The page that classifies a dropped photo, and the TF.js bundle it loads. */
+    /** The page that classifies a photo or the camera's frames, and the onnxruntime-web files
+     * it loads (its ES module bundle and the WebAssembly beside it). */
     page: join(dir, "index.html"),
-    tfjs: join(dir, "tf.min.js"),
+    ort: join(dir, "ort"),
+    ortBundle: join(dir, "ort", "ort.wasm.bundle.min.mjs"),
+    ortWasm: join(dir, "ort", "ort-wasm-simd-threaded.wasm"),
   };
 }
 
@@ -137,6 +140,8 @@ export function onnxExportFiles(dir: string) {
   return {
     folder: join(dir, "onnx"),
     model: join(dir, "onnx", "model.onnx"),
+    /** The int8 variant, where it keeps the accuracy (transformers.js' name for it). */
+    quantized: join(dir, "onnx", "model_quantized.onnx"),
     config: join(dir, "config.json"),
     preprocessor: join(dir, "preprocessor_config.json"),
   };

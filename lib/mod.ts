@@ -12,6 +12,7 @@
 
 // Backend, paths, seeded randomness
 export { initBackend, tf } from "./engine/tf.ts";
+export { onnxRuntime } from "./engine/onnx.ts";
 export {
   cacheDir,
   defaultDataset,
@@ -27,6 +28,7 @@ export { DataError, UsageError } from "./errors.ts";
 export { readDataset } from "./data/readers.ts";
 export { countByLabel, type LabelledImage } from "./data/dataset.ts";
 export { LabelMap } from "./data/labels.ts";
+export { readNames } from "./data/names.ts";
 export { displayName } from "./data/breeds.ts";
 export { prepareData, type PreparedData, readSplit } from "./data/prepare.ts";
 export { groupByClass } from "./data/split.ts";
@@ -75,10 +77,14 @@ export {
   confidentMistakes,
   confusionMatrix,
   perClassAccuracy,
+  topLosses,
   truthOf,
 } from "./predict/analysis.ts";
 export { predictFiles } from "./predict/photos.ts";
 export { exportRun } from "./predict/export.ts";
+export { ablationVerdicts, readAblationBench } from "./predict/ablation.ts";
+export { classMeans, gluFeatures, project, spread } from "./predict/feature_space.ts";
+export { featureMapModel, gradCam, overlay } from "./predict/gradcam.ts";
 export { averageRuns, readRunProbabilities, searchEnsembleAlpha } from "./predict/ensemble.ts";
 export { readAnswers, scoreSubmission, writeSubmissions } from "./predict/submission.ts";
 
@@ -95,6 +101,7 @@ export {
   notebookRunFolder,
   openNotebookReproduction,
   openNotebookRun,
+  showHeatmaps,
   trainNotebookRun,
 } from "./pipeline/notebook.ts";
 
@@ -104,6 +111,7 @@ export {
   heatmap,
   lineChart,
   loadPlotly,
+  scatterChart,
   showFigure,
   stackedBars,
 } from "./plot/figure.ts";

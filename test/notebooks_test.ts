@@ -96,12 +96,23 @@ const CHECKS: Record<string, (outputs: string, report: Report) => void | Promise
     const test = (await readTable(join(home, "seed0", "train", "split.tsv")))
       .filter((r) => r.subset === "test");
     assert.equal(rows.length, test.length);
+    // The ONNX models loaded back: fp32 to the project's numbers, the int8 trade-off computed.
+    const match = /fp32 matches the project to (\d\.\de[-+]\d+)/.exec(outputs);
+    assert.ok(match && Number(match[1]) < 1e-4, `fp32 ONNX against the project: ${match?.[1]}`);
+    assert.match(outputs, /int8 is \d+\.\dx smaller; on the \d+ (test|validation) photos/);
     // Accuracies in one format (not "1" beside "0.9167").
     const ensembleTable = /Three breeds, stage 1 only[^]*$/.exec(outputs)?.[0] ?? "";
     assert.equal(
       ensembleTable.match(/<td>\d{1,3}\.\d%<\/td>/g)?.length,
       3,
       "three accuracies as percents",
+    );
+  },
+  "07_what_each_part_is_worth.ipynb": (outputs) => {
+    assert.match(outputs, /(Beyond noise: .+|No variant differs from the full recipe)/);
+    assert.match(
+      outputs,
+      /A photo's distance to its breed's mean, as a share of the distance between breeds' means: \d\.\d\d with the center loss, \d\.\d\d without\./,
     );
   },
 };

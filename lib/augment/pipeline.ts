@@ -22,6 +22,8 @@ export interface StreamConfig {
   policy: PolicyName;
   /** Switch off parts of the policy (ablations), e.g. `{ splice: false, mask: false }`. */
   without?: { splice?: false; mask?: false; rotate?: false; zoom?: false; flip?: false };
+  /** "plain": uniform batches instead of the seed's class pairs (ablation). */
+  sampler?: "plain";
   seed: number;
   batchSize?: number;
   mode?: Resample;
@@ -58,6 +60,7 @@ export function batchMaker(
     seed: config.seed,
     batchSize: config.batchSize,
     pairs: p.splice,
+    plain: config.sampler === "plain",
   });
   const source = cacheSource(cache, config.backgroundIds);
   return {

@@ -23,6 +23,9 @@ export interface SamplerOptions {
   perClass?: number;
   /** Double each class pool with spliced pairs (the `_DA` policies). */
   pairs?: boolean;
+  /** Plain batches instead of the seed's: `batchSize` samples drawn uniformly from every pool
+   * together, with no class pairs (the ablation of the seed's sampler). */
+  plain?: boolean;
 }
 
 export class BatchSampler {
@@ -32,6 +35,7 @@ export class BatchSampler {
   /** Class draw weights: the class's photo count (its frequency in the data). */
   readonly weights: readonly number[];
   readonly #seed: number;
+  readonly #plain: Sample[] | undefined;
 
   /** `byClass[c]` holds the photo ids of class c (training photos, plus pseudo-labelled ones
    * under a transfer policy). */
@@ -52,12 +56,14 @@ export class BatchSampler {
       return [...singles, ...pairs];
     });
     this.weights = byClass.map((ids) => ids.length);
+    this.#plain = options.plain ? this.pools.flat() : undefined;
     if (this.weights.every((w) => w === 0)) throw new Error("BatchSampler: no photos in any class");
   }
 
   /** The k-th batch (k = 0, 1, ...). */
   batch(k: number): Sample[] {
     const rng = new Rng(`batch:${this.#seed}:${k}`);
+    if (this.#plain) return drawFromPool(this.#plain, this.batchSize, rng);
     const classes = this.drawClasses(rng, this.batchSize / this.perClass);
     return classes.flatMap((c) => drawFromPool(this.pools[c], this.perClass, rng));
   }

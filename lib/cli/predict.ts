@@ -8,7 +8,8 @@ import { loadFinalModel } from "../predict/predict.ts";
 import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photos.ts";
 import { logLine, progressBar } from "../progress.ts";
 import { DataError, UsageError } from "../errors.ts";
-import { labelWithName } from "../data/breeds.ts";
+import { readNames } from "../data/names.ts";
+import { explainFiles } from "../predict/explain.ts";
 import { given, integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -21,6 +22,11 @@ const HELP = `Usage: deno task predict --run DIR [options] PHOTO|FOLDER...
   --flip           average each photo with its mirror image
   --json           one JSON array: [{path, top: [{label, name, probability}]} | {path, error}]
   --tsv            path, rank, label, name, probability (one row per guess; errors as rank 0)
+  --names FILE     display names for the labels: 'label<TAB>name' lines (a competition's
+                   numeric ids); default: the names the run keeps (ImageWoof's and Stanford
+                   Dogs' class folders are named)
+  --explain DIR    also write each photo's Grad-CAM heatmaps into DIR, one PNG per head
+                   (<n>-<photo>-main.png, -aux.png): where the head found its top breed
   --cache-dir DIR  decoded-photo cache (default data/cache)
 
 Folders are read recursively. An unreadable photo gets a line saying why; the others still get
@@ -34,6 +40,8 @@ await runMain(async () => {
     json: { type: "boolean", default: false },
     tsv: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
+    names: { type: "string" },
+    explain: { type: "string" },
   });
   if (!values.run) throw new UsageError("--run DIR is needed (see --help)");
   if (!positionals.length) throw new UsageError("name at least one photo or folder (see --help)");
@@ -41,7 +49,9 @@ await runMain(async () => {
   const top = given(values.top, (v) => integerOption("top", v)) ?? DEFAULTS.top;
   if (top < 1) throw new UsageError(`--top '${values.top}': expected a whole number >= 1`);
   await initBackend({ quiet: true }); // its results are the output
-  const run = await loadFinalModel(values.run);
+  const names = values.names ? await readNames(values.names) : undefined;
+  const loaded = await loadFinalModel(values.run);
+  const run = names ? { ...loaded, labels: loaded.labels.withNames(names) } : loaded;
   logLine(`model: ${run.description}`);
   const notPhotos: string[] = [];
   const photos = await listPhotos(positionals, notPhotos);
@@ -72,6 +82,12 @@ await runMain(async () => {
   console.log(
     values.json ? JSON.stringify(results, null, 1) : values.tsv ? tsv(results) : text(results),
   );
+  if (values.explain) {
+    const explained = await explainFiles(run, photos, values.explain, {
+      cacheDir: values["cache-dir"],
+    });
+    logLine(`heatmaps of ${explained.length} photo(s): ${values.explain}`);
+  }
   const unreadable = results.filter((r) => r.error).length;
   if (unreadable === results.length) {
     throw new DataError(
@@ -89,7 +105,11 @@ function text(results: PhotoPrediction[]): string {
     r.error
       ? `${r.path}: cannot read: ${r.error}`
       : `${r.path}: ${
-        r.top!.map((g) => `${labelWithName(g.label)} ${(100 * g.probability).toFixed(1)}%`)
+        r.top!.map((g) =>
+          `${g.name === g.label ? g.label : `${g.name} (${g.label})`} ${
+            (100 * g.probability).toFixed(1)
+          }%`
+        )
           .join(", ")
       }`
   ).join("\n");

@@ -4,8 +4,7 @@
  * here, so a typo is one line naming the option instead of a run with seed NaN.
  */
 import { readDataset } from "../data/readers.ts";
-import type { DatasetListing } from "../data/dataset.ts";
-import { basename, dirname, resolve } from "node:path";
+import { type DatasetListing, datasetNameParts } from "../data/dataset.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
 import { UsageError } from "../errors.ts";
@@ -15,6 +14,7 @@ import { isPresetFile, readPresetFile } from "../run/preset_file.ts";
 import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
 import { backboneNames } from "../model/backbones.ts";
 import type { LossWeights } from "../model/loss.ts";
+import type { StreamConfig } from "../augment/pipeline.ts";
 import { DEFAULTS } from "../defaults.ts";
 import type { Folds } from "../data/split.ts";
 import { budgetName, budgetPreset } from "../pipeline/budget.ts";
@@ -36,6 +36,8 @@ export const RUN_OPTIONS = {
   "center-weight": { type: "string" },
   "aux-weight": { type: "string" },
   "no-glu": { type: "boolean", default: false },
+  without: { type: "string" },
+  sampler: { type: "string" },
   lr: { type: "string" },
   rounds: { type: "string" },
   steps: { type: "string" },
@@ -126,7 +128,11 @@ changes, cpu+mixup=0.2, and so is its default run folder):
                       kept by the checkpoint (default 0: none)
   --center-weight W   center loss weight (default ${DEFAULTS.lossWeights.center}; 0 disables)
   --aux-weight W      auxiliary head weight (default ${DEFAULTS.lossWeights.aux}; 0 disables)
-  --no-glu            main softmax straight on pooled features (ablation)`;
+  --no-glu            main softmax straight on pooled features (ablation)
+  --without LIST      augmentations switched off (ablation), comma-separated from: splice, mask,
+                      rotate, zoom, flip (default: none)
+  --sampler S         seed (default: each batch 16 breeds drawn by frequency, two photos each,
+                      which gives the center loss its pairs) | plain (32 photos drawn uniformly)`;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -228,6 +234,8 @@ export interface RunInputs {
   folds?: Folds;
   lossWeights: LossWeights;
   glu: boolean;
+  without?: StreamConfig["without"];
+  sampler?: StreamConfig["sampler"];
 }
 
 export type RunValues = {
@@ -381,7 +389,29 @@ export async function runInputs(values: RunValues): Promise<RunInputs> {
       aux: weight("aux-weight") ?? DEFAULTS.lossWeights.aux,
     },
     glu: !values["no-glu"],
+    ...withoutOption(values.without),
+    ...samplerOption(values.sampler),
   };
+}
+
+const AUGMENTATIONS = ["splice", "mask", "rotate", "zoom", "flip"] as const;
+
+/** `--without splice,mask`: those parts of the policies off. */
+function withoutOption(value?: string): { without?: StreamConfig["without"] } {
+  if (value === undefined) return {};
+  const names = value.split(",").map((n) => n.trim());
+  const unknown = names.filter((n) => !(AUGMENTATIONS as readonly string[]).includes(n));
+  if (unknown.length || !names.length) {
+    throw new UsageError(`--without '${value}': expected some of ${AUGMENTATIONS.join(", ")}`);
+  }
+  return { without: Object.fromEntries(names.map((n) => [n, false])) };
+}
+
+/** `--sampler plain`; the seed's sampler is the default, and no setting (old folders resume). */
+function samplerOption(value?: string): { sampler?: StreamConfig["sampler"] } {
+  if (value === undefined || value === "seed") return {};
+  if (value === "plain") return { sampler: "plain" };
+  throw new UsageError(`--sampler '${value}': expected seed or plain`);
 }
 
 /** `--folds K --fold I`: both or neither, and not with --val-fraction (a fold is the validation). */
@@ -408,13 +438,8 @@ export function defaultRunFolder(
   kind: string,
   inputs: Pick<RunInputs, "preset" | "seed" | "data" | "minutes" | "folds">,
 ): string {
-  const root = resolve(inputs.data);
   // A folder called train or images says little alone: imagewoof/train is imagewoof-train.
-  const generic = /^(train|training|images?|photos?|data|dataset|all|labelled|labeled)$/i;
-  const parts = generic.test(basename(root)) ? [basename(dirname(root)), basename(root)] : [
-    basename(root),
-  ];
-  const name = parts.map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_"))
+  const name = datasetNameParts(inputs.data).map((part) => part.replace(/[^A-Za-z0-9_.-]+/g, "_"))
     .filter((p) => p && p !== ".").join("-");
   const prefix = kind ? `${kind}-` : "";
   const preset = inputs.minutes ? budgetName(inputs.preset, inputs.minutes) : inputs.preset.name;

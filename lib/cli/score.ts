@@ -2,6 +2,7 @@
 import { percent } from "../progress.ts";
 import { scoreSubmission } from "../predict/submission.ts";
 import { displayName } from "../data/breeds.ts";
+import { readNames } from "../data/names.ts";
 import { UsageError } from "../errors.ts";
 import { parseCliArgs } from "./run_args.ts";
 import { runMain } from "./main.ts";
@@ -12,6 +13,7 @@ const HELP = `Usage: deno task score --submission FILE --answers FILE
   --answers FILE      the answer key: a table with id and label columns (a run's
                       train/test_answers.tsv), or 'label<TAB>image_id' lines as a competition
                       hands them out
+  --names FILE        display names for the labels: 'label<TAB>name' lines
 
 Prints the accuracy, then the accuracy of every class. Every answer id needs a prediction.`;
 
@@ -19,15 +21,17 @@ await runMain(async () => {
   const values = parseCliArgs(HELP, {
     submission: { type: "string" },
     answers: { type: "string" },
+    names: { type: "string" },
   });
   if (!values.submission || !values.answers) {
     throw new UsageError("--submission and --answers are both needed (see --help)");
   }
+  const names = values.names ? await readNames(values.names) : new Map<string, string>();
   const score = await scoreSubmission(values.submission, values.answers);
   console.log(`accuracy ${percent(score.accuracy)} (${score.correct}/${score.total})`);
   const rows = score.perClass.map((c) => [
     c.label,
-    displayName(c.label),
+    names.get(c.label) ?? displayName(c.label),
     c.accuracy.toFixed(3),
     String(c.total),
   ]);

@@ -12,9 +12,14 @@ export const IMAGEWOOF_BREEDS: Readonly<Record<string, string>> = {
   n02115641: "dingo",
 };
 
-/** The breed name where known, else the label itself. */
+/**
+ * The breed name where known, else the label itself. Known: ImageWoof's WordNet ids, and class
+ * folders named as Stanford Dogs names them (`n02085620-Chihuahua`: the part after the id, `_` as
+ * spaces).
+ */
 export function displayName(label: string): string {
-  return IMAGEWOOF_BREEDS[label] ?? label;
+  const named = /^n\d{8}-(.+)$/.exec(label)?.[1];
+  return IMAGEWOOF_BREEDS[label] ?? named?.replaceAll("_", " ") ?? label;
 }
 
 /** "beagle (n02088364)" where the breed has a name, else the label alone (never "25 (25)"). */

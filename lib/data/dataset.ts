@@ -1,5 +1,18 @@
 /** The shapes every reader produces and every later step consumes. */
+import { basename, dirname, resolve } from "node:path";
 import type { Skipped } from "../errors.ts";
+
+/** A folder called train or images says little alone. */
+const GENERIC = /^(train|training|images?|photos?|data|dataset|all|labelled|labeled)$/i;
+
+/** What names a dataset: its root folder's name, with its parent's before a generic one
+ * (`imagewoof/train` is `["imagewoof", "train"]`). */
+export function datasetNameParts(root: string): string[] {
+  const path = resolve(root);
+  return GENERIC.test(basename(path))
+    ? [basename(dirname(path)), basename(path)]
+    : [basename(path)];
+}
 
 /** A photo with the dataset's own label (a Baidu type id, a WordNet id, ...). */
 export interface LabelledImage {

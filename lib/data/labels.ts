@@ -4,12 +4,17 @@
  * submission wants the dataset's own ids back.
  */
 import { DataError } from "../errors.ts";
+import { displayName } from "./breeds.ts";
 
 export class LabelMap {
   readonly #index: Map<string, number>;
+  /** Each class's display name, in index order: the class folder's breed name, or what a names
+   * file gave (`withNames`); the label itself where nothing names it. */
+  readonly names: readonly string[];
 
-  private constructor(readonly labels: readonly string[]) {
+  private constructor(readonly labels: readonly string[], names?: readonly string[]) {
     this.#index = new Map(labels.map((label, i) => [label, i]));
+    this.names = names ?? labels.map(displayName);
   }
 
   /** Builds the map from every label seen; numeric labels sort numerically, others as text. */
@@ -20,10 +25,28 @@ export class LabelMap {
     return new LabelMap(unique);
   }
 
-  /** Restores a saved map in its saved order (index i is `labels[i]`). */
-  static fromOrdered(labels: readonly string[]): LabelMap {
+  /** Restores a saved map in its saved order (index i is `labels[i]`), with its names. */
+  static fromOrdered(labels: readonly string[], names?: readonly string[]): LabelMap {
     if (new Set(labels).size !== labels.length) throw new Error("LabelMap: duplicate labels");
-    return new LabelMap([...labels]);
+    if (names && names.length !== labels.length) throw new Error("LabelMap: a name per label");
+    return new LabelMap([...labels], names && [...names]);
+  }
+
+  /** The same classes, named by `names` (label -> name) where it names them. */
+  withNames(names: ReadonlyMap<string, string>): LabelMap {
+    return new LabelMap(this.labels, this.labels.map((l, i) => names.get(l) ?? this.names[i]));
+  }
+
+  /** The display name of class `index`. */
+  nameOf(index: number): string {
+    this.toLabel(index);
+    return this.names[index];
+  }
+
+  /** "beagle (n02088364)" where the class has a name, else the label alone (never "25 (25)"). */
+  labelWithName(index: number): string {
+    const [label, name] = [this.toLabel(index), this.names[index]];
+    return name === label ? label : `${name} (${label})`;
   }
 
   get size(): number {

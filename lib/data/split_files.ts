@@ -31,7 +31,7 @@ export async function writeSplit(out: string, p: SplitLists, skipped: Skipped[])
     p.labels.labels.map((label, index) => ({
       index: String(index),
       label,
-      name: displayName(label),
+      name: p.labels.names[index],
     })),
     { columns: ["index", "label", "name"] },
   );
@@ -78,7 +78,12 @@ export async function readLabels(out: string): Promise<LabelMap> {
   if (new Set(labels).size !== labels.length) {
     throw new DataError(file, `damaged: a label appears twice; ${REMAKE}`);
   }
-  return LabelMap.fromOrdered(labels);
+  // The name column as written (a label written as its own name gets today's display rules).
+  const written = new Map(rows.map((row) => [row.label, row.name]));
+  return LabelMap.fromOrdered(
+    labels,
+    labels.map((l) => (written.get(l) && written.get(l) !== l ? written.get(l)! : displayName(l))),
+  );
 }
 
 /**

@@ -29,6 +29,11 @@ import {
 import { openReproduction, type ReproduceOptions, type Reproduction } from "./reproduce.ts";
 import type { Callback } from "../train/round.ts";
 import { jobFiles } from "../layout.ts";
+import type { SeedModel } from "../model/seed_model.ts";
+import type { ImageCache } from "../data/cache.ts";
+import { scaledPhotos } from "../augment/batch.ts";
+import { featureMapModel, gradCam, type Head, type Heatmap, overlay } from "../predict/gradcam.ts";
+import { showImages } from "../plot/images.ts";
 
 /** Log lines in a notebook: printed as plain output, paths relative to the project. */
 export function notebookLog(line: string): void {
@@ -130,4 +135,35 @@ export async function openNotebookReproduction(
   return await withRelativePaths(() =>
     openReproduction({ data, weights, preset, seed, out: notebookRunFolder(), ...extra })
   );
+}
+
+/**
+ * Grad-CAM heatmaps of cached photos laid over them, in a captioned grid (notebook 04): where a
+ * head found the evidence for each photo's breed (`classes[i]`, default the head's top breed).
+ * Returns the maps (for sentences computed from them).
+ */
+export async function showHeatmaps(
+  model: SeedModel,
+  cache: ImageCache,
+  ids: readonly string[],
+  options: { head?: Head; classes?: readonly number[]; captions?: string[]; columns?: number } = {},
+): Promise<Heatmap[]> {
+  const features = featureMapModel(model);
+  try {
+    const size = model.backbone.size;
+    const maps = await gradCam(model, features, scaledPhotos(cache, ids), ids.length, options);
+    const images = ids.map((id, i) => ({
+      width: size,
+      height: size,
+      data: overlay(cache.read(id).data, size, maps[i]),
+    }));
+    await showImages(images, {
+      columns: options.columns ?? 6,
+      tile: 128,
+      captions: options.captions,
+    });
+    return maps;
+  } finally {
+    features.dispose();
+  }
 }

@@ -146,10 +146,59 @@ export async function writeFigure(figure: Figure, path: string, title = "figure"
 export function barChart(
   labels: readonly string[],
   values: readonly number[],
-  { title = "", xTitle = "", yTitle = "" } = {},
+  { title = "", xTitle = "", yTitle = "", errors = undefined as readonly number[] | undefined } =
+    {},
 ): Figure {
   return {
-    data: [{ type: "bar", x: labels, y: values, text: values.map(String), textposition: "auto" }],
+    data: [{
+      type: "bar",
+      x: labels,
+      y: values,
+      text: values.map(String),
+      textposition: "auto",
+      // Error bars (e.g. a standard deviation over seeds), each bar's own.
+      ...(errors ? { error_y: { type: "data", array: errors, visible: true } } : {}),
+    }],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: xTitle } },
+      yaxis: { title: { text: yTitle } },
+    },
+  };
+}
+
+/** Points in groups (e.g. breeds), each group one colour; `marks` are drawn on top as labelled
+ * crosses (e.g. class centers). */
+export function scatterChart(
+  groups: readonly { name: string; x: readonly number[]; y: readonly number[] }[],
+  {
+    title = "",
+    xTitle = "",
+    yTitle = "",
+    marks = undefined as { name: string; x: readonly number[]; y: readonly number[] } | undefined,
+  } = {},
+): Figure {
+  return {
+    data: [
+      ...groups.map((g) => ({
+        type: "scatter",
+        mode: "markers",
+        name: g.name,
+        x: g.x,
+        y: g.y,
+        marker: { size: 5, opacity: 0.7 },
+      })),
+      ...(marks
+        ? [{
+          type: "scatter",
+          mode: "markers",
+          name: marks.name,
+          x: marks.x,
+          y: marks.y,
+          marker: { size: 14, symbol: "x", color: "black" },
+        }]
+        : []),
+    ],
     layout: {
       title: { text: title },
       xaxis: { title: { text: xTitle } },

@@ -49,6 +49,36 @@ export function confidentMistakes(
   return mistakes.sort((a, b) => b.confidence - a.confidence).slice(0, n);
 }
 
+export interface Loss {
+  index: number;
+  label: number;
+  predicted: number;
+  /** Cross-entropy of the true breed, -ln p(truth): what training minimised. */
+  loss: number;
+  /** The probability the true breed got. */
+  truth: number;
+}
+
+/** The photos with the largest loss (fastai's `plot_top_losses`): the mistakes made with the most
+ * confidence in the wrong breed, and also right guesses made with little confidence in the truth. */
+export function topLosses(
+  probs: Float32Array,
+  labels: Int32Array,
+  classes: number,
+  n = 12,
+): Loss[] {
+  return Array.from(labels, (label, index) => {
+    const truth = probs[index * classes + label];
+    return {
+      index,
+      label,
+      predicted: argmaxRow(probs, index, classes),
+      loss: -Math.log(Math.max(truth, 1e-12)),
+      truth,
+    };
+  }).sort((a, b) => b.loss - a.loss).slice(0, n);
+}
+
 export interface Confidence {
   id: string;
   /** The blend's class and its blended probability. */

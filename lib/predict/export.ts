@@ -3,18 +3,21 @@
  * Machine and fastai's `export` give): the backbone with every BatchNorm folded into its
  * convolution (fewer layers, fewer passes), the seed's head, and one output, the blended
  * probabilities `alpha * softmax(main) + (1 - alpha) * softmax(aux)` with the run's alpha. Beside
- * it: `labels.json` (index -> the dataset's label and breed name), `preprocess.json` (what an
- * input must be) and a static page, `index.html`, that classifies a dropped photo with no build
- * step (it loads TF.js from the `tf.min.js` copied beside it, so it works offline). The same
- * network as ONNX goes beside them (export_onnx.ts).
+ * it: `labels.json` (index -> the dataset's label and breed name) and `preprocess.json` (what an
+ * input must be). The same network as ONNX goes beside them (export_onnx.ts), fp32 and int8, and a
+ * static page, `index.html`, runs those in onnxruntime-web with no build step: a dropped photo, or
+ * the camera's frames live. Every file it loads is in the folder (it works offline).
  */
 import { createRequire } from "node:module";
 import { tf } from "../engine/tf.ts";
-import { displayName } from "../data/breeds.ts";
+import { dirname } from "node:path";
+import { datasetNameParts } from "../data/dataset.ts";
 import { foldChains } from "../model/fold.ts";
 import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
 import { exportOnnx, type OnnxExportFiles } from "./export_onnx.ts";
+import type { Int8Options, Int8Report } from "./export_int8.ts";
+import { exportPage } from "./export_page.ts";
 import { EXPORT_WEIGHTS, exportFiles } from "../layout.ts";
 
 /** The export folder's files (lib/layout.ts names them). */
@@ -104,20 +107,65 @@ export async function exportableModel(
   };
 }
 
-/** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the page,
- * and the ONNX model with transformers.js' two JSON files (export_onnx.ts; `flip` bakes flip
- * test-time augmentation into it). */
+export interface ExportOptions {
+  /** Flip test-time augmentation baked into the ONNX models. */
+  flip?: boolean;
+  /** The int8 ONNX variant (written where it keeps the accuracy, by default). */
+  int8?: Int8Options;
+  /** The page's title (default: what the dataset is, from its folder). */
+  title?: string;
+}
+
+/** "Which breed? (imagewoof, 10 breeds)": the page's title from the run's dataset folder. */
+export function defaultTitle(run: FinalModel): string {
+  return `Which breed? (${datasetNameParts(run.config.data)[0]}, ${run.labels.size} breeds)`;
+}
+
+/** Writes the export folder: model.json + weights.bin, labels.json, preprocess.json, the ONNX
+ * models with transformers.js' two JSON files (export_onnx.ts), and the page with the
+ * onnxruntime-web files it runs them with. */
 export async function exportRun(
   run: FinalModel,
   out: string,
-  { flip = false } = {},
-): Promise<ExportFiles & { onnx: OnnxExportFiles }> {
+  { flip = false, int8, title = defaultTitle(run) }: ExportOptions = {},
+): Promise<ExportFiles & { onnx: OnnxExportFiles & { int8?: Int8Report } }> {
   const info = await Deno.stat(out).catch(() => undefined);
   if (info && !info.isDirectory) {
     throw new DataError(out, "not a folder: --out names the folder the export is written to");
   }
   await Deno.mkdir(out, { recursive: true });
   const files = exportFiles(out);
+  await writeLayersModel(run, files);
+  const labels = run.labels.labels.map((label, index) => ({
+    index,
+    label,
+    name: run.labels.names[index],
+  }));
+  await Deno.writeTextFile(files.labels, JSON.stringify(labels, null, 1));
+  const preprocess = {
+    size: run.config.preset.backbone.size,
+    channels: "RGB",
+    layout: "NHWC [batch, size, size, 3]",
+    crop: "center square (the shorter side), then resize to size x size",
+    resize: "nearest neighbour",
+    scale: "x / 127.5 - 1 (pixels 0..255 to -1..1)",
+    output: `blended probabilities: ${run.alpha} * main + ${
+      (1 - run.alpha).toFixed(2)
+    } * aux, one per label in labels.json order`,
+    alpha: run.alpha,
+    source: run.description,
+  };
+  await Deno.writeTextFile(files.preprocess, JSON.stringify(preprocess, null, 1));
+  const onnx = await exportOnnx(run, out, { flip, int8, title });
+  await copyOnnxRuntimeWeb(files);
+  await Deno.writeTextFile(files.page, exportPage());
+  // An export of an older version loaded TF.js from here; the page no longer does.
+  await Deno.remove(`${out}/tf.min.js`).catch(() => {});
+  return { ...files, onnx };
+}
+
+/** model.json + weights.bin: the TF.js layers model (for TF.js apps; the page runs ONNX). */
+async function writeLayersModel(run: FinalModel, files: ExportFiles): Promise<void> {
   const { model, dispose } = await exportableModel(run);
   try {
     await model.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -137,130 +185,13 @@ export async function exportRun(
   } finally {
     dispose();
   }
-  const labels = run.labels.labels.map((label, index) => ({
-    index,
-    label,
-    name: displayName(label),
-  }));
-  await Deno.writeTextFile(files.labels, JSON.stringify(labels, null, 1));
-  const preprocess = {
-    size: run.config.preset.backbone.size,
-    channels: "RGB",
-    layout: "NHWC [batch, size, size, 3]",
-    crop: "center square (the shorter side), then resize to size x size",
-    resize: "nearest neighbour",
-    scale: "x / 127.5 - 1 (pixels 0..255 to -1..1)",
-    output: `blended probabilities: ${run.alpha} * main + ${
-      (1 - run.alpha).toFixed(2)
-    } * aux, one per label in labels.json order`,
-    alpha: run.alpha,
-    source: run.description,
-  };
-  await Deno.writeTextFile(files.preprocess, JSON.stringify(preprocess, null, 1));
+}
+
+/** onnxruntime-web's ES module bundle (WebAssembly backend) and its SIMD + threads binary. */
+async function copyOnnxRuntimeWeb(files: ExportFiles): Promise<void> {
   const require = createRequire(import.meta.url);
-  const tfjsBundle = require.resolve("@tensorflow/tfjs/dist/tf.min.js");
-  await Deno.copyFile(tfjsBundle, files.tfjs);
-  await Deno.writeTextFile(files.page, page(exportFiles(".")));
-  return { ...files, onnx: await exportOnnx(run, out, { flip }) };
+  const dist = dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm"));
+  await Deno.mkdir(files.ort, { recursive: true });
+  await Deno.copyFile(`${dist}/ort.wasm.bundle.min.mjs`, files.ortBundle);
+  await Deno.copyFile(`${dist}/ort-wasm-simd-threaded.wasm`, files.ortWasm);
 }
-
-/** The static page: drop a photo (or open `index.html?photo=URL`), see the top breeds. */
-const page = (names: ExportFiles) =>
-  `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Dog breeds</title>
-<style>
-  body { font: 16px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  #drop { border: 2px dashed #888; border-radius: 8px; padding: 2rem; text-align: center; }
-  #drop.over { background: #eef; }
-  img { max-width: 100%; max-height: 18rem; display: block; margin: 1rem auto; }
-  .bar { background: #4a7; height: 1rem; border-radius: 3px; }
-  table { width: 100%; border-collapse: collapse; } td { padding: .2rem .4rem; }
-</style>
-</head>
-<body>
-<h1>Which dog breed?</h1>
-<div id="drop">Drop a photo here, or <input type="file" id="file" accept="image/*"></div>
-<p id="status">Loading the model...</p>
-<img id="photo" alt="">
-<table id="result"></table>
-<script src="${names.tfjs}"></script>
-<script>
-const status = (text) => (document.getElementById("status").textContent = text);
-// Opened from disk (double-clicked), the page may not fetch its own model: say what to do.
-const SERVE = "This page was opened from a file, and browsers do not let such a page load its " +
-  "model: serve this folder on this machine (python3 -m http.server --bind 127.0.0.1 -d " +
-  "<this folder>) and open http://127.0.0.1:8000 instead.";
-const ready = location.protocol === "file:" ? Promise.reject(new Error(SERVE)) : (async () => {
-  const [labels, pre, model] = await Promise.all([
-    fetch("${names.labels}").then((r) => r.json()),
-    fetch("${names.preprocess}").then((r) => r.json()),
-    tf.loadLayersModel("${names.model}"),
-  ]);
-  status("Ready: drop a photo.");
-  return { labels, pre, model };
-})();
-ready.catch((e) => status(e.message === SERVE ? SERVE : "Could not load the model: " + e.message));
-
-async function classify(url, name) {
-  const { labels, pre, model } = await ready;
-  const img = document.getElementById("photo");
-  img.src = url;
-  try {
-    await img.decode();
-  } catch {
-    document.getElementById("result").replaceChildren();
-    img.removeAttribute("src");
-    status("Could not read " + (name || "this file") + " as a photo: choose a JPEG, PNG or WebP.");
-    return;
-  }
-  // As the project preprocesses: center square, nearest-neighbour resize, x / 127.5 - 1.
-  const side = Math.min(img.naturalWidth, img.naturalHeight);
-  const canvas = document.createElement("canvas");
-  canvas.width = canvas.height = pre.size;
-  const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(img, Math.floor((img.naturalWidth - side) / 2), Math.floor((img.naturalHeight - side) / 2),
-    side, side, 0, 0, pre.size, pre.size);
-  const probs = tf.tidy(() => {
-    const x = tf.browser.fromPixels(canvas).toFloat().div(127.5).sub(1).expandDims(0);
-    return model.predict(x).dataSync();
-  });
-  const top = Array.from(probs, (p, i) => ({ p, i })).sort((a, b) => b.p - a.p).slice(0, 3);
-  // Names are the dataset's folder names: text nodes, never markup.
-  document.getElementById("result").replaceChildren(...top.map(({ p, i }) => {
-    const row = document.createElement("tr");
-    const [name, share, barCell] = [0, 1, 2].map(() => row.insertCell());
-    name.textContent = labels[i].name;
-    share.textContent = (100 * p).toFixed(1) + "%";
-    barCell.style.width = "40%";
-    const bar = barCell.appendChild(document.createElement("div"));
-    bar.className = "bar";
-    bar.style.width = (100 * p).toFixed(1) + "%";
-    return row;
-  }));
-  status("Most likely: " + labels[top[0].i].name + " (" + labels[top[0].i].label + ")");
-}
-
-const drop = document.getElementById("drop");
-drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (e) => {
-  e.preventDefault();
-  drop.classList.remove("over");
-  const file = e.dataTransfer.files[0];
-  if (file) classify(URL.createObjectURL(file), file.name).catch(failed);
-});
-document.getElementById("file").addEventListener("change", (e) => {
-  const file = e.target.files[0];
-  if (file) classify(URL.createObjectURL(file), file.name).catch(failed);
-});
-function failed(e) { if (e.message !== SERVE) status("Could not classify: " + e.message); }
-const photo = new URLSearchParams(location.search).get("photo");
-if (photo) classify(photo, photo).catch(failed);
-</script>
-</body>
-</html>
-`;

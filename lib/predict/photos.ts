@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { cacheImages } from "../data/cache.ts";
 import { isImageName } from "../data/dataset.ts";
-import { displayName } from "../data/breeds.ts";
+import type { LabelMap } from "../data/labels.ts";
 import { blend } from "../model/blend.ts";
 import { type FinalModel, predictPhotos } from "./predict.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -59,15 +59,15 @@ export async function listPhotos(
 export function topK(
   probs: Float32Array,
   row: number,
-  classes: number,
+  labels: LabelMap,
   k: number,
-  label: (index: number) => string,
 ): Guess[] {
+  const classes = labels.size;
   const order = Array.from({ length: classes }, (_, c) => c)
     .sort((a, b) => probs[row * classes + b] - probs[row * classes + a]);
   return order.slice(0, Math.min(k, classes)).map((c) => ({
-    label: label(c),
-    name: displayName(label(c)),
+    label: labels.toLabel(c),
+    name: labels.nameOf(c),
     probability: probs[row * classes + c],
   }));
 }
@@ -114,8 +114,7 @@ export async function predictFiles(
         const name = isImageName(item.path) ? "" : "not a photo's name (a folder skips it), and ";
         return { path: item.path, error: name + error };
       }
-      const label = (c: number) => run.labels.toLabel(c);
-      return { path: item.path, top: topK(blended, row, probs.classes, top, label) };
+      return { path: item.path, top: topK(blended, row, run.labels, top) };
     });
   } finally {
     cache.close();

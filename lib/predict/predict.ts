@@ -130,6 +130,8 @@ export interface FinalModel extends LoadedRun {
   alpha: number;
   /** Which checkpoint and alpha, in words, for messages (one alpha: the one in use). */
   description: string;
+  /** The run folder whose split (split.tsv, test_answers.tsv) the model was trained on. */
+  splitFolder: string;
 }
 
 /**
@@ -145,7 +147,12 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
   if (await exists(runFiles(dir).config)) {
     const run = await loadRun(dir, "best");
     const alpha = run.checkpoint.meta.metrics.alpha;
-    return { ...run, alpha, description: bestDescription(run.checkpoint.path, alpha) };
+    return {
+      ...run,
+      alpha,
+      description: bestDescription(run.checkpoint.path, alpha),
+      splitFolder: dir,
+    };
   }
   const { train, transfer } = jobFiles(dir);
   if (!(await exists(runFiles(train).config))) {
@@ -158,7 +165,12 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
     (await listCheckpoints(runFiles(transfer).checkpoints)).length > 0;
   if (!transferred) {
     const base = await loadRun(train, "best");
-    return { ...base, alpha, description: bestDescription(base.checkpoint.path, alpha) };
+    return {
+      ...base,
+      alpha,
+      description: bestDescription(base.checkpoint.path, alpha),
+      splitFolder: train,
+    };
   }
   const tuned = await loadRun(transfer, "latest");
   return {
@@ -167,6 +179,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
     description: `the transfer's last checkpoint ${tuned.checkpoint.path}, blended at alpha ` +
       `${alpha.toFixed(2)}, the training stages' choice, as the final submissions are (the ` +
       `name's alpha is the transfer round's own search, on photos it trained on)`,
+    splitFolder: train,
   };
 }
 

@@ -36,6 +36,8 @@ export interface RunSettings {
   lossWeights?: LossWeights;
   /** Switch off augmentations (ablations). */
   without?: StreamConfig["without"];
+  /** "plain": uniform batches instead of the seed's class pairs (ablation). */
+  sampler?: StreamConfig["sampler"];
   /** Stages to run instead of the preset's (pseudo-label transfer runs its own). */
   stages?: StageSpec[];
   /** Start from this checkpoint's weights (when the run folder has none of its own yet). */
@@ -131,6 +133,7 @@ export function runIdentity(
       trainOnVal: settings.trainOnVal,
       // Only when set: folders made before folds existed keep their identity.
       ...(settings.folds ? { folds: settings.folds } : {}),
+      ...(settings.sampler ? { sampler: settings.sampler } : {}),
       ...(settings.job ? { job: settings.job } : {}),
     },
   };

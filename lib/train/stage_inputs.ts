@@ -51,6 +51,7 @@ export interface StageInputsOptions {
   /** The photos a policy's batches are drawn from (see `trainingPool`). */
   pool: (policy: PolicyName) => LabelledImage[];
   without?: StreamConfig["without"];
+  sampler?: StreamConfig["sampler"];
   /** Trunk workers in cached mode (default: one per core on wasm/cpu, else none). */
   trunkWorkers?: number;
   /** Progress bars for trunk caching (default true). */
@@ -230,10 +231,11 @@ export class StageInputs {
   }
 
   #streamConfig(policy: PolicyName): StreamConfig {
-    const { cache, labels, preset, seed, without } = this.#o;
+    const { cache, labels, preset, seed, without, sampler } = this.#o;
     return poolStream(cache, this.#o.pool(policy), labels, {
       policy,
       without,
+      sampler,
       seed,
       batchSize: preset.batchSize,
     });

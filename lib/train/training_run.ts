@@ -135,6 +135,7 @@ export class TrainingRun {
       val: data.val.map((p) => ({ id: p.id, label: data.labels.toIndex(p.label) })),
       pool: (policy) => trainingPool(policy, data, options),
       without: options.without,
+      sampler: options.sampler,
       trunkWorkers: options.trunkWorkers,
       progress: options.progress,
       model: parts.model,

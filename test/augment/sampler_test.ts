@@ -93,3 +93,24 @@ Deno.test("sampler: batch k is a pure function of (seed, k)", () => {
   assert.notDeepEqual(a.batch(5), a.batch(6));
   assert.notDeepEqual(new BatchSampler(data, { seed: 8, batchSize: 8 }).batch(5), a.batch(5));
 });
+
+Deno.test("sampler: plain batches draw photos uniformly, not breeds in pairs", () => {
+  const sizes = [100, 100, 100, 100, 10];
+  const plain = new BatchSampler(classes(sizes), { seed: 5, plain: true });
+  const counts = new Array(sizes.length).fill(0);
+  let odd = 0;
+  for (let k = 0; k < 200; k++) {
+    const batch = plain.batch(k);
+    assert.equal(batch.length, 32);
+    assert.equal(new Set(batch.map((s) => s.ids[0])).size, 32, "distinct photos in a batch");
+    const perClass = new Array(sizes.length).fill(0);
+    for (const s of batch) perClass[s.label]++;
+    perClass.forEach((n, c) => (counts[c] += n));
+    odd += perClass.filter((n) => n % 2 === 1).length;
+  }
+  // The seed's sampler gives every class an even count; a uniform draw often does not.
+  assert.ok(odd > 100, `odd class counts: ${odd}`);
+  // The small class gets about its share of photos (10 of 410), not a breed's share (1 of 5).
+  const share = counts[4] / (200 * 32);
+  assert.ok(share > 0.012 && share < 0.04, `small class share ${share}`);
+});

@@ -136,3 +136,20 @@ Deno.test("options: a negative --seed is a seed, not an option", async () => {
     assert.equal((await runInputs(values)).seed, Number(seed));
   }
 });
+
+Deno.test("--without and --sampler: the ablations' settings, a bad value one line", async () => {
+  const inputs = await runInputs({ without: "splice,mask", sampler: "plain" });
+  assert.deepEqual(inputs.without, { splice: false, mask: false });
+  assert.equal(inputs.sampler, "plain");
+  const seed = await runInputs({ sampler: "seed" });
+  assert.equal(seed.sampler, undefined, "the seed's sampler is the default: no setting");
+  assert.equal(seed.without, undefined);
+  await assert.rejects(
+    runInputs({ without: "splice,blur" }),
+    /--without 'splice,blur': expected some of splice, mask, rotate, zoom, flip/,
+  );
+  await assert.rejects(
+    runInputs({ sampler: "random" }),
+    /--sampler 'random': expected seed or plain/,
+  );
+});

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Using a trained model (issue: predict, export, ensemble), on two quick runs of three real
  * ImageWoof breeds (the pretrained head-only stage, same split, two seeds): `deno task predict`
@@ -6,8 +7,9 @@
  * headless Chromium naming the right breed; `deno task ensemble` averaging the two runs.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { initBackend } from "@/engine/tf.ts";
+import { basename, join } from "node:path";
+import { initBackend, tf } from "@/engine/tf.ts";
+import { featureMapModel, gradCam } from "@/predict/gradcam.ts";
 import { reproduce } from "@/pipeline/reproduce.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { loadFinalModel, predictPhotos } from "@/predict/predict.ts";
@@ -17,7 +19,11 @@ import { scaledPhotos } from "@/augment/batch.ts";
 import { readRows, readTable } from "@/data/table.ts";
 import { linkSubset } from "@/data/subset.ts";
 import { onnxRuntime } from "@/engine/onnx.ts";
+import { exists } from "@/files.ts";
 import { cli, SHARED_IMAGEWOOF, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+import { launchChromium, y4m } from "../fixtures/browser.ts";
+import { serveFolder } from "@/predict/serve.ts";
+import sharp from "sharp";
 
 await initBackend({ quiet: true });
 
@@ -247,112 +253,331 @@ async function onnxProbabilities(
   }
 }
 
-Deno.test("export: the page in headless Chromium names the breed of a real photo", async () => {
-  const out = join(dir, "export");
-  // A test photo the model gets right (checked with the project's own prediction).
+/** Planar `pixel_values` of RGB images (each size x size x 3 bytes), scaled x / 127.5 - 1. */
+function pixelValues(images: Uint8Array[], size: number): Float32Array {
+  const plane = size * size;
+  const out = new Float32Array(images.length * 3 * plane);
+  images.forEach((rgb, b) => {
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) out[(b * 3 + c) * plane + p] = rgb[3 * p + c] / 127.5 - 1;
+    }
+  });
+  return out;
+}
+
+/** predict's blended probabilities for RGB frames (size x size), written as PNGs into `folder`:
+ * the same decoding, cache and prediction as `deno task predict`. */
+async function predictFrames(frames: Uint8Array[], folder: string): Promise<Float32Array> {
   const run = await loadFinalModel(runs[0]);
-  const truth = new Map(testIds.map((t) => [t.id, t.label]));
-  const photos = await cacheImages(testIds.map((t) => ({ id: t.id, path: pathOf.get(t.id)! })), {
+  await Deno.mkdir(folder, { recursive: true });
+  const items = await Promise.all(frames.map(async (rgb, i) => {
+    const path = join(folder, `frame${i}.png`);
+    await sharp(rgb, { raw: { width: 224, height: 224, channels: 3 } }).png().toFile(path);
+    return { id: `frame${i}`, path };
+  }));
+  const cached = await cacheImages(items, { size: 224, dir: cache });
+  const p = await predictPhotos(run.model, cached, items.map((i) => i.id));
+  cached.close();
+  return blend(p.main, p.aux, run.alpha);
+}
+
+/** The probabilities ONNX Runtime (native) gives an exported model for RGB frames. */
+async function onnxFrames(model: string, frames: Uint8Array[]): Promise<Float32Array> {
+  const ort = await onnxRuntime();
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const x = pixelValues(frames, 224);
+    const { logits } = await session.run({
+      pixel_values: new ort.Tensor("float32", x, [frames.length, 3, 224, 224]),
+    });
+    return Float32Array.from(logits.data as Float32Array, Math.exp);
+  } finally {
+    await session.release();
+  }
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+const rgbOf = (rgba: number[]) =>
+  Uint8Array.from(
+    { length: (rgba.length / 4) * 3 },
+    (_, i) => rgba[Math.floor(i / 3) * 4 + (i % 3)],
+  );
+
+/** Test photos as the model sees them: the cache's center square at 224, RGB. */
+async function testFrames(count: number): Promise<{ ids: string[]; frames: Uint8Array[] }> {
+  const ids = testIds.slice(0, count).map((t) => t.id);
+  const photos = await cacheImages(ids.map((id) => ({ id, path: pathOf.get(id)! })), {
     size: 224,
     dir: cache,
   });
-  const ids = testIds.map((t) => t.id);
-  const p = await predictPhotos(run.model, photos, ids);
+  const frames = ids.map((id) => photos.read(id).data.slice());
   photos.close();
-  const probs = blend(p.main, p.aux, run.alpha);
-  const right = ids.findIndex((id, i) => {
-    const row = Array.from(probs.subarray(i * 3, i * 3 + 3));
-    const best = row.indexOf(Math.max(...row));
-    return run.labels.toLabel(best) === truth.get(id) && row[best] > 0.6;
-  });
-  assert.ok(right >= 0, "the model classifies some test photo confidently and right");
-  const id = ids[right];
-  await Deno.copyFile(pathOf.get(id)!, join(out, "photo.jpg"));
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const name = new URL(req.url).pathname.slice(1) || "index.html";
-    const body = await Deno.readFile(join(out, name)).catch(() => undefined);
-    if (!body) return new Response("not found", { status: 404 });
-    const type = name.endsWith(".html")
-      ? "text/html"
-      : name.endsWith(".js")
-      ? "text/javascript"
-      : name.endsWith(".json")
-      ? "application/json"
-      : name.endsWith(".jpg")
-      ? "image/jpeg"
-      : "application/octet-stream";
-    return new Response(body, { headers: { "content-type": type } });
-  });
-  /** The page's status line after it has loaded `photo` in headless Chromium. On a busy machine
-   * the virtual-time budget can end before the photo is classified (the page still says it is
-   * ready): then it is asked again, up to three times; any other status is final. */
-  const statusFor = async (photo: string) => {
-    for (let attempt = 1;; attempt++) {
-      const status = await statusOnce(photo);
-      if (attempt === 3 || !/^(Ready: drop a photo\.|Loading the model\.\.\.)$/.test(status)) {
-        return status;
-      }
-    }
-  };
-  const statusOnce = async (
-    photo: string,
-    url = `http://127.0.0.1:${server.addr.port}/index.html?photo=${photo}`,
-  ) => {
-    const profile = await Deno.makeTempDir();
-    const chromium = await new Deno.Command("chromium", {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${profile}`,
-        "--virtual-time-budget=30000",
-        "--dump-dom",
-        url,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    await Deno.remove(profile, { recursive: true });
-    const dom = decode(chromium.stdout);
-    lastDom = dom;
-    return /<p id="status">([^<]*)<\/p>/.exec(dom)?.[1] ?? dom.slice(0, 500);
-  };
-  let lastDom = "";
+  return { ids, frames };
+}
+
+type PageApi = {
+  ready: Promise<unknown>;
+  last?: { probs: number[] };
+  frames: { rgba: number[]; probs: number[] }[];
+};
+
+Deno.test("export: onnxruntime-web in Chromium gives predict's probabilities, fp32 and int8; names are text", async () => {
+  const out = join(dir, "export-web");
+  const exported = await cli(
+    "export",
+    "--run",
+    runs[0],
+    "--out",
+    out,
+    "--int8",
+    "always",
+    "--cache-dir",
+    cache,
+  ).output();
+  assert.equal(exported.code, 0, decode(exported.stderr));
+  assert.match(decode(exported.stdout), /int8: .*model_quantized\.onnx: [\d.]+% against fp32/);
+  const { frames } = await testFrames(3);
+  await sharp(frames[0], { raw: { width: 224, height: 224, channels: 3 } }).png()
+    .toFile(join(out, "photo.png"));
+  const want = await predictFrames([frames[0]], join(dir, "frames-photo"));
+  const int8Native = await onnxFrames(join(out, "onnx", "model_quantized.onnx"), [frames[0]]);
+  const server = serveFolder(out, { isolated: true });
+  const browser = await launchChromium();
   try {
-    const label = truth.get(id)!;
-    const name = JSON.parse(await Deno.readTextFile(join(out, "labels.json")))
-      .find((l: { label: string }) => l.label === label).name;
-    assert.equal(await statusFor("photo.jpg"), `Most likely: ${name} (${label})`);
-    // Double-clicked (a file:// page): one sentence on how to serve the folder.
-    assert.match(
-      await statusOnce("", `file://${join(out, "index.html")}`),
-      /^This page was opened from a file, .*\(python3 -m http\.server --bind 127\.0\.0\.1 -d &lt;this folder&gt;\) and open http:\/\/127\.0\.0\.1:8000 instead\.$/,
+    const page = await browser.newPage();
+    const outside: string[] = [];
+    page.on("request", (r) => {
+      if (!r.url().startsWith(server.origin) && !/^(data|blob):/.test(r.url())) {
+        outside.push(r.url());
+      }
+    });
+    const classify = async (query: string) => {
+      await page.goto(`${server.origin}/index.html?${query}`);
+      return await page.evaluate(async () => {
+        const api = (globalThis as unknown as { dogBreeds: PageApi }).dogBreeds;
+        await api.ready;
+        const start = Date.now();
+        while (!api.last && Date.now() - start < 60_000) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return {
+          probs: api.last?.probs ?? [],
+          status: document.getElementById("status")!.textContent,
+          title: document.title,
+          cells: [...document.querySelectorAll("td")].map((td) => td.innerHTML),
+          threads: (api as unknown as { threads: number }).threads,
+        };
+      });
+    };
+    const fp32 = await classify("photo=photo.png");
+    assert.equal(fp32.threads, 2, "a cross-origin isolated page runs two threads");
+    assert.equal(fp32.probs.length, 3);
+    assert.ok(
+      maxDiff(fp32.probs, want) < 1e-4,
+      `fp32: max |difference| ${maxDiff(fp32.probs, want)}`,
     );
+    const best = want.indexOf(Math.max(...want));
+    const run = await loadFinalModel(runs[0]);
+    assert.equal(
+      fp32.status,
+      `Most likely: ${run.labels.nameOf(best)} (${run.labels.toLabel(best)})`,
+    );
+    // The dataset is <dir>/data: a generic folder's name, so its parent's names it.
+    assert.equal(fp32.title, `Which breed? (${basename(dir)}, 3 breeds)`);
+    // int8 in the browser computes what it computes natively, close to fp32.
+    const int8 = await classify("photo=photo.png&model=int8");
+    assert.ok(maxDiff(int8.probs, int8Native) < 1e-3, `int8: ${maxDiff(int8.probs, int8Native)}`);
+    assert.ok(maxDiff(int8.probs, want) < 0.05, `int8 against fp32: ${maxDiff(int8.probs, want)}`);
+    assert.deepEqual(outside, [], "nothing loaded from outside the export folder");
+    assert.ok(server.requests.every((r) => !r.includes("..")));
+
     // A file that is no photo: the page says so instead of nothing.
     await Deno.writeTextFile(join(out, "notes.jpg"), "not a photo");
+    await page.goto(`${server.origin}/index.html?photo=notes.jpg`);
+    await page.waitForFunction(() =>
+      /^Could not/.test(document.getElementById("status")!.textContent!)
+    );
     assert.equal(
-      await statusFor("notes.jpg"),
+      await page.$eval("#status", (e) => e.textContent),
       "Could not read notes.jpg as a photo: choose a JPEG, PNG or WebP.",
     );
-    // A class folder named as markup (names come from the dataset): shown as text, never run.
+
+    // Names and title as markup (they come from the dataset's folders): shown as text, never run.
     const hostile = `<img src=x onerror="document.body.dataset.pwned=1">'"&`;
-    const labels = JSON.parse(await Deno.readTextFile(join(out, "labels.json")));
-    for (const l of labels) l.name = hostile;
-    await Deno.writeTextFile(join(out, "labels.json"), JSON.stringify(labels));
+    const config = JSON.parse(await Deno.readTextFile(join(out, "config.json")));
+    config.dog_breeds.names = config.dog_breeds.names.map(() => hostile);
+    config.dog_breeds.title = hostile;
+    await Deno.writeTextFile(join(out, "config.json"), JSON.stringify(config));
     const escaped = hostile.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(
       ">",
       "&gt;",
     );
-    assert.equal(await statusFor("photo.jpg"), `Most likely: ${escaped} (${label})`);
-    assert.ok(!lastDom.includes("data-pwned"), "no handler of a label ran");
-    assert.ok(lastDom.includes(`<td>${escaped}</td>`), "the name is in the table, as text");
+    const shown = await classify("photo=photo.png");
+    assert.equal(shown.status, `Most likely: ${hostile} (${run.labels.toLabel(best)})`);
+    assert.equal(shown.title, hostile);
+    assert.ok(shown.cells.includes(escaped), "the name is in the table, as text");
+    assert.equal(await page.evaluate(() => document.body.dataset.pwned), undefined);
+    assert.equal(await page.$("td img"), null, "no element made from a name");
   } finally {
-    await server.shutdown();
+    await browser.close();
+    await server.close();
+  }
+  // Double-clicked (a file:// page): one sentence on how to serve the folder.
+  const local = await launchChromium();
+  try {
+    const page = await local.newPage();
+    await page.goto(`file://${join(out, "index.html")}`);
+    await page.waitForFunction(() =>
+      /^This page/.test(document.getElementById("status")!.textContent!)
+    );
+    assert.match(
+      (await page.$eval("#status", (e) => e.textContent))!,
+      /^This page was opened from a file, .*\(python3 -m http\.server --bind 127\.0\.0\.1 -d <this folder>\) and open http:\/\/127\.0\.0\.1:8000 instead\.$/,
+    );
+  } finally {
+    await local.close();
+  }
+});
+
+Deno.test("export: the page classifies a fake camera's frames as predict does, fp32 and int8", async () => {
+  const out = join(dir, "export-web");
+  const { frames } = await testFrames(3);
+  const video = join(dir, "camera.y4m");
+  await Deno.writeFile(video, y4m(frames, 224, 4));
+  const server = serveFolder(out, { isolated: false });
+  const browser = await launchChromium({ camera: video });
+  try {
+    const page = await browser.newPage();
+    for (const model of ["fp32", "int8"]) {
+      await page.goto(`${server.origin}/index.html?camera&model=${model}`);
+      const seen = await page.evaluate(async () => {
+        const api = (globalThis as unknown as { dogBreeds: PageApi }).dogBreeds;
+        await api.ready;
+        const start = Date.now();
+        while (api.frames.length < 6 && Date.now() - start < 60_000) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return {
+          frames: api.frames.slice(-6),
+          status: document.getElementById("status")!.textContent,
+          fps: document.getElementById("fps")!.textContent,
+        };
+      });
+      assert.equal(seen.frames.length, 6, `${model}: six frames classified`);
+      assert.match(seen.status!, /^Camera: most likely .+ \(n\d+\)$/);
+      assert.match(seen.fps!, /^\d+ frames\/s$/);
+      const rgb = seen.frames.map((f) => rgbOf(f.rgba));
+      const want = await predictFrames(rgb, join(dir, `frames-${model}`));
+      seen.frames.forEach((frame, i) => {
+        const row = want.subarray(i * 3, i * 3 + 3);
+        const diff = maxDiff(frame.probs, row);
+        if (model === "fp32") assert.ok(diff < 1e-4, `frame ${i}: max |difference| ${diff}`);
+        else {
+          const top = (p: ArrayLike<number>) => Array.from(p).indexOf(Math.max(...Array.from(p)));
+          assert.equal(top(frame.probs), top(row), `frame ${i}: int8's top breed is predict's`);
+          assert.ok(diff < 0.05, `frame ${i}: int8 against predict ${diff}`);
+        }
+      });
+    }
+    assert.ok(server.requests.every((r) => !r.includes("..")));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+Deno.test("export: --int8 never leaves no int8 model of an earlier export; --names names the labels", async () => {
+  const out = join(dir, "export-web");
+  assert.ok(await exists(join(out, "onnx", "model_quantized.onnx")), "the earlier export's");
+  const names = join(dir, "names.tsv");
+  await Deno.writeTextFile(names, `label\tname\n${BREEDS[0]}\tFluffy white dog\n99\tunused\n`);
+  const again = await cli(
+    "export",
+    "--run",
+    runs[0],
+    "--out",
+    out,
+    "--int8",
+    "never",
+    "--names",
+    names,
+  ).output();
+  assert.equal(again.code, 0, decode(again.stderr));
+  assert.ok(!(await exists(join(out, "onnx", "model_quantized.onnx"))), "no stale int8 model");
+  const config = JSON.parse(await Deno.readTextFile(join(out, "config.json")));
+  assert.equal(config.dog_breeds.int8, undefined);
+  const index = [...BREEDS].sort().indexOf(BREEDS[0]);
+  assert.equal(config.dog_breeds.names[index], "Fluffy white dog");
+  assert.equal(config.id2label[String(index)], "Fluffy white dog");
+  const labels = JSON.parse(await Deno.readTextFile(join(out, "labels.json")));
+  assert.equal(labels[index].name, "Fluffy white dog");
+  // The same names in predict's answers.
+  const photo = pathOf.get(testIds[0].id)!;
+  const predicted = await cli(
+    "predict",
+    "--run",
+    runs[0],
+    "--names",
+    names,
+    "--tsv",
+    "--top",
+    "3",
+    photo,
+  )
+    .output();
+  assert.match(decode(predicted.stdout), new RegExp(`\\t${BREEDS[0]}\\tFluffy white dog\\t`));
+  // A bad names file or mode: one line, nothing exported.
+  await Deno.writeTextFile(names, `${BREEDS[0]} has no tab\n`);
+  const bad = await cli("export", "--run", runs[0], "--out", join(dir, "never"), "--names", names)
+    .output();
+  assert.equal(bad.code, 2);
+  assert.equal(
+    decode(bad.stderr).trim(),
+    `error: ${names}:1: expected 'label<TAB>name' on each line`,
+  );
+  assert.ok(!(await exists(join(dir, "never"))));
+  const mode = await cli("export", "--run", runs[0], "--out", join(dir, "never"), "--int8", "maybe")
+    .output();
+  assert.equal(decode(mode.stderr).trim(), "error: --int8 'maybe': expected auto, always, never");
+});
+
+Deno.test("Grad-CAM: a dog pasted at two places on a grey canvas moves the heatmap's peak with it", async () => {
+  const run = await loadFinalModel(runs[0]);
+  const samoyed = testIds.find((t) => t.label === BREEDS[0])!;
+  const dog = new Uint8Array(
+    await sharp(pathOf.get(samoyed.id)!).resize(96, 96).removeAlpha().raw().toBuffer(),
+  );
+  /** The dog at (x, y) on a grey 224 x 224 canvas, scaled as the model reads it. */
+  const canvas = (x: number, y: number) => {
+    const rgb = new Uint8Array(224 * 224 * 3).fill(128);
+    for (let r = 0; r < 96; r++) {
+      rgb.set(dog.subarray(r * 96 * 3, (r + 1) * 96 * 3), ((y + r) * 224 + x) * 3);
+    }
+    return Float32Array.from(rgb, (v) => v / 127.5 - 1);
+  };
+  const features = featureMapModel(run.model);
+  const before = tf.memory().numTensors;
+  try {
+    // 7 x 7 cells of 32 pixels: the cells whose centers lie on the dog are 0-2 for a dog at
+    // 8..104 and 4-6 for one at 120..216 (9 of the 49 cells).
+    for (const [at, cells] of [[8, [0, 2]], [120, [4, 6]]] as const) {
+      const [map] = await gradCam(run.model, features, canvas(at, at), 1, { head: "aux" });
+      assert.equal(run.labels.toLabel(map.classIndex), BREEDS[0], "it sees the Samoyed");
+      const inside = (v: number) => v >= cells[0] && v <= cells[1];
+      const peak = map.values.indexOf(1);
+      const [row, col] = [Math.floor(peak / map.side), peak % map.side];
+      assert.ok(inside(row) && inside(col), `dog at ${at}: peak at cell ${row}, ${col}`);
+      const onDog = map.values.reduce(
+        (s, v, i) => (inside(Math.floor(i / map.side)) && inside(i % map.side) ? s + v : s),
+        0,
+      );
+      const share = onDog / map.values.reduce((s, v) => s + v, 0);
+      assert.ok(share > 0.5, `dog at ${at}: ${share.toFixed(2)} of the heat on its 18% of cells`);
+    }
+    assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+  } finally {
+    features.dispose();
   }
 });
 
