@@ -67,6 +67,7 @@ export { DEFAULTS } from "./defaults.ts";
 
 // Training, stage by stage
 export { openRun, train, TrainingRun, type TrainOptions } from "./train/run.ts";
+export { trainingPool } from "./train/training_run.ts";
 export { notebookProgressCallback, progressCallback } from "./train/callbacks.ts";
 
 // Prediction, analysis, submissions, export, ensembles

@@ -64,6 +64,9 @@ const CHECKS: Record<string, (outputs: string, report: Report) => void | Promise
     }
     const split = await readTable(join(run, "split.tsv"));
     assert.equal(split.length, 400, "the small slice: 40 photos of each of 10 breeds");
+    // The step by hand is the API's step.
+    const hand = /weights within (\d\.\de[-+]\d+) of the ones worked out by hand/.exec(restarted);
+    assert.ok(hand && Number(hand[1]) < 1e-5, `the step by hand against the API's: ${hand?.[1]}`);
   },
   "04_head_blending.ipynb": (outputs) => {
     assert.match(outputs, /blend, alpha = [01]\.\d\d/);
@@ -73,6 +76,11 @@ const CHECKS: Record<string, (outputs: string, report: Report) => void | Promise
     assert.match(
       outputs,
       /\d+ of \d+ blended predictions changed: \d+ wrong → right, \d+ right → wrong, \d+ wrong → another wrong breed/,
+    );
+    // The pool by hand is the transfer's own.
+    assert.match(
+      outputs,
+      /The pool: \d+ photos, \d+% of them pseudo-labelled \(\d+ wrong\)\. trainingPool gives the same \d+/,
     );
     const out = join(RUNS, "notebook-cpu-small");
     const test = (await readTable(join(out, "train", "split.tsv"))).filter((r) =>

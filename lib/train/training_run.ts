@@ -7,6 +7,7 @@
  * checkpoint, from those the run opened with), so a stage trained in one notebook session and one
  * trained after a restart are the same. Opened by `openRun` (run.ts).
  */
+import { type StepByHand, stepByHand } from "./step_by_hand.ts";
 import { basename, join } from "node:path";
 import { stoppable } from "../stop.ts";
 import { type PreparedData } from "../data/prepare.ts";
@@ -311,6 +312,26 @@ export class TrainingRun {
         this.model,
         data.source,
         plan.firstStep + k,
+        this.config.lossWeights,
+      );
+    } finally {
+      data.release();
+    }
+  }
+
+  /** Stage n's step k (its first by default) taken by hand and then through the API, from the
+   * same weights, which are put back after (step_by_hand.ts): nothing of the run changes. */
+  async stepByHand(n: number | string = 1, k = 0): Promise<StepByHand> {
+    this.#checkOpen();
+    const plan = this.stage(n);
+    prepareStage(this.model, plan.spec);
+    const data = await this.#inputs.oneBatch(plan.spec, plan.firstStep + k);
+    try {
+      return await stepByHand(
+        this.model,
+        data.source,
+        plan.firstStep + k,
+        plan.spec.optimizer,
         this.config.lossWeights,
       );
     } finally {
