@@ -1,8 +1,10 @@
 /**
  * Reading `bench:ablation`'s results (bench/ablation.json) and saying which differences from the
- * full recipe stand out of the seeds' noise: a difference counts when it is more than twice its
- * standard error, `sqrt(sd_a^2 / n_a + sd_b^2 / n_b)` (a rough two-sided 95% bound; with three
- * seeds a standard deviation is itself uncertain, so read "within noise" as "not shown").
+ * full recipe stand out of the seeds' noise. Each variant ran with the same seeds as the full
+ * recipe (the same split, the same batches), so the differences are taken seed by seed: a
+ * variant's difference counts when its mean is more than twice its standard error, `2 sd / sqrt(n)`
+ * of the per-seed differences (a rough two-sided 95% bound; with three seeds a standard deviation
+ * is itself uncertain, so read "within noise" as "not shown").
  */
 import { fromRoot } from "../paths.ts";
 import { DataError } from "../errors.ts";
@@ -34,18 +36,28 @@ export async function readAblationBench(
 }
 
 export interface AblationVerdict extends AblationSummary {
-  /** Points against the full recipe, and twice its standard error. */
+  /** Points against the full recipe (the mean of the per-seed differences), and twice its
+   * standard error. */
   difference: number;
   noise: number;
   beyondNoise: boolean;
 }
 
-/** Each variant against the first (the full recipe). */
-export function ablationVerdicts(summary: readonly AblationSummary[]): AblationVerdict[] {
-  const [full] = summary;
-  return summary.map((s) => {
-    const noise = 2 * Math.sqrt(s.sd ** 2 / s.seeds + full.sd ** 2 / full.seeds);
-    const difference = s.mean - full.mean;
-    return { ...s, difference, noise, beyondNoise: s !== full && Math.abs(difference) > noise };
+/** Each variant against the first (the full recipe), seed by seed. */
+export function ablationVerdicts(bench: AblationBench): AblationVerdict[] {
+  const [full] = bench.summary;
+  const fullBySeed = new Map(
+    bench.rows.filter((r) => r.variant === full.variant).map((r) => [r.seed, r.accuracy]),
+  );
+  return bench.summary.map((s) => {
+    if (s === full) return { ...s, difference: 0, noise: 0, beyondNoise: false };
+    const diffs = bench.rows.filter((r) => r.variant === s.variant && fullBySeed.has(r.seed))
+      .map((r) => 100 * (r.accuracy - fullBySeed.get(r.seed)!));
+    const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+    const sd = Math.sqrt(
+      diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / Math.max(1, diffs.length - 1),
+    );
+    const noise = (2 * sd) / Math.sqrt(diffs.length);
+    return { ...s, difference: mean, noise, beyondNoise: Math.abs(mean) > noise };
   });
 }

@@ -12,6 +12,7 @@ import { calibrate, quantizeModel } from "../model/quantize.ts";
 import { OnnxSession } from "../engine/onnx.ts";
 import { writeFileAtomic } from "../files.ts";
 import { runFiles } from "../layout.ts";
+import { DataError } from "../errors.ts";
 import type { FinalModel } from "./predict.ts";
 
 /** auto: written when it keeps the accuracy; always: written whatever it scores; never. */
@@ -69,10 +70,20 @@ export async function exportInt8(
     { size, dir: cacheDir },
   );
   try {
-    const ranges = await calibrate(fp32, batchesOf(cache, calibration), { threads });
+    // Photos moved or removed since the run: calibrate and score on those still readable.
+    const readable = calibration.filter((id) => cache.has(id));
+    const kept = scored.filter((s) => cache.has(s.id));
+    if (!readable.length || !kept.length) {
+      throw new DataError(
+        run.splitFolder,
+        "the run's photos cannot be read (moved?): the int8 model is calibrated and scored on " +
+          "them; export with --int8 never, or from where the dataset was",
+      );
+    }
+    const ranges = await calibrate(fp32, batchesOf(cache, readable), { threads });
     const int8 = quantizeModel(fp32, ranges);
-    const ids = scored.map((s) => s.id);
-    const truth = scored.map((s) => run.labels.toIndex(s.label));
+    const ids = kept.map((s) => s.id);
+    const truth = kept.map((s) => run.labels.toIndex(s.label));
     const [a, b] = [
       await topOne(fp32, cache, ids, threads),
       await topOne(int8, cache, ids, threads),
@@ -85,7 +96,7 @@ export async function exportInt8(
       fp32: percent(a.filter((c, i) => c === truth[i]).length),
       int8: percent(b.filter((c, i) => c === truth[i]).length),
       agreement: percent(a.filter((c, i) => c === b[i]).length),
-      calibrationPhotos: calibration.length,
+      calibrationPhotos: readable.length,
       sizes: { fp32: fp32.length, int8: int8.length },
     };
     if (mode === "always" || report.int8 >= report.fp32 - maxLoss) {
