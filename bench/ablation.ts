@@ -17,7 +17,7 @@ import { benchArgs, count, reproduceJob } from "./common.ts";
 import { fromRoot } from "../lib/paths.ts";
 import { initBackend } from "../lib/engine/tf.ts";
 import { loadFinalModel, predictPhotos } from "../lib/predict/predict.ts";
-import { blend } from "../lib/model/blend.ts";
+import { accuracy, blend } from "../lib/model/blend.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import { readSplit } from "../lib/data/prepare.ts";
 import { readTable } from "../lib/data/table.ts";
@@ -69,13 +69,8 @@ async function flipAccuracy(dir: string): Promise<number> {
   });
   const p = await predictPhotos(run.model, cache, ids, { flip: true });
   cache.close();
-  const probs = blend(p.main, p.aux, run.alpha);
-  const k = p.classes;
-  const right = answers.filter((a, i) => {
-    const row = Array.from(probs.subarray(i * k, (i + 1) * k));
-    return run.labels.toLabel(row.indexOf(Math.max(...row))) === a.label;
-  });
-  return right.length / answers.length;
+  const truth = Int32Array.from(answers, (a) => run.labels.toIndex(a.label));
+  return accuracy(blend(p.main, p.aux, run.alpha), truth, p.classes);
 }
 
 const rows: Row[] = [];

@@ -9,6 +9,7 @@ import { listPhotos, type PhotoPrediction, predictFiles } from "../predict/photo
 import { logLine, progressBar } from "../progress.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { readNames } from "../data/names.ts";
+import { labelWithName } from "../data/breeds.ts";
 import { explainFiles } from "../predict/explain.ts";
 import { given, integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
@@ -105,11 +106,7 @@ function text(results: PhotoPrediction[]): string {
     r.error
       ? `${r.path}: cannot read: ${r.error}`
       : `${r.path}: ${
-        r.top!.map((g) =>
-          `${g.name === g.label ? g.label : `${g.name} (${g.label})`} ${
-            (100 * g.probability).toFixed(1)
-          }%`
-        )
+        r.top!.map((g) => `${labelWithName(g.label, g.name)} ${(100 * g.probability).toFixed(1)}%`)
           .join(", ")
       }`
   ).join("\n");

@@ -22,8 +22,8 @@ export function displayName(label: string): string {
   return IMAGEWOOF_BREEDS[label] ?? named?.replaceAll("_", " ") ?? label;
 }
 
-/** "beagle (n02088364)" where the breed has a name, else the label alone (never "25 (25)"). */
-export function labelWithName(label: string): string {
-  const name = displayName(label);
+/** "beagle (n02088364)" where the breed has a name (its own, or one a names file gave), else the
+ * label alone (never "25 (25)"). */
+export function labelWithName(label: string, name = displayName(label)): string {
   return name === label ? label : `${name} (${label})`;
 }

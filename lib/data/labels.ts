@@ -43,12 +43,6 @@ export class LabelMap {
     return this.names[index];
   }
 
-  /** "beagle (n02088364)" where the class has a name, else the label alone (never "25 (25)"). */
-  labelWithName(index: number): string {
-    const [label, name] = [this.toLabel(index), this.names[index]];
-    return name === label ? label : `${name} (${label})`;
-  }
-
   get size(): number {
     return this.labels.length;
   }

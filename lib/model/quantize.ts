@@ -7,8 +7,8 @@
  *   the small ones), and its bias int32 at the scale of input times weight, as the fused kernel
  *   adds it;
  * - every activation a convolution or a residual `Add` reads, uint8 with one scale and zero point
- *   per tensor, from the range it took on calibration photos (min-max, what ORT's own
- *   `quantize_static` does by default);
+ *   per tensor, from the range it took on calibration photos (`calibrate`: the mean over batches
+ *   of each batch's minimum and maximum);
  * - the heads after the global pooling compute in float: 64 GLU features and a few dense layers
  *   are a small part of the time, and the blend of two softmaxes is where precision matters. Their
  *   dense kernels are stored int8 (per output column) all the same: the GLU's two 1280 x 64
@@ -53,7 +53,10 @@ function backboneNodes(model: Model): Node[] {
 /** The activations the int8 graph quantizes, in graph order: what each convolution, residual add
  * and the pooling read, other than weights. */
 export function quantizedActivations(bytes: Uint8Array): string[] {
-  const model = decode(bytes);
+  return activationsOf(decode(bytes));
+}
+
+function activationsOf(model: Model): string[] {
   const weights = new Set(model.graph!.initializer!.map((t) => t.name!));
   const names = new Set<string>();
   for (const node of backboneNodes(model)) {
@@ -113,8 +116,8 @@ export async function calibrate(
   batches: AsyncIterable<{ images: Float32Array; n: number }>,
   { threads = 1 } = {},
 ): Promise<Map<string, Range>> {
-  const tensors = quantizedActivations(bytes);
   const model = decode(bytes);
+  const tensors = activationsOf(model);
   const input = model.graph!.input![0];
   const dims = input.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
   const session = await OnnxSession.create(observedModel(bytes, tensors), threads);
@@ -233,15 +236,14 @@ const raw = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byt
 export function quantizeModel(
   bytes: Uint8Array,
   ranges: Map<string, Range>,
-  { keepFloat = new Set<string>(), biasCorrection = true }: {
-    /** Activations left float (their convolutions read them float, with int8 weights). */
-    keepFloat?: ReadonlySet<string>;
+  { biasCorrection = true }: {
     /** Take the rounded weights' mean shift out of each bias (default; off: to measure it). */
     biasCorrection?: boolean;
   } = {},
 ): Uint8Array {
   const model = decode(bytes);
   const graph = model.graph!;
+  const backbone = backboneNodes(model);
   const initializers = new Map(graph.initializer!.map((t) => [t.name!, t]));
   const added: Tensor[] = [];
   const constant = (name: string, dataType: number, dims: number[], data: ArrayBufferView) => {
@@ -260,8 +262,7 @@ export function quantizeModel(
   // Activations: X -> QuantizeLinear -> DequantizeLinear -> X_dq, read by every consumer.
   const params = new Map<string, { scale: number; zeroPoint: number }>();
   const pairs = new Map<string, Node[]>();
-  for (const name of quantizedActivations(bytes)) {
-    if (keepFloat.has(name)) continue;
+  for (const name of activationsOf(model)) {
     const range = ranges.get(name);
     if (!range || !Number.isFinite(range.min)) throw new Error(`quantize: no range for ${name}`);
     const p = activationParams(range);
@@ -290,13 +291,12 @@ export function quantizeModel(
     replaced.add(w);
     return { original, q, scales, dims };
   };
-  for (const node of backboneNodes(model)) {
+  for (const node of backbone) {
     if (node.opType !== "Conv") continue;
     const [x, w, b] = node.input!;
     const { original, q, scales, dims } = int8Weights(w, 0);
-    const inputs = [pairs.has(x) ? `${x}_dq` : x, `${w}_dq`];
-    if (b && !pairs.has(x)) inputs.push(b); // input kept float: a float bias
-    else if (b) {
+    const inputs = [`${x}_dq`, `${w}_dq`];
+    if (b) {
       const means = ranges.get(x)?.means;
       const shift = means && biasCorrection
         ? biasShift(original, q, scales, dims, means)
@@ -315,14 +315,14 @@ export function quantizeModel(
   }
   // The heads' dense kernels: int8 per output column, computed in float (half the file's bytes
   // were the GLU's two 1280 x 64 kernels).
-  const head = graph.node!.slice(backboneNodes(model).length);
+  const head = graph.node!.slice(backbone.length);
   for (const node of head) {
     if (node.opType !== "MatMul" || !initializers.has(node.input![1])) continue;
     int8Weights(node.input![1], 1);
     node.input = [node.input![0], `${node.input![1]}_dq`];
   }
   // Residual adds and the pooling read the dequantized activations.
-  for (const node of backboneNodes(model)) {
+  for (const node of backbone) {
     if (node.opType === "Add" || node.opType === "GlobalAveragePool") {
       node.input = node.input!.map((name) => (pairs.has(name) ? `${name}_dq` : name));
     }

@@ -31,8 +31,7 @@ import type { Callback } from "../train/round.ts";
 import { jobFiles } from "../layout.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import type { ImageCache } from "../data/cache.ts";
-import { scaledPhotos } from "../augment/batch.ts";
-import { featureMapModel, gradCam, type Head, type Heatmap, overlay } from "../predict/gradcam.ts";
+import { type Head, type Heatmap, heatmapOverlays } from "../predict/gradcam.ts";
 import { showImages } from "../plot/images.ts";
 
 /** Log lines in a notebook: printed as plain output, paths relative to the project. */
@@ -148,22 +147,11 @@ export async function showHeatmaps(
   ids: readonly string[],
   options: { head?: Head; classes?: readonly number[]; captions?: string[]; columns?: number } = {},
 ): Promise<Heatmap[]> {
-  const features = featureMapModel(model);
-  try {
-    const size = model.backbone.size;
-    const maps = await gradCam(model, features, scaledPhotos(cache, ids), ids.length, options);
-    const images = ids.map((id, i) => ({
-      width: size,
-      height: size,
-      data: overlay(cache.read(id).data, size, maps[i]),
-    }));
-    await showImages(images, {
-      columns: options.columns ?? 6,
-      tile: 128,
-      captions: options.captions,
-    });
-    return maps;
-  } finally {
-    features.dispose();
-  }
+  const { maps, images } = await heatmapOverlays(model, cache, ids, options);
+  await showImages(images, {
+    columns: options.columns ?? 6,
+    tile: 128,
+    captions: options.captions,
+  });
+  return maps;
 }

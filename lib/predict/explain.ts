@@ -6,8 +6,7 @@
 import { basename, extname, join } from "node:path";
 import sharp from "sharp";
 import { cacheImages } from "../data/cache.ts";
-import { scaledPhotos } from "../augment/batch.ts";
-import { featureMapModel, gradCam, type Head, overlay } from "./gradcam.ts";
+import { featureMapModel, type Head, heatmapOverlays } from "./gradcam.ts";
 import type { FinalModel } from "./predict.ts";
 
 export interface Explained {
@@ -33,15 +32,18 @@ export async function explainFiles(
   try {
     for (const [i, item] of items.entries()) {
       if (!cache.has(item.id)) continue;
-      const rgb = cache.read(item.id).data.slice();
-      const images = scaledPhotos(cache, [item.id]);
       const files = [];
       for (const head of ["main", "aux"] as const) {
-        const [map] = await gradCam(run.model, features, images, 1, { head });
+        const { maps: [map], images: [image] } = await heatmapOverlays(
+          run.model,
+          cache,
+          [item.id],
+          { head, features },
+        );
         const name = basename(item.path, extname(item.path));
         const file = join(out, `${i + 1}-${name}-${head}.png`);
-        await sharp(overlay(rgb, size, map), { raw: { width: size, height: size, channels: 3 } })
-          .png().toFile(file);
+        await sharp(image.data, { raw: { width: size, height: size, channels: 3 } }).png()
+          .toFile(file);
         files.push({ head, file, label: run.labels.toLabel(map.classIndex) });
       }
       explained.push({ path: item.path, files });

@@ -9,6 +9,7 @@ import { readSplit } from "../data/prepare.ts";
 import { readTable } from "../data/table.ts";
 import { scaledPhotos } from "../augment/batch.ts";
 import { calibrate, quantizeModel } from "../model/quantize.ts";
+import { argmaxRow } from "../model/blend.ts";
 import { OnnxSession } from "../engine/onnx.ts";
 import { writeFileAtomic } from "../files.ts";
 import { runFiles } from "../layout.ts";
@@ -132,11 +133,7 @@ async function topOne(
       const { logits } = await session.runNamed({
         pixel_values: { data: images, dims: [n, 3, size, size] },
       });
-      const k = logits.length / n;
-      for (let j = 0; j < n; j++) {
-        const row = logits.subarray(j * k, (j + 1) * k);
-        best.push(row.indexOf(Math.max(...row)));
-      }
+      for (let j = 0; j < n; j++) best.push(argmaxRow(logits, j, logits.length / n));
     }
   } finally {
     await session.release();

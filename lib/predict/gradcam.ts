@@ -13,6 +13,9 @@ import { tf } from "../engine/tf.ts";
 import type { SeedModel } from "../model/seed_model.ts";
 import { type FoldedModel, foldModel } from "../model/fold.ts";
 import type { InferenceModel } from "../model/inference.ts";
+import type { ImageCache } from "../data/cache.ts";
+import type { RgbImage } from "../data/image.ts";
+import { scaledPhotos } from "../augment/batch.ts";
 
 export type Head = "main" | "aux";
 
@@ -118,4 +121,36 @@ export function overlay(rgb: Uint8Array, size: number, map: Heatmap, strength = 
     }
   }
   return out;
+}
+
+/**
+ * Cached photos as the model saw them, each with its Grad-CAM heatmap laid over it (`overlay`), and
+ * the maps. One photo at a time: a folder of photos never becomes one batch. The feature-map model
+ * is built and freed here unless `features` hands one in (a caller with many calls keeps one).
+ */
+export async function heatmapOverlays(
+  model: SeedModel,
+  cache: ImageCache,
+  ids: readonly string[],
+  options: { head?: Head; classes?: readonly number[]; features?: InferenceModel } = {},
+): Promise<{ maps: Heatmap[]; images: RgbImage[] }> {
+  const own = options.features ? undefined : featureMapModel(model);
+  const features = options.features ?? own!;
+  const size = model.backbone.size;
+  const maps: Heatmap[] = [];
+  const images: RgbImage[] = [];
+  try {
+    for (const [i, id] of ids.entries()) {
+      const classes = options.classes && [options.classes[i]];
+      const [map] = await gradCam(model, features, scaledPhotos(cache, [id]), 1, {
+        head: options.head,
+        classes,
+      });
+      maps.push(map);
+      images.push({ width: size, height: size, data: overlay(cache.read(id).data, size, map) });
+    }
+  } finally {
+    own?.dispose();
+  }
+  return { maps, images };
 }

@@ -86,20 +86,22 @@ export function prepareStage(model: SeedModel, stage: StageSpec): void {
 }
 
 /** Batch k as the trainable part's inputs (through the frozen model first when there is one),
- * mixed and with soft targets when the recipe asks. (Call inside a tidy.) */
-function inputsOf(
+ * mixed and with soft targets when the recipe asks, and the batch's labels. (Call inside a
+ * tidy.) */
+export function inputsOf(
   source: BatchSource,
   k: number,
   classes: number,
   recipe?: StepRecipe,
-): { x: tf.Tensor; targets: Targets } {
+): { x: tf.Tensor; targets: Targets; labels: Int32Array } {
   const batch = source.batch(k);
   const x = source.frozen ? source.frozen.predict(batch.x) : batch.x;
   const { labels } = batch;
   const mix = batchMix(recipe, k, labels, classes, x.shape);
-  if (!mix) return { x, targets: tf.tensor1d(labels, "int32") };
+  if (!mix) return { x, targets: tf.tensor1d(labels, "int32"), labels };
   const dims = [labels.length, classes] as [number, number];
   return {
+    labels,
     x: mix.plan ? mixTensor(x, mix.plan) : x,
     targets: {
       classes: tf.tensor2d(mix.targets.classes, dims),

@@ -11,7 +11,7 @@ import { type LossWeights, seedLoss } from "../model/loss.ts";
 import { type SeedModel, trainableVariables } from "../model/seed_model.ts";
 import type { OptimizerSpec } from "../run/presets.ts";
 import { applyPart } from "../model/inference.ts";
-import { type BatchSource, disposeOptimizer, makeOptimizer, trainStep } from "./step.ts";
+import { type BatchSource, disposeOptimizer, inputsOf, makeOptimizer, trainStep } from "./step.ts";
 
 /** tfjs' Adam epsilon (its backend's, float32). */
 const ADAM_EPSILON = 1e-7;
@@ -63,31 +63,30 @@ export async function stepByHand(
   const variables = trainableVariables(model);
   const saved = variables.map((v) => tf.keep(v.clone()));
   try {
-    const batch = source.batch(k);
-    const labels = Array.from(batch.labels);
-    const inputShape = batch.x.shape.slice(1);
     // Forward, the loss, and the gradient of the total with respect to every trainable weight.
-    const { terms, firstPhoto, gluShape, grads } = tf.tidy(() => {
-      const x = source.frozen ? source.frozen.predict(batch.x) : batch.x;
-      const targets = tf.tensor1d(batch.labels, "int32");
-      const forward = () => {
+    let kept: tf.Tensor[] = [];
+    let gluShape: number[] = [];
+    const { labels, inputShape, grads } = tf.tidy(() => {
+      const { x, targets, labels } = inputsOf(source, k, model.classes);
+      const { grads } = tf.variableGrads(() => {
         const outputs = model.head.apply(applyPart(source.part, x), {
           training: true,
         }) as tf.Tensor[];
-        return { outputs, terms: seedLoss(outputs, targets, model.centers, weights) };
-      };
-      const { outputs, terms } = forward();
-      const { grads } = tf.variableGrads(() => forward().terms.total, variables);
-      return {
-        terms: tf.keep(tf.stack([terms.main, terms.center, terms.aux, terms.total])),
-        firstPhoto: tf.keep(
+        const terms = seedLoss(outputs, targets, model.centers, weights);
+        gluShape = outputs[0].shape.slice(1);
+        kept = [
+          tf.stack([terms.main, terms.center, terms.aux, terms.total]),
           tf.stack([tf.softmax(outputs[1]).gather(0), tf.softmax(outputs[2]).gather(0)]),
-        ),
-        gluShape: outputs[0].shape.slice(1),
+        ].map((t) => tf.keep(t));
+        return terms.total;
+      }, variables);
+      return {
+        labels: Array.from(labels),
+        inputShape: x.shape.slice(1),
         grads: variables.map((v) => tf.keep(grads[v.name])),
       };
     });
-    batch.x.dispose();
+    const [terms, firstPhoto] = kept;
     const [main, center, aux, total] = await readValues(terms);
     const probs = await readValues(firstPhoto);
     const classes = model.classes;
