@@ -49,7 +49,7 @@ export {
   zoom,
 } from "./augment/ops.ts";
 export { POLICIES } from "./augment/policy.ts";
-export { peekBatch, poolStream } from "./augment/pipeline.ts";
+export { peekBatch, peekSamples, poolStream } from "./augment/pipeline.ts";
 export { scaledPhotos } from "./augment/batch.ts";
 
 // Model: backbone, the seed's heads, losses, blending
@@ -125,3 +125,14 @@ export { type LrFindResult, valley } from "./train/lr_find.ts";
 export { changePreset, type PresetChanges } from "./run/preset_changes.ts";
 export { parsePreset, presetJson, readPresetFile } from "./run/preset_file.ts";
 export { accuracyPerMinute, readAccuracyBench } from "./plot/budget.ts";
+export {
+  blendReading,
+  budgetReading,
+  changeReading,
+  confidenceReading,
+  countsReading,
+  lossReading,
+  perBreedReading,
+  splitReading,
+  stageReading,
+} from "./plot/readings.ts";

@@ -1,9 +1,9 @@
 /**
  * Every notebook runs under a real Deno kernel on a small slice of the data (`DOGS_SMALL=1`), the
  * way people use notebooks (test/fixtures/drive_notebook.py): each cell run twice in a row, then
- * the whole notebook top to bottom twice more. A cell that throws in any of those fails the test;
+ * the whole notebook top to bottom once more. A cell that throws in any of those fails the test;
  * every cell that shows something must have produced its display output; the values each notebook
- * computes are checked; and the second whole pass holds no more tensors than the first.
+ * computes are checked; and the whole pass holds no more tensors than there were before it.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -67,6 +67,11 @@ const CHECKS: Record<string, (outputs: string, report: Report) => void | Promise
     // The step by hand is the API's step.
     const hand = /weights within (\d\.\de[-+]\d+) of the ones worked out by hand/.exec(restarted);
     assert.ok(hand && Number(hand[1]) < 1e-5, `the step by hand against the API's: ${hand?.[1]}`);
+    // Each stage's curve is read in a sentence, from the round before it.
+    assert.match(
+      restarted,
+      /Stage fine-tune \(round 2\): the validation blend went from [\d.]+% \(the round before\)/,
+    );
   },
   "04_head_blending.ipynb": (outputs) => {
     assert.match(outputs, /blend, alpha = [01]\.\d\d/);
@@ -82,6 +87,12 @@ const CHECKS: Record<string, (outputs: string, report: Report) => void | Promise
       outputs,
       /The pool: \d+ photos, \d+% of them pseudo-labelled \(\d+ wrong\)\. trainingPool gives the same \d+/,
     );
+    // One transfer step by hand, from a batch of the pool, is the API's step.
+    const step =
+      /(\d+) of the batch's 32 samples hold a pseudo-labelled test photo[^]*?weights within (\d\.\de[-+]\d+) of the hand's/
+        .exec(outputs);
+    assert.ok(step && Number(step[1]) > 0, `pseudo-labelled photos in the batch: ${step?.[1]}`);
+    assert.ok(Number(step[2]) < 1e-5, `the transfer step by hand against the API's: ${step[2]}`);
     const out = join(RUNS, "notebook-cpu-small");
     const test = (await readTable(join(out, "train", "split.tsv"))).filter((r) =>
       r.subset === "test"
@@ -196,7 +207,7 @@ for (const name of notebooks) {
       }
       const [first, second] = report.tensors;
       assert.ok(Number.isInteger(first) && Number.isInteger(second), `tensors: ${report.tensors}`);
-      assert.equal(second, first, "a second whole pass keeps no more tensors than the first");
+      assert.equal(second, first, "running all again keeps no more tensors than before it");
       const text = JSON.stringify(report.cells.map((c) => c.outputs));
       await CHECKS[name]?.(text, report);
       const page = await checkRendered(name, report.cells);

@@ -155,3 +155,13 @@ export function peekBatch(config: StreamConfig, k = 0): Batch {
     maker.close();
   }
 }
+
+/** The samples batch k of a stream draws (photo ids, two for a splice), in the batch's order. */
+export function peekSamples(config: StreamConfig, k = 0): Sample[] {
+  const maker = batchMaker(config);
+  try {
+    return maker.samples(k);
+  } finally {
+    maker.close();
+  }
+}

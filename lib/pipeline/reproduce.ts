@@ -15,7 +15,14 @@ import { checkpointDamage, type CheckpointMeta } from "../run/checkpoint.ts";
 import { readRunConfig } from "../run/config.ts";
 import { basename } from "node:path";
 import { scoreSubmission, type SubmissionFiles, writeSubmissions } from "../predict/submission.ts";
-import { checkRun, train, type TrainOptions, type TrainResult } from "../train/run.ts";
+import {
+  checkRun,
+  openRun,
+  train,
+  type TrainingRun,
+  type TrainOptions,
+  type TrainResult,
+} from "../train/run.ts";
 import type { Callback } from "../train/round.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { lockRunFolder, type RunLock } from "../run/folder.ts";
@@ -372,23 +379,39 @@ export class Reproduction {
     callbacks?: Callback[],
     stages?: StageSpec[],
   ): Promise<TrainResult> {
-    this.#checkOpen();
+    const options = await this.#transferOptions(pseudo, stages);
     const base = await this.trainBase();
-    const best = await this.#best();
     this.#log(
       `== transfer: ${pseudo.length} pseudo-labelled test photos join ${
         base.data.train.length + base.data.val.length
       } labelled ones`,
     );
-    return await this.#train({
+    return await this.#train({ ...options, ...(callbacks ? { callbacks } : {}) });
+  }
+
+  /** The transfer's run (`transfer/`), open and not trained: its batches and one step can be
+   * looked at (notebook 05) before `transfer` trains it with the same options. Close it first. */
+  async openTransfer(pseudo: LabelledImage[], stages?: StageSpec[]): Promise<TrainingRun> {
+    return await openRun({
+      ...this.#options,
+      log: this.#log,
+      ...await this.#transferOptions(pseudo, stages),
+    });
+  }
+
+  async #transferOptions(
+    pseudo: LabelledImage[],
+    stages?: StageSpec[],
+  ): Promise<Partial<TrainOptions> & { out: string }> {
+    this.#checkOpen();
+    return {
       out: jobFiles(this.out).transfer,
       stages: stages ?? await this.transferStages(),
-      init: best.path,
+      init: (await this.#best()).path,
       pseudo,
       trainOnVal: true,
       job: { flip: this.#job.flip, threshold: this.#job.threshold },
-      ...(callbacks ? { callbacks } : {}),
-    });
+    };
   }
 
   /**

@@ -79,7 +79,7 @@ export async function showImages(
 /** Shows a training batch as the network gets it (scaling undone), captioned by class. */
 export async function showBatch(
   batch: Batch,
-  className: (label: number) => string,
+  className: (label: number, index: number) => string,
   title: string,
 ): Promise<void> {
   await showImages(batchImages(batch), {

@@ -12,12 +12,14 @@ import {
   batchMaker,
   type BatchStream,
   peekBatch,
+  peekSamples,
   poolStream,
   type StreamConfig,
   workerStream,
 } from "../augment/pipeline.ts";
 import { type Batch, scaledPhotos } from "../augment/batch.ts";
 import type { PolicyName } from "../augment/policy.ts";
+import type { Sample } from "../augment/sampler.ts";
 import type { Backbone } from "../model/backbone.ts";
 import { foldModel } from "../model/fold.ts";
 import { chainParts, type InferenceModel, outputShapeOf } from "../model/inference.ts";
@@ -129,8 +131,18 @@ export class StageInputs {
   /** The augmented photos of a stage's step k, as the sampler makes them (cached mode: stream
    * batch k mod cachedBatches, the one the step reads activations of). */
   photos(stage: StageSpec, k: number): Batch {
+    return peekBatch(this.#streamConfig(stage.policy), this.#streamBatch(k));
+  }
+
+  /** Which photos a stage's step k draws (ids, two for a splice), in its batch's order. */
+  samples(stage: StageSpec, k: number): Sample[] {
+    return peekSamples(this.#streamConfig(stage.policy), this.#streamBatch(k));
+  }
+
+  /** The stream batch step k reads: in cached mode the cycle of `cachedBatches` repeats. */
+  #streamBatch(k: number): number {
     const cycle = this.#o.preset.mode === "end-to-end" ? Infinity : this.#o.preset.cachedBatches;
-    return peekBatch(this.#streamConfig(stage.policy), k % cycle);
+    return k % cycle;
   }
 
   /** A stage's validation inputs alone (not its training batches): what a round's validation

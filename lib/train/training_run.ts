@@ -42,6 +42,7 @@ import { type LrFindOptions, type LrFindResult, sweepLearningRates } from "./lr_
 import { stepRecipe } from "./mix.ts";
 import { validate } from "./validate.ts";
 import type { Batch } from "../augment/batch.ts";
+import type { Sample } from "../augment/sampler.ts";
 import { planStages, runStage, type StagePlan, stoppedEarly } from "./stage.ts";
 import { StageInputs } from "./stage_inputs.ts";
 import { DAMAGED_PREFIX, runFiles } from "../layout.ts";
@@ -345,6 +346,13 @@ export class TrainingRun {
     this.#checkOpen();
     const plan = this.stage(n);
     return this.#inputs.photos(plan.spec, plan.firstStep + k);
+  }
+
+  /** Which photos `photos(n, k)` shows (ids, two for a splice), in the same order. */
+  samples(n: number | string = 1, k = 0): Sample[] {
+    this.#checkOpen();
+    const plan = this.stage(n);
+    return this.#inputs.samples(plan.spec, plan.firstStep + k);
   }
 
   /** Stage n's validation pass with the weights of the moment (after a stage: its last round's):
