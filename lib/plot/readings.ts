@@ -53,30 +53,36 @@ export function splitReading(
     } of its breed's test accuracy.`;
 }
 
-/** A stage's rounds: where the validation blend and the training loss started and ended. */
+/** A stage's rounds: where the validation blend and the training loss started and ended (from
+ * the round before the stage, when there is one: where the stage took over). */
 export function stageReading(history: readonly HistoryRow[], stage: string): string {
   const rows = history.filter((h) => h.stage === stage);
   if (rows.length === 0) return `Stage ${stage} has no rounds yet.`;
   const [first, last] = [rows[0], rows.at(-1)!];
-  const earlier = history.filter((h) => h.round < first.round).at(-1);
-  const from = earlier?.metrics.blend ?? first.metrics.blend;
-  const peak = rows[argBest(rows.map((h) => h.metrics.blend))];
-  const change = last.metrics.blend - from;
   const rounds = rows.length === 1 ? `round ${first.round}` : `rounds ${first.round}–${last.round}`;
-  return `Stage ${stage} (${rounds}): the validation blend went from ${pct(from)}` +
-    `${earlier ? ` (the round before)` : ""} to ${pct(last.metrics.blend)} (${
+  const heads = `the main head ends at ${pct(last.metrics.main)}, the aux head at ${
+    pct(last.metrics.aux)
+  }.`;
+  const start = history.filter((h) => h.round < first.round).at(-1) ??
+    (rows.length > 1 ? first : undefined);
+  if (!start) {
+    return `Stage ${stage} (${rounds}): the validation blend reached ${
+      pct(last.metrics.blend)
+    }; ${heads} Its training loss: ${last.metrics.loss.total.toFixed(3)}.`;
+  }
+  const peak = rows[argBest(rows.map((h) => h.metrics.blend))];
+  const change = last.metrics.blend - start.metrics.blend;
+  return `Stage ${stage} (${rounds}): the validation blend went from ${pct(start.metrics.blend)}` +
+    `${start === first ? "" : ` (the round before)`} to ${pct(last.metrics.blend)} (${
       points(change)
     } points)` +
-    (peak !== last ? `, its best ${pct(peak.metrics.blend)} at round ${peak.round}` : "") +
-    `; the main head ends at ${pct(last.metrics.main)}, the aux head at ${
-      pct(last.metrics.aux)
-    }. ` +
-    `The training loss went from ${first.metrics.loss.total.toFixed(3)} to ${
+    (peak !== last && peak.metrics.blend > last.metrics.blend
+      ? `, its best ${pct(peak.metrics.blend)} at round ${peak.round}`
+      : "") +
+    `; ${heads} The training loss went from ${start.metrics.loss.total.toFixed(3)} to ${
       last.metrics.loss.total.toFixed(3)
     }.` +
-    (rows.length > 1 && Math.abs(change) < 0.01
-      ? " Within a point: on ~800 validation photos that is noise."
-      : "");
+    (Math.abs(change) < 0.01 ? " A change under a point is within one seed's noise." : "");
 }
 
 /** The whole run's losses: training against validation, and where validation was lowest. */
@@ -99,14 +105,17 @@ export function blendReading(curve: readonly { alpha: number; accuracy: number }
   const main = curve.find((p) => p.alpha === 1) ?? curve.at(-1)!;
   // The alphas within half a point of the best: how much the choice matters.
   const near = curve.filter((p) => p.accuracy >= best.accuracy - 0.005).map((p) => p.alpha);
+  const [low, high] = [Math.min(...near), Math.max(...near)];
   return `Alpha ${best.alpha.toFixed(2)} gives ${pct(best.accuracy)}: ${
     points(best.accuracy - main.accuracy)
   } points against the main head alone (alpha 1, ${pct(main.accuracy)}) and ${
     points(best.accuracy - aux.accuracy)
   } against the aux head alone (alpha 0, ${pct(aux.accuracy)}). Every alpha from ${
-    Math.min(...near).toFixed(2)
-  } to ${Math.max(...near).toFixed(2)} is within half a point of the best: ` +
-    (Math.max(...near) - Math.min(...near) > 0.3
+    low.toFixed(2)
+  } to ${high.toFixed(2)} is within half a point of the best: ` +
+    (main.accuracy >= best.accuracy - 0.005
+      ? "the main head alone does as well, and the blend adds little here."
+      : high - low > 0.3
       ? "the top is flat, and where in it the maximum falls is noise."
       : "the choice matters.");
 }

@@ -70,8 +70,19 @@ Deno.test("readings: a stage starts where the round before it ended", () => {
     second,
     /from 70\.0% \(the round before\) to 75\.0% \(\+5\.0 points\), its best 80\.0% at round 3/,
   );
-  assert.match(second, /training loss went from 1\.200 to 1\.100/);
+  assert.match(second, /training loss went from 1\.500 to 1\.100/);
   assert.match(stageReading(history, "polish"), /no rounds/);
+  // A first stage of one round has nothing to start from; one after another starts from it.
+  const single = [row(1, "transfer-DA", 0.84, 0.95), row(2, "transfer", 0.86, 0.79)];
+  const alone = stageReading(single, "transfer-DA");
+  assert.match(
+    alone,
+    /\(round 1\): the validation blend reached 84\.0%.*Its training loss: 0\.950\./,
+  );
+  assert.match(
+    stageReading(single, "transfer"),
+    /from 84\.0% \(the round before\) to 86\.0%.*from 0\.950 to 0\.790/,
+  );
   const losses = lossReading([
     row(1, "a", 0.5, 2, 1.5),
     row(2, "a", 0.6, 1, 0.9),
@@ -94,8 +105,10 @@ Deno.test("readings: the blend against each head alone, and how flat its top is"
     /Alpha 0\.50 gives 80\.0%: \+5\.0 points against the main head alone \(alpha 1, 75\.0%\) and \+20\.0 against the aux head alone/,
   );
   assert.match(text, /from 0\.50 to 0\.75.*the choice matters/);
-  const flat = blendReading(curve.map((p) => ({ ...p, accuracy: 0.8 })));
-  assert.match(flat, /Alpha 0\.00 .* from 0\.00 to 1\.00 .* the top is flat/);
+  const wide = blendReading(curve.map((p) => ({ ...p, accuracy: p.alpha === 1 ? 0.7 : 0.8 })));
+  assert.match(wide, /Alpha 0\.00 .* from 0\.00 to 0\.75 .* the top is flat/);
+  const mainAlone = blendReading(curve.map((p) => ({ ...p, accuracy: p.alpha > 0.6 ? 0.8 : 0.7 })));
+  assert.match(mainAlone, /Alpha 0\.75 .* the main head alone does as well/);
 });
 
 Deno.test("readings: per breed, pseudo-label confidence, before and after, the budget bench", () => {
