@@ -390,7 +390,8 @@ export class Reproduction {
   }
 
   /** The transfer's run (`transfer/`), open and not trained: its batches and one step can be
-   * looked at (notebook 05) before `transfer` trains it with the same options. Close it first. */
+   * looked at (notebook 05) before `transfer` trains it with the same options (close it before:
+   * the folder has one holder at a time). */
   async openTransfer(pseudo: LabelledImage[], stages?: StageSpec[]): Promise<TrainingRun> {
     return await openRun({
       ...this.#options,
