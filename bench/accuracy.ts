@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
-import { benchArgs, ensureTorch, run, samplePhotos, type Torch } from "./common.ts";
+import { benchArgs, ensureTorch, run, samplePhotos, taskArgs, type Torch } from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
@@ -143,7 +143,8 @@ const result = {
   machine: `${cpu}, ${navigator.hardwareConcurrency} cores`,
   load: idle.line,
   date: new Date().toISOString().slice(0, 10),
-  command: `deno task bench:accuracy --budgets ${budgets.join(",")}`,
+  command: `deno task bench:accuracy --budgets ${budgets.join(",")}` +
+    (values.python === "/usr/bin/python3" ? "" : ` --python ${values.python}`),
 };
 await Deno.writeTextFile(join(out, "accuracy.json"), JSON.stringify(result, null, 2) + "\n");
 console.log(
@@ -153,7 +154,7 @@ console.log(
 /** A deno task's wall time in seconds; its output goes to a log beside the runs. */
 async function timedTask(task: string, args: string[]): Promise<number> {
   const started = performance.now();
-  const r = await run("deno", ["task", "--quiet", task, ...args]);
+  const r = await run(Deno.execPath(), [...taskArgs(task), ...args]);
   await Deno.writeTextFile(join(out, `${task}-${Date.now()}.log`), r.out);
   if (!r.ok) throw new Error(`deno task ${task} failed:\n${r.out.slice(-3000)}`);
   const seconds = (performance.now() - started) / 1000;

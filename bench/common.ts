@@ -8,7 +8,7 @@ import type { LabelledImage } from "../lib/data/dataset.ts";
 import { DecodePool } from "../lib/data/decode_pool.ts";
 import { loadImage } from "../lib/data/image.ts";
 import { readImageFolder } from "../lib/data/readers.ts";
-import { defaultDataset, defaultWeights } from "../lib/paths.ts";
+import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { Rng } from "../lib/rng.ts";
 import { TrunkPool } from "../lib/train/trunk_pool.ts";
 import { integerOption, parseCli } from "../lib/cli/run_args.ts";
@@ -132,20 +132,69 @@ export function mobileNetTrunkPool(
   }, workers);
 }
 
-/** Runs a command to its end; its stdout and stderr together. */
+/** Runs a command to its end; its stdout and stderr together. A bench stopped meanwhile ends it
+ * (`withChild`). */
 export async function run(
   cmd: string,
   args: string[],
   env?: Record<string, string>,
 ): Promise<{ ok: boolean; out: string }> {
-  const r = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output()
-    .catch((e) => ({
-      success: false,
-      stdout: new Uint8Array(),
-      stderr: new TextEncoder().encode(String(e)),
-    }));
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).spawn();
+  } catch (error) {
+    return { ok: false, out: String(error) };
+  }
+  const r = await withChild(child, () => child.output());
   const text = new TextDecoder();
   return { ok: r.success, out: text.decode(r.stdout) + text.decode(r.stderr) };
+}
+
+const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+const running = new Set<Deno.ChildProcess>();
+const handlers = Object.entries(SIGNALS).map(([signal, number]) => ({
+  signal: signal as keyof typeof SIGNALS,
+  handler: () => {
+    for (const child of running) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already ended
+      }
+    }
+    Deno.exit(128 + number);
+  },
+}));
+
+/**
+ * `work` while `child` runs: a bench stopped by a signal (Ctrl-C, `kill`, a closed terminal) ends
+ * its children first. A job left running would hold its run folder's lock and spend the cores of
+ * the next measurement. The listeners are there only while a child is.
+ */
+export async function withChild<T>(child: Deno.ChildProcess, work: () => Promise<T>): Promise<T> {
+  if (running.size === 0) {
+    for (const { signal, handler } of handlers) Deno.addSignalListener(signal, handler);
+  }
+  running.add(child);
+  try {
+    return await work();
+  } finally {
+    running.delete(child);
+    if (running.size === 0) {
+      for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+    }
+  }
+}
+
+/** A deno task's command as `deno` arguments (each bench's job is `deno run -A FILE`), to run it
+ * directly: ending a `deno task` process leaves the job it started running. */
+export function taskArgs(task: string): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(fromRoot("deno.json"))).tasks;
+  const [deno, ...args] = String(tasks[task] ?? "").split(" ");
+  if (deno !== "deno" || args[0] !== "run") {
+    throw new Error(`deno.json: task ${task} is not 'deno run ...'`);
+  }
+  return args;
 }
 
 /** A Python with PyTorch, and the environment its runs get. */
@@ -223,11 +272,12 @@ export async function reproduceJob(dir: string, args: readonly string[]): Promis
   const summaryFile = `${dir}/summary.json`;
   const done = await Deno.readTextFile(summaryFile).catch(() => undefined);
   if (!done) {
-    const result = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "reproduce", "--out", dir, ...args],
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...taskArgs("reproduce"), "--out", dir, ...args],
       stdout: "null",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    const result = await withChild(child, () => child.output());
     if (result.code !== 0) {
       const last = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1);
       throw new Error(`${dir}: ${last}`);

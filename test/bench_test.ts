@@ -29,3 +29,39 @@ Deno.test("bench: every task prints its usage on --help and refuses an unknown o
     );
   }
 });
+
+Deno.test("bench: a bench stopped by a signal ends the job it started", async () => {
+  const dir = await Deno.makeTempDir();
+  const pidFile = `${dir}/child.pid`;
+  try {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      await Deno.remove(pidFile).catch(() => {});
+      const bench = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "test/fixtures/bench_child.ts", pidFile],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      let pid = 0;
+      for (let i = 0; i < 200 && !pid; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        pid = Number((await Deno.readTextFile(pidFile).catch(() => "")).trim());
+      }
+      assert.ok(pid > 0, "the child started");
+      bench.kill(signal);
+      const status = await bench.status;
+      assert.ok(!status.success, `${signal}: the bench ended by the signal`);
+      await bench.stderr.cancel();
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        // Gone, or a zombie (ended, not yet reaped by its new parent).
+        const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+        alive = stat !== "" && stat.split(") ")[1]?.[0] !== "Z";
+        if (alive) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (alive) Deno.kill(pid, "SIGKILL");
+      assert.ok(!alive, `${signal}: the child ${pid} outlived its bench`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
