@@ -13,7 +13,15 @@
  */
 import { join } from "node:path";
 import { checkIdle, describeIdle, watchOthers } from "./idle.ts";
-import { benchArgs, ensureTorch, run, samplePhotos, taskArgs, type Torch } from "./common.ts";
+import {
+  benchArgs,
+  count,
+  ensureTorch,
+  run,
+  samplePhotos,
+  taskArgs,
+  type Torch,
+} from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
@@ -21,13 +29,16 @@ import { buildBackbone } from "../lib/model/index.ts";
 import { loadPretrained } from "../lib/model/pretrained.ts";
 import { loadImage } from "../lib/data/image.ts";
 
-const HELP = `Usage: deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python PATH]
+const HELP =
+  `Usage: deno task bench:accuracy [--budgets 3,5,8,10] [--seed N] [--out DIR] [--python PATH]
 
 Test-part accuracy against wall time: the main job under --minutes B for each budget B, beside a
 plain PyTorch fine-tune of the same weights on the same split and cores (bench/torch_finetune.py).
 Writes bench/accuracy.json. Takes about the sum of the budgets, twice.
 
   --budgets LIST  minutes, comma-separated (default 3,5,8,10)
+  --seed N        both sides' training seed (default 0); the split stays seed 0's, so every
+                  seed is scored on the same test part
   --out DIR       where the runs go (default a fresh temporary folder)
   --python PATH   the Python with PyTorch (default /usr/bin/python3; a venv with tcmalloc is
                   set up from it when needed)`;
@@ -36,7 +47,9 @@ const { values } = benchArgs(HELP, {
   budgets: { type: "string", default: "3,5,8,10" },
   out: { type: "string" },
   python: { type: "string", default: "/usr/bin/python3" },
+  seed: { type: "string", default: "0" },
 });
+const seed = count("seed", values.seed, 0);
 const budgets = values.budgets.split(",").map((b) => {
   const minutes = Number(b);
   if (!(minutes > 0 && minutes <= 600)) {
@@ -77,6 +90,8 @@ for (const minutes of budgets) {
     "--minutes",
     String(minutes),
     "--seed",
+    String(seed),
+    "--split-seed",
     "0",
     "--cache-dir",
     join(out, `cache-${minutes}min`),
@@ -106,6 +121,8 @@ for (const minutes of budgets) {
     String(minutes),
     "--threads",
     String(navigator.hardwareConcurrency || 1),
+    "--seed",
+    String(seed),
   ], python.env);
   if (!r.ok) throw new Error(`torch_finetune.py failed:\n${r.out}`);
   const row = JSON.parse(r.out.split("\n").filter((l) => l.startsWith("{")).at(-1)!);
@@ -144,6 +161,7 @@ const result = {
   load: idle.line,
   date: new Date().toISOString().slice(0, 10),
   command: `deno task bench:accuracy --budgets ${budgets.join(",")}` +
+    (seed === 0 ? "" : ` --seed ${seed}`) +
     (values.python === "/usr/bin/python3" ? "" : ` --python ${values.python}`),
 };
 await Deno.writeTextFile(join(out, "accuracy.json"), JSON.stringify(result, null, 2) + "\n");

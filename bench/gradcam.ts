@@ -38,7 +38,7 @@ if (!values.run) {
   console.error("error: --run DIR is required (see --help)");
   Deno.exit(2);
 }
-const photos = count("--photos", values.photos ?? "40");
+const photos = count("photos", values.photos ?? "40");
 
 await initBackend({ quiet: true });
 const run = await loadRun(values.run, "best");
