@@ -272,16 +272,9 @@ export async function reproduceJob(dir: string, args: readonly string[]): Promis
   const summaryFile = `${dir}/summary.json`;
   const done = await Deno.readTextFile(summaryFile).catch(() => undefined);
   if (!done) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...taskArgs("reproduce"), "--out", dir, ...args],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const result = await withChild(child, () => child.output());
-    if (result.code !== 0) {
-      const last = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1);
-      throw new Error(`${dir}: ${last}`);
-    }
+    // Its error is the last line: stderr comes after stdout in `run`'s output.
+    const result = await run(Deno.execPath(), [...taskArgs("reproduce"), "--out", dir, ...args]);
+    if (!result.ok) throw new Error(`${dir}: ${result.out.trim().split("\n").at(-1)}`);
   }
   const summary = JSON.parse(done ?? await Deno.readTextFile(summaryFile));
   return { ...summary.scores, seconds: summary.seconds };

@@ -53,16 +53,18 @@ interface Variant {
   logProbability?: boolean;
 }
 
-/** One photo's map for class c: lib's gradCam, with a reference and a log-probability option. */
-function camOf(model: SeedModel, net: InferenceModel, x: Float32Array, c: number, v: Variant) {
+/** One photo's map for class c (default: the head's top breed): lib's gradCam, with a reference
+ * and a log-probability option. */
+function camOf(model: SeedModel, net: InferenceModel, x: Float32Array, v: Variant, c?: number) {
   return tf.tidy(() => {
     const a = net.predict(tf.tensor4d(x, [1, size, size, 3])) as tf.Tensor4D;
     const output = v.head === "main" ? 1 : 2;
     const logits = (p: tf.Tensor) =>
       (model.head.apply(p, { training: false }) as tf.Tensor[])[output] as tf.Tensor2D;
     const score = (p: tf.Tensor) => (v.logProbability ? tf.logSoftmax(logits(p)) : logits(p));
-    const pick = tf.oneHot([c], model.classes).toFloat();
-    const grad = tf.grad((p: tf.Tensor) => score(p).mul(pick).sum())(a.mean([1, 2]));
+    const pooled = a.mean([1, 2]);
+    const pick = tf.oneHot([c ?? logits(pooled).argMax(1).dataSync()[0]], model.classes).toFloat();
+    const grad = tf.grad((p: tf.Tensor) => score(p).mul(pick).sum())(pooled);
     const w = grad.div(a.shape[1] * a.shape[2]).reshape([1, 1, 1, -1]);
     const evidence = v.baseline ? a.sub(tf.tensor(v.baseline).reshape([1, 1, 1, -1])) : a;
     const cam = tf.relu(evidence.mul(w).sum(3)).squeeze([0]);
@@ -129,7 +131,7 @@ for (const v of variants) {
   const share: number[] = [];
   let peaks = 0;
   for (const { x, c, cells } of canvases) {
-    const map = camOf(run.model, features, x, c, v);
+    const map = camOf(run.model, features, x, v, c);
     const inside = (i: number) => {
       const [r, col] = [Math.floor(i / 7), i % 7];
       return r >= cells[0] && r <= cells[1] && col >= cells[0] && col <= cells[1];
@@ -138,15 +140,10 @@ for (const v of variants) {
     share.push(total > 0 ? map.reduce((s, m, i) => (inside(i) ? s + m : s), 0) / total : 0);
     if (total > 0 && inside(map.indexOf(1))) peaks++;
   }
-  const lit = whole.map((p) => {
-    const x = scaledPhotos(wholeCache, [p.id]);
-    const c = tf.tidy(() => {
-      const a = features.predict(tf.tensor4d(x, [1, size, size, 3])) as tf.Tensor;
-      const out = run.model.head.apply(a.mean([1, 2]), { training: false }) as tf.Tensor[];
-      return out[v.head === "main" ? 1 : 2].argMax(1).dataSync()[0];
-    });
-    return camOf(run.model, features, x, c, v).filter((m) => m > 0.1).length / 49;
-  });
+  const lit = whole.map((p) =>
+    camOf(run.model, features, scaledPhotos(wholeCache, [p.id]), v).filter((m) => m > 0.1)
+      .length / 49
+  );
   console.log(
     `| ${v.head} | ${v.name} | ${(100 * mean(share)).toFixed(0)}% | ${peaks}/${canvases.length} | ${
       (100 * mean(lit)).toFixed(0)

@@ -10,16 +10,16 @@ import { openReproduction } from "@/pipeline/reproduce.ts";
 import { PRESETS, smallPreset } from "@/run/presets.ts";
 import { loadRun } from "@/run/load.ts";
 import { disposeSeedModel, type SeedModel } from "@/model/seed_model.ts";
-import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
+import { assertSameValues, makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
 
-// A scalar to compare: assert's diff of two long Float32Arrays takes minutes to print.
 const headWeights = (model: SeedModel) =>
   model.head.getWeights().map((w) => Float32Array.from(w.dataSync()));
-function largestDifference(a: Float32Array[], b: Float32Array[]): number {
-  assert.equal(a.length, b.length);
-  return Math.max(...a.map((w, i) => w.reduce((m, v, j) => Math.max(m, Math.abs(v - b[i][j])), 0)));
+// assertSameValues, not deepEqual: assert's diff of two long Float32Arrays takes minutes to print.
+function assertSameWeights(actual: Float32Array[], expected: Float32Array[], what: string): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((w, i) => assertSameValues(w, expected[i], `${what}, head weight ${i}`));
 }
 
 Deno.test("transfer by hand: opened from the best checkpoint, its batch from the pool, its step the API's", async () => {
@@ -44,7 +44,7 @@ Deno.test("transfer by hand: opened from the best checkpoint, its batch from the
     const run = await r.openTransfer(pseudo);
     // It starts from the best checkpoint of stages 1-3, not from ImageNet and fresh heads.
     const best = await loadRun(join(dir, "job", "train"), "best");
-    assert.equal(largestDifference(headWeights(run.model), headWeights(best.model)), 0);
+    assertSameWeights(headWeights(run.model), headWeights(best.model), "the best checkpoint's");
     disposeSeedModel(best.model);
 
     // Its first batch: photos of the pool (training, validation and pseudo-labelled test photos),
@@ -71,7 +71,7 @@ Deno.test("transfer by hand: opened from the best checkpoint, its batch from the
     const step = await run.stepByHand(1);
     assert.ok(step.api.largestDifference < 1e-6, `by hand vs API: ${step.api.largestDifference}`);
     assert.ok(step.parts.some((p) => p.part.startsWith("backbone ")), "the blocks train");
-    assert.equal(largestDifference(headWeights(run.model), weights), 0);
+    assertSameWeights(headWeights(run.model), weights, "put back");
     assert.equal(tf.memory().numTensors, tensors);
     await run.close();
 
