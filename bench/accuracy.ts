@@ -5,8 +5,9 @@
  * Ours: the main job (`deno task reproduce`, the `cpu` preset) with `--minutes B` for each budget
  * B, seed 0, each process timed from start to end from a fresh decoded-photo cache. PyTorch: one
  * run per budget, its cosine schedule fitted to that budget, the clock counting decoding, training
- * and the test predictions. Both are scored on the carved-off test part (never trained or tuned
- * on). Before anything is measured, the PyTorch network's pooled features are checked against the
+ * and the test predictions. PyTorch predicts as ours did: with flip test-time augmentation when
+ * our jobs used it (the `cpu` preset does), its plain accuracy read from the same run. Both are
+ * scored on the carved-off test part (never trained or tuned on). Before anything is measured, the PyTorch network's pooled features are checked against the
  * project's on the same photos.
  *
  *   deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python /usr/bin/python3]
@@ -24,6 +25,7 @@ import {
 } from "./common.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../lib/paths.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
+import { type AccuracyBench, type AccuracyPoint, readAccuracyBench } from "../lib/plot/budget.ts";
 import { initBackend, tf } from "../lib/engine/tf.ts";
 import { buildBackbone } from "../lib/model/index.ts";
 import { loadPretrained } from "../lib/model/pretrained.ts";
@@ -41,14 +43,22 @@ Writes bench/accuracy.json. Takes about the sum of the budgets, twice.
                   seed is scored on the same test part
   --out DIR       where the runs go (default a fresh temporary folder)
   --python PATH   the Python with PyTorch (default /usr/bin/python3; a venv with tcmalloc is
-                  set up from it when needed)`;
+                  set up from it when needed)
+  --mean A,B      no runs: average sittings' accuracy.json files (one per --seed) point by
+                  point into bench/accuracy.json, the figure's data`;
 
 const { values } = benchArgs(HELP, {
   budgets: { type: "string", default: "3,5,8,10" },
   out: { type: "string" },
   python: { type: "string", default: "/usr/bin/python3" },
   seed: { type: "string", default: "0" },
+  mean: { type: "string" },
 });
+if (values.mean) {
+  const written = await writeMean(values.mean.split(","), fromRoot("bench", "accuracy.json"));
+  console.log(`written: ${written}`);
+  Deno.exit(0);
+}
 const seed = count("seed", values.seed, 0);
 const budgets = values.budgets.split(",").map((b) => {
   const minutes = Number(b);
@@ -73,6 +83,8 @@ interface Point {
   accuracy: number;
   /** Accuracy before the transfer (ours). */
   before?: number;
+  /** PyTorch's accuracy without flip test-time augmentation, where `accuracy` has it. */
+  plain?: number;
 }
 // Ours at each budget: the main job under `--minutes`, each from a cold decoded-photo cache (as
 // PyTorch decodes its photos inside its clock), the process timed from start to end.
@@ -107,6 +119,9 @@ for (const minutes of budgets) {
 }
 
 const split = runFiles(jobFiles(dirs[0]).train);
+// PyTorch predicts as ours did: with flip test-time augmentation when our jobs used it (the cpu
+// preset's default), its time inside the budget; its plain accuracy comes from the same run.
+const flip: boolean = JSON.parse(await Deno.readTextFile(jobFiles(dirs[0]).summary)).settings.flip;
 const torch: Point[] = [];
 for (const minutes of budgets) {
   const r = await run(python.python, [
@@ -123,13 +138,15 @@ for (const minutes of budgets) {
     String(navigator.hardwareConcurrency || 1),
     "--seed",
     String(seed),
+    ...(flip ? ["--flip"] : []),
   ], python.env);
   if (!r.ok) throw new Error(`torch_finetune.py failed:\n${r.out}`);
   const row = JSON.parse(r.out.split("\n").filter((l) => l.startsWith("{")).at(-1)!);
   torch.push({
-    what: `PyTorch, ${minutes} min budget (${row.epochs} epochs)`,
+    what: `PyTorch, ${minutes} min budget (${row.epochs} epochs)${flip ? ", flip TTA" : ""}`,
     minutes: row.seconds / 60,
     accuracy: row.accuracy,
+    ...(flip ? { plain: row.plainAccuracy } : {}),
   });
 }
 
@@ -139,17 +156,30 @@ console.log(`\nmachine: ${cpu}, ${navigator.hardwareConcurrency} cores; ${idle.l
 console.log(`runs in ${out}; test part: ${split.testAnswers}\n`);
 console.log("| what | wall time | test-part accuracy |\n|---|---|---|");
 for (const p of [...ours, ...torch]) {
-  const before = p.before === undefined ? "" : ` (${percent(p.before)} before transfer)`;
+  const before = p.before !== undefined
+    ? ` (${percent(p.before)} before transfer)`
+    : p.plain !== undefined
+    ? ` (${percent(p.plain)} without flip)`
+    : "";
   console.log(`| ${p.what} | ${p.minutes.toFixed(2)} min | ${percent(p.accuracy)}${before} |`);
 }
-console.log("\n| budget | PyTorch reference | ours (--minutes) | ours' wall time | difference |");
-console.log("|---|---|---|---|---|");
+const points = (x: number) => `${(100 * x).toFixed(2)} points`;
+console.log(
+  `\n| budget | PyTorch reference${
+    flip ? " (flip TTA)" : ""
+  } | ours (--minutes) | ours' wall time ` +
+    `| difference |${flip ? " PyTorch without flip | difference |" : ""}`,
+);
+console.log(`|---|---|---|---|---|${flip ? "---|---|" : ""}`);
 for (const [i, minutes] of budgets.entries()) {
   const [theirs, mine] = [torch[i], ours[i]];
+  const plain = theirs.plain === undefined
+    ? ""
+    : ` ${percent(theirs.plain)} | ${points(mine.accuracy - theirs.plain)} |`;
   console.log(
     `| ${minutes} min | ${percent(theirs.accuracy)} | ${percent(mine.accuracy)} | ` +
       `${mine.minutes.toFixed(2)} min (${(100 * mine.minutes / minutes).toFixed(0)}%) | ` +
-      `${(100 * (mine.accuracy - theirs.accuracy)).toFixed(2)} points |`,
+      `${points(mine.accuracy - theirs.accuracy)} |${plain}`,
   );
 }
 if (!idle.valid) console.log("\n(the machine was not idle: times above are not comparable)");
@@ -219,4 +249,40 @@ async function checkNetworks(python: Torch): Promise<void> {
   console.error(
     `PyTorch and project networks agree: pooled features within ${diff.toExponential(1)}`,
   );
+}
+
+/** Sittings of other seeds averaged point by point (their budgets in the same order). */
+async function writeMean(files: string[], out: string): Promise<string> {
+  const sittings = await Promise.all(files.map((file) => readAccuracyBench(file)));
+  const seeds = sittings.map((s) => Number(/--seed (\d+)/.exec(s.command)?.[1] ?? 0));
+  const n = sittings.length;
+  const mean = (side: "ours" | "torch") =>
+    sittings[0][side].map((first, i) => {
+      const points = sittings.map((s) => s[side][i]);
+      if (points.some((p) => !p)) throw new Error(`${side} point ${i}: missing in a sitting`);
+      const avg = (pick: (p: AccuracyPoint) => number | undefined) => {
+        const values = points.map(pick);
+        return values.every((v) => v !== undefined)
+          ? values.reduce((a, b) => a! + b!, 0)! / n
+          : undefined;
+      };
+      return {
+        what: first.what.replace(/ \(.*?\)/, ` (mean of ${n} seeds)`),
+        minutes: avg((p) => p.minutes)!,
+        accuracy: avg((p) => p.accuracy)!,
+        ...(first.before !== undefined ? { before: avg((p) => p.before) } : {}),
+        ...(first.plain !== undefined ? { plain: avg((p) => p.plain) } : {}),
+      };
+    });
+  const result: AccuracyBench = {
+    ours: mean("ours"),
+    torch: mean("torch"),
+    machine: sittings[0].machine,
+    load: sittings.map((s, i) => `seed ${seeds[i]}: ${s.load}`).join("; "),
+    date: [...new Set(sittings.map((s) => s.date))].join(", "),
+    command: `${sittings.map((s) => s.command).join("; ")}; then --mean of the two files`,
+    seeds,
+  };
+  await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+  return out;
 }

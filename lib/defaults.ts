@@ -16,7 +16,8 @@ export const DEFAULTS = {
   glu: true,
   /** The seed's weights of the center loss and of the auxiliary head's cross-entropy. */
   lossWeights: { center: 0.25, aux: 0.25 },
-  /** Mirror-image test-time augmentation (beyond the seed). */
+  /** Mirror-image test-time augmentation (beyond the seed), where the preset says nothing (the
+   * `cpu` preset says on). */
   flip: false,
   /** Keep pseudo-labels whose blended probability reaches this (0 keeps all, as the seed). */
   threshold: 0,

@@ -69,6 +69,7 @@ export { DEFAULTS } from "./defaults.ts";
 export { openRun, train, TrainingRun, type TrainOptions } from "./train/run.ts";
 export { trainingPool } from "./train/training_run.ts";
 export { notebookProgressCallback, progressCallback } from "./train/callbacks.ts";
+export { showStepParts, type StepByHand } from "./train/step_by_hand.ts";
 
 // Prediction, analysis, submissions, export, ensembles
 export { loadFinalModel, predictPhotos, type Probabilities } from "./predict/predict.ts";

@@ -25,8 +25,9 @@ const HELP = `Usage: deno task export --run DIR --out DIR [options]
                       with onnxruntime-web; serve the folder on this machine only, e.g.
                       python3 -m http.server --bind 127.0.0.1 -d DIR (one thread; a server
                       sending COOP/COEP headers gives it threads)
-  --flip            the ONNX models also predict each photo's mirror image and average the two
-                    (as predict --flip)
+  --flip            the ONNX models also predict each photo's mirror image and average the two,
+                    as the cpu preset's submissions and predict do (left out: one view per
+                    photo, half the work in the browser; the TF.js model is always one view)
   --int8 MODE       auto (default): calibrate an int8 model on 256 of the run's training
                     photos, score both on its carved-off test part (else its validation part)
                     and write it only if it loses at most 0.5 points; always; never

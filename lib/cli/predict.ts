@@ -11,7 +11,7 @@ import { DataError, UsageError } from "../errors.ts";
 import { readNames } from "../data/names.ts";
 import { labelWithName } from "../data/breeds.ts";
 import { explainFiles } from "../predict/explain.ts";
-import { given, integerOption, parseCli } from "./run_args.ts";
+import { flipOption, given, integerOption, parseCli } from "./run_args.ts";
 import { runMain } from "./main.ts";
 import { DEFAULTS } from "../defaults.ts";
 
@@ -20,7 +20,9 @@ const HELP = `Usage: deno task predict --run DIR [options] PHOTO|FOLDER...
   --run DIR        a run folder: deno task train's (its best checkpoint) or deno task
                    reproduce's (the model of its final submissions)
   --top K          breeds to show per photo (default ${DEFAULTS.top})
-  --flip           average each photo with its mirror image
+  --flip, --no-flip
+                   average each photo with its mirror image, or not (default: as the run's
+                   submissions do: the cpu preset's runs do, the seed preset's do not)
   --json           one JSON array: [{path, top: [{label, name, probability}]} | {path, error}]
   --tsv            path, rank, label, name, probability (one row per guess; errors as rank 0)
   --names FILE     display names for the labels: 'label<TAB>name' lines (a competition's
@@ -38,6 +40,7 @@ await runMain(async () => {
     run: { type: "string" },
     top: { type: "string" },
     flip: { type: "boolean" },
+    "no-flip": { type: "boolean" },
     json: { type: "boolean", default: false },
     tsv: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
@@ -53,7 +56,8 @@ await runMain(async () => {
   const names = values.names ? await readNames(values.names) : undefined;
   const loaded = await loadFinalModel(values.run);
   const run = names ? { ...loaded, labels: loaded.labels.withNames(names) } : loaded;
-  logLine(`model: ${run.description}`);
+  const flip = flipOption(values) ?? run.flip;
+  logLine(`model: ${run.description}${flip ? "; each photo averaged with its mirror image" : ""}`);
   const notPhotos: string[] = [];
   const photos = await listPhotos(positionals, notPhotos);
   if (notPhotos.length) {
@@ -75,7 +79,7 @@ await runMain(async () => {
   };
   const results = await predictFiles(run, photos, {
     top,
-    flip: values.flip,
+    flip,
     cacheDir: values["cache-dir"],
     onDecode: bar("decode"),
     onPredict: bar("predict"),

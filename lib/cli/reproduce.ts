@@ -6,6 +6,7 @@
 import { initBackend } from "../engine/tf.ts";
 import {
   defaultRunFolder,
+  flipOption,
   given,
   numberOption,
   parseRunArgs,
@@ -26,7 +27,8 @@ blend search, prediction, pseudo-label transfer, submissions. Resumes by itself:
 command again.
 
 Job:
-  --flip              flip test-time augmentation for the submissions (beyond the seed)
+  --flip, --no-flip   average each test prediction with its mirror image, or not (default: the
+                      preset's: on for cpu and quick, off for seed, as the seed predicts)
   --threshold P       keep pseudo-labels with blended probability >= P (default ${DEFAULTS.threshold}: all, as the seed)
   --no-transfer       stop after the first submissions
 
@@ -35,6 +37,7 @@ ${RUN_HELP}`;
 await runMain(async () => {
   const values = parseRunArgs(HELP, {
     flip: { type: "boolean" },
+    "no-flip": { type: "boolean" },
     threshold: { type: "string" },
     "no-transfer": { type: "boolean" },
   });
@@ -47,14 +50,15 @@ await runMain(async () => {
   const out = values.out ?? defaultRunFolder("reproduce", inputs);
   await initBackend();
   const transfer = values["no-transfer"] ? false : undefined;
+  const flip = flipOption(values);
   const s = await reproduce({
     ...await runSettings(inputs, out, {
       transfer,
-      flip: values.flip,
+      flip,
       valFraction: inputs.valFraction,
       testFraction: inputs.testFraction,
     }),
-    flip: values.flip,
+    flip,
     threshold,
     transfer,
     callbacks: [progressCallback()],

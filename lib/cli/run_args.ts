@@ -193,6 +193,12 @@ export function given<T>(value: string | undefined, parse: (value: string) => T)
   return value === undefined ? undefined : parse(value);
 }
 
+/** `--flip` true, `--no-flip` false, neither undefined (the run's or the preset's choice). */
+export function flipOption(values: { flip?: boolean; "no-flip"?: boolean }): boolean | undefined {
+  if (values.flip && values["no-flip"]) throw new UsageError("--flip and --no-flip: choose one");
+  return values.flip ? true : values["no-flip"] ? false : undefined;
+}
+
 /** A whole number (negative allowed), or a UsageError naming the option. */
 export function integerOption(name: string, value: string): number {
   const n = Number(value);
@@ -457,7 +463,7 @@ export async function runSettings(inputs: RunInputs, out: string, job?: JobPlan)
   const budgetClock = minutes === undefined ? undefined : {
     start: 0,
     job: job && {
-      flip: job.flip ?? DEFAULTS.flip,
+      flip: job.flip ?? inputs.preset.flip ?? DEFAULTS.flip,
       transfer: job.transfer ?? DEFAULTS.transfer,
     },
   };

@@ -80,7 +80,7 @@ async function workload(request: BudgetRequest): Promise<Workload> {
     photos: labelled + listing.test.length,
     val: Math.round((labelled - carved) * (request.valFraction ?? DEFAULTS.valFraction)),
     test: listing.test.length + carved,
-    flip: job?.flip ?? DEFAULTS.flip,
+    flip: job?.flip ?? request.preset.flip ?? DEFAULTS.flip,
     transfer: job !== undefined && (job.transfer ?? DEFAULTS.transfer) &&
       request.preset.transferStages.length > 0,
     predicts: job !== undefined,

@@ -39,31 +39,50 @@ export async function preflight(
 }
 
 /** The options that change a reproduce folder's files beyond its training runs (reproduce.json):
- * refused when they differ from what the folder was made with. */
-export async function checkSettings(out: string, settings: Record<string, unknown>): Promise<void> {
+ * each one the command gives, else what the folder was made with, else its default. A given one
+ * that differs from what the folder was made with is refused; a new folder records them. */
+export async function settleSettings<T extends Record<string, unknown>>(
+  out: string,
+  given: Partial<T>,
+  defaults: T,
+): Promise<T> {
   const file = jobFiles(out).record;
   const saved = await readJsonIfAny<Record<string, unknown>>(
     file,
-    `it records ${Object.keys(settings).join(", ")}; ` +
+    `it records ${Object.keys(defaults).join(", ")}; ` +
       "remove it and run the command with the options this run was started with",
   );
-  if (saved) return compareSettings(file, saved, settings);
+  const asked = Object.fromEntries(
+    Object.entries(given).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+  const made = saved ? { file, settings: saved } : await madeWith(out);
+  if (made) compareSettings(made.file, made.settings, asked);
+  const kept = Object.fromEntries(
+    Object.keys(defaults).filter((key) => made && key in made.settings)
+      .map((key) => [key, made!.settings[key]]),
+  ) as Partial<T>;
+  const settled = { ...defaults, ...kept, ...asked };
+  if (!saved) await writeTextAtomic(file, JSON.stringify(settled, null, 1));
+  return settled;
+}
+
+/** What a folder without its record was made with, as its later parts say; a new folder is made
+ * (a folder of other files is refused). */
+async function madeWith(
+  out: string,
+): Promise<{ file: string; settings: Record<string, unknown> } | undefined> {
   await Deno.mkdir(out, { recursive: true });
   const parts = jobFiles(out);
-  if (await exists(runFiles(parts.train).config)) {
-    // The record is gone (removed, as its damaged-file line advises) but the job's parts are
-    // here: what they were made with is still written in them, and only the same options go on.
-    const evidence = await recordedSettings(out);
-    if (evidence) compareSettings(evidence.file, evidence.settings, settings);
-  } else {
-    // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
-    await refuseForeignFolder(
-      out,
-      [basename(parts.train)],
-      "not empty and not a reproduce run folder; start it in another folder (--out)",
-    );
-  }
-  await writeTextAtomic(file, JSON.stringify(settings, null, 1));
+  // The record is gone (removed, as its damaged-file line advises) but the job's parts are here:
+  // what they were made with is still written in them.
+  if (await exists(runFiles(parts.train).config)) return await recordedSettings(out);
+  // A folder whose train/ part was trained alone (notebook 03) is continued; train() checks it.
+  await refuseForeignFolder(
+    out,
+    [basename(parts.train)],
+    "not empty and not a reproduce run folder; start it in another folder (--out)",
+  );
+  return undefined;
 }
 
 function compareSettings(

@@ -41,7 +41,7 @@ import {
 } from "../train/budget.ts";
 import { logLine, percent } from "../progress.ts";
 
-import { checkSettings, preflight } from "./job_folder.ts";
+import { preflight, settleSettings } from "./job_folder.ts";
 import { classPrior, pseudoLabels, withFallback } from "./pseudo_labels.ts";
 /** A job's options: a training run's (its `out` is the job's folder; `train/` and `transfer/` are
  * made inside it) and what the job adds. Missing ones come from DEFAULTS. */
@@ -57,11 +57,11 @@ export interface ReproduceOptions
 }
 
 /** What a job adds to its training runs' settings, filled in. */
-interface JobSettings {
+type JobSettings = {
   flip: boolean;
   threshold: number;
   transfer: boolean;
-}
+};
 
 export interface Scores {
   main: number;
@@ -155,17 +155,18 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceSum
 export async function openReproduction(options: ReproduceOptions): Promise<Reproduction> {
   await holderOf("reproduction", options.out)?.release();
   const { out, flip, threshold, transfer, ...runOptions } = options;
-  const job: JobSettings = {
-    flip: flip ?? DEFAULTS.flip,
-    threshold: threshold ?? DEFAULTS.threshold,
-    transfer: transfer ?? DEFAULTS.transfer,
-  };
   // Listed and read once: the job's two runs and its checks use these.
   const { listing, pretrained } = await preflight(options);
   const owned = options.pretrained ? undefined : pretrained;
   let lock: RunLock | undefined;
+  let job: JobSettings;
   try {
-    await checkSettings(out, { ...job });
+    // Left out, a setting is what the folder was made with, or the default (flip: the preset's).
+    job = await settleSettings<JobSettings>(out, { flip, threshold, transfer }, {
+      flip: options.preset.flip ?? DEFAULTS.flip,
+      threshold: DEFAULTS.threshold,
+      transfer: DEFAULTS.transfer,
+    });
     lock = await lockRunFolder(out);
     await removeStaleTemporaries(out, false);
     await removeStaleTemporaries(jobFiles(out).submissions);

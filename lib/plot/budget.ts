@@ -11,6 +11,8 @@ export interface AccuracyPoint {
   accuracy: number;
   /** Ours: the accuracy before the transfer. */
   before?: number;
+  /** PyTorch, where `accuracy` has flip test-time augmentation (as ours): without it. */
+  plain?: number;
 }
 
 /** What `bench:accuracy` writes (`bench/accuracy.json`): both curves and where they were made. */
@@ -23,6 +25,8 @@ export interface AccuracyBench {
   command: string;
   /** What a reader must know to read the figure (a handicapped reference, another machine). */
   note?: string;
+  /** The seeds averaged into each point (`bench:accuracy --mean`); left out: one. */
+  seeds?: number[];
 }
 
 /** The committed benchmark (or another run's file). */
@@ -46,8 +50,14 @@ export function accuracyPerMinute(bench: AccuracyBench): Figure {
     y: points.map((p) => Number((100 * y(p)).toFixed(2))),
   });
   const withBefore = bench.ours.filter((p) => p.before !== undefined);
+  const plain = bench.torch.filter((p) => p.plain !== undefined);
   return lineChart([
-    line("PyTorch fine-tune", bench.torch, (p) => p.accuracy),
+    line(
+      plain.length ? "PyTorch fine-tune, flip TTA" : "PyTorch fine-tune",
+      bench.torch,
+      (p) => p.accuracy,
+    ),
+    ...(plain.length ? [line("PyTorch fine-tune, no TTA", plain, (p) => p.plain!)] : []),
     line("this project (--minutes)", bench.ours, (p) => p.accuracy),
     ...(withBefore.length
       ? [line("this project, before transfer", withBefore, (p) => p.before!)]

@@ -190,6 +190,10 @@ export function budgetReading(bench: AccuracyBench): string {
   const lines = pairs.map(({ ours, torch }) =>
     `${ours.what}: ${pct(ours.accuracy)} against ${pct(torch.accuracy)} (${
       points(ours.accuracy - torch.accuracy)
+    }${
+      torch.plain === undefined
+        ? ""
+        : `; ${pct(torch.plain)} without its flip, ${points(ours.accuracy - torch.plain)}`
     })`
   );
   const [first, last] = [bench.ours[0], bench.ours.at(-1)!];
@@ -197,5 +201,11 @@ export function budgetReading(bench: AccuracyBench): string {
     first.minutes.toFixed(1)
   } min to ${pct(last.accuracy)} at ${last.minutes.toFixed(1)} min (${
     signed(100 * (last.accuracy - first.accuracy))
-  } points). One seed per point: differences under about two points are noise.`;
+  } points). ${
+    (bench.seeds?.length ?? 1) > 1
+      ? `Each point is the mean of ${bench.seeds!.length} seeds (${
+        bench.seeds!.join(", ")
+      }): differences under about ${(2 / Math.sqrt(bench.seeds!.length)).toFixed(1)} points`
+      : "One seed per point: differences under about two points"
+  } are noise.`;
 }

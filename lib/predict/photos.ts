@@ -74,6 +74,7 @@ export function topK(
 
 export interface PredictFilesOptions {
   top?: number;
+  /** Average each photo with its mirror image (default: as the run's submissions do). */
   flip?: boolean;
   cacheDir?: string;
   onDecode?: (done: number, total: number) => void;
@@ -86,7 +87,7 @@ export async function predictFiles(
   paths: readonly string[],
   options: PredictFilesOptions = {},
 ): Promise<PhotoPrediction[]> {
-  const { top = DEFAULTS.top, flip = DEFAULTS.flip } = options;
+  const { top = DEFAULTS.top, flip = run.flip } = options;
   const items = paths.map((path, i) => ({ id: `photo${i}`, path }));
   const cache = await cacheImages(items, {
     size: run.config.preset.backbone.size,

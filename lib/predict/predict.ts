@@ -12,7 +12,7 @@ import { foldModel } from "../model/fold.ts";
 import { bestOf, listCheckpoints } from "../run/checkpoint.ts";
 import { type LoadedRun, loadRun } from "../run/load.ts";
 import { DataError } from "../errors.ts";
-import { exists } from "../files.ts";
+import { exists, readJsonIfAny } from "../files.ts";
 import { jobFiles, runFiles } from "../layout.ts";
 import { DEFAULTS } from "../defaults.ts";
 
@@ -132,6 +132,9 @@ export interface FinalModel extends LoadedRun {
   description: string;
   /** The run folder whose split (split.tsv, test_answers.tsv) the model was trained on. */
   splitFolder: string;
+  /** Whether its predictions average each photo with its mirror image, as its submissions do: what
+   * a job folder was made with (reproduce.json), else the preset's choice. */
+  flip: boolean;
 }
 
 /**
@@ -152,6 +155,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
       alpha,
       description: bestDescription(run.checkpoint.path, alpha),
       splitFolder: dir,
+      flip: run.config.preset.flip ?? DEFAULTS.flip,
     };
   }
   const { train, transfer } = jobFiles(dir);
@@ -161,6 +165,11 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
   const best = bestOf(await listCheckpoints(runFiles(train).checkpoints));
   if (!best) throw new DataError(train, "no complete checkpoint (train first)");
   const alpha = best.meta.metrics.alpha;
+  const record = await readJsonIfAny<{ flip?: boolean }>(
+    jobFiles(dir).record,
+    "remove it and run the job again with the options it was started with",
+  );
+  const flipOf = (run: LoadedRun) => record?.flip ?? run.config.preset.flip ?? DEFAULTS.flip;
   const transferred = await exists(runFiles(transfer).config) &&
     (await listCheckpoints(runFiles(transfer).checkpoints)).length > 0;
   if (!transferred) {
@@ -170,6 +179,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
       alpha,
       description: bestDescription(base.checkpoint.path, alpha),
       splitFolder: train,
+      flip: flipOf(base),
     };
   }
   const tuned = await loadRun(transfer, "latest");
@@ -180,6 +190,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
       `${alpha.toFixed(2)}, the training stages' choice, as the final submissions are (the ` +
       `name's alpha is the transfer round's own search, on photos it trained on)`,
     splitFolder: train,
+    flip: flipOf(tuned),
   };
 }
 

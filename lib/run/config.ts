@@ -118,7 +118,7 @@ export function runIdentity(
       // left alone, int zoom, the transfer's Train rounds on the training split; 3: the seed's
       // crop then resize; 4: ImageFolder ids): a folder made by another is not resumed.
       recipeVersion: RECIPE_VERSION,
-      recipe: sha256Hex(JSON.stringify(preset), 16),
+      recipe: sha256Hex(JSON.stringify(trainingRecipe(preset)), 16),
       splitSeed: settings.splitSeed,
       valFraction: settings.valFraction,
       testFraction: settings.testFraction,
@@ -137,6 +137,13 @@ export function runIdentity(
       ...(settings.job ? { job: settings.job } : {}),
     },
   };
+}
+
+/** What of a preset trains: flip test-time augmentation only changes a job's predictions (its
+ * folder's reproduce.json records it), so a run is the same run with it or without. */
+function trainingRecipe(preset: Preset): Omit<Preset, "flip"> {
+  const { flip: _, ...recipe } = preset;
+  return recipe;
 }
 
 export function runConfig(settings: ResolvedRunSettings, identity: RunIdentity): RunConfig {

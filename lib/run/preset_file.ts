@@ -53,6 +53,7 @@ const presetSchema = z.strictObject({
     cutmix: z.number().min(0).max(100).optional(),
   }).optional(),
   ema: z.number().gt(0).lt(1).optional(),
+  flip: z.boolean().optional(),
 }).refine((p) => p.mode !== "cached" || p.cachedBatches >= 1, {
   message: "a cached preset caches at least one batch",
   path: ["cachedBatches"],

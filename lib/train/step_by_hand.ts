@@ -11,6 +11,7 @@ import { type LossWeights, seedLoss } from "../model/loss.ts";
 import { type SeedModel, trainableVariables } from "../model/seed_model.ts";
 import type { OptimizerSpec } from "../run/presets.ts";
 import { applyPart } from "../model/inference.ts";
+import { showTable } from "../plot/table.ts";
 import { type BatchSource, disposeOptimizer, inputsOf, makeOptimizer, trainStep } from "./step.ts";
 
 /** tfjs' Adam epsilon (its backend's, float32). */
@@ -154,4 +155,22 @@ export async function stepByHand(
     variables.forEach((v, i) => v.assign(saved[i]));
     tf.dispose(saved);
   }
+}
+
+/** A step by hand (notebooks 03 and 05), part by part: its gradient and the optimizer's update,
+ * titled with the loss terms it came from. */
+export async function showStepParts(step: StepByHand, optimizer: string): Promise<void> {
+  const e = (x: number) => x.toExponential(2);
+  const { main, center, aux, total } = step.terms;
+  await showTable(
+    step.parts.map((p) => ({
+      part: p.part,
+      parameters: p.parameters,
+      "gradient norm": e(p.gradientNorm),
+      "largest change": e(p.largestChange),
+      "mean change": e(p.meanChange),
+    })),
+    `loss ${total.toFixed(4)} (main ${main.toFixed(3)}, center ${center.toFixed(3)}, ` +
+      `aux ${aux.toFixed(3)}): each part's gradient, and ${optimizer}'s first update by hand`,
+  );
 }

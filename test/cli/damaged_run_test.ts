@@ -219,13 +219,14 @@ Deno.test("damaged state files: one line naming the file and what to do, nothing
     await remove(recorded, "reproduce.json").catch(() => {}); // gone after the first refusal
     if (evidence !== "summary.json") await remove(recorded, "summary.json");
     const kept = await files(recorded);
-    const other = await smallRun("reproduce", data, recorded, cache, ...SEED, "--flip").output();
+    const other = await smallRun("reproduce", data, recorded, cache, ...SEED, "--no-flip")
+      .output();
     assert.equal(other.code, 2, decode(other.stderr));
     assert.match(
       errorLine(decode(other.stderr)),
       new RegExp(
-        `^error: ${recorded}/${evidence}: flip: this run folder was made with false, the ` +
-          "command asks true; run it with the options it was made with",
+        `^error: ${recorded}/${evidence}: flip: this run folder was made with true, the ` +
+          "command asks false; run it with the options it was made with",
       ),
     );
     assert.deepEqual(await files(recorded), kept, "nothing rewritten");

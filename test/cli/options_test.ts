@@ -1,13 +1,13 @@
 /**
  * The options that change what a run does, each tried from the command line with what it must
- * change: `--no-transfer`, `--test-fraction`, `--threshold`, the loss weights and `--no-glu`,
- * `score`; and a negative `--seed` parsed as a seed.
+ * change: `--no-transfer`, `--test-fraction`, `--threshold`, `--no-flip`, the loss weights and
+ * `--no-glu`, `score`; and a negative `--seed` parsed as a seed.
  */
 import assert from "node:assert/strict";
 import { percent } from "@/progress.ts";
 import { join } from "node:path";
 import { readTable } from "@/data/table.ts";
-import { parseRunArgs, runInputs } from "@/cli/run_args.ts";
+import { flipOption, parseRunArgs, runInputs } from "@/cli/run_args.ts";
 import { carvedCount } from "@/data/split.ts";
 import {
   cli,
@@ -34,7 +34,7 @@ function run(script: string, data: string, out: string, cache: string, ...extra:
   ).output();
 }
 
-Deno.test("options: --no-transfer, --test-fraction, --threshold and score do what they say", async () => {
+Deno.test("options: --no-transfer, --test-fraction, --threshold, --no-flip and score do what they say", async () => {
   const dir = await tempDir();
   const data = join(dir, "data");
   const cache = join(dir, "cache");
@@ -60,6 +60,13 @@ Deno.test("options: --no-transfer, --test-fraction, --threshold and score do wha
   const summary = JSON.parse(await Deno.readTextFile(join(plain, "summary.json")));
   assert.equal(summary.after, undefined);
   assert.equal(summary.pseudoLabels, 0);
+  // Its flip is the preset's (cpu: on); run again without the options, it keeps what it was
+  // made with (no transfer) and redoes nothing.
+  assert.deepEqual(summary.settings, { flip: true, threshold: 0, transfer: false });
+  const again = await run("reproduce", data, plain, cache, "--test-fraction", "0.2");
+  assert.equal(again.code, 0, decode(again.stderr).slice(-2000));
+  assert.match(decode(again.stdout), /finished earlier, nothing redone/);
+  assert.equal(await Deno.stat(join(plain, "transfer")).catch(() => undefined), undefined);
 
   // score: the same accuracy the summary reports for the blend.
   const scored = await cli(
@@ -80,13 +87,22 @@ Deno.test("options: --no-transfer, --test-fraction, --threshold and score do wha
 
   // A threshold no prediction reaches: no pseudo-label joins the transfer.
   const strict = join(dir, "strict");
-  const second = await run("reproduce", data, strict, cache, "--threshold", "1");
+  const second = await run("reproduce", data, strict, cache, "--threshold", "1", "--no-flip");
   assert.equal(second.code, 0, decode(second.stderr).slice(-2000));
   assert.match(decode(second.stdout), /after transfer: .*\(0 pseudo-labels\)/);
   const transfer = JSON.parse(await Deno.readTextFile(join(strict, "transfer", "run.json")));
   const none = JSON.parse(await Deno.readTextFile(join(strict, "reproduce.json")));
   assert.equal(none.threshold, 1);
+  assert.equal(none.flip, false);
   assert.match(transfer.identity.settings.pseudoLabels, /^[0-9a-f]{16}$/);
+  // predict follows the job, not the preset: unmirrored here. (That it mirrors where the job did
+  // is use_model_test's: predict gives the submissions' numbers.)
+  const [photo] = await readTable(join(strict, "train", "split.tsv"));
+  const predicted = await cli("predict", "--run", strict, "--cache-dir", cache, photo.path)
+    .output();
+  assert.equal(predicted.code, 0, decode(predicted.stderr));
+  assert.match(decode(predicted.stderr), /^model: the transfer's last checkpoint/m);
+  assert.doesNotMatch(decode(predicted.stderr), /mirror/);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -152,4 +168,11 @@ Deno.test("--without and --sampler: the ablations' settings, a bad value one lin
     runInputs({ sampler: "random" }),
     /--sampler 'random': expected seed or plain/,
   );
+});
+
+Deno.test("options: --flip and --no-flip, or neither (the run's or the preset's choice)", () => {
+  assert.equal(flipOption({ flip: true }), true);
+  assert.equal(flipOption({ "no-flip": true }), false);
+  assert.equal(flipOption({}), undefined);
+  assert.throws(() => flipOption({ flip: true, "no-flip": true }), /--flip and --no-flip: choose/);
 });

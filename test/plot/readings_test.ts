@@ -153,4 +153,32 @@ Deno.test("readings: per breed, pseudo-label confidence, before and after, the b
     bench,
     /3 min: 86\.0% against 84\.5% \(\+1\.5\); 10 min: 87\.0% against 86\.0% \(\+1\.0\)\. Ours went from 86\.0% at 3\.0 min to 87\.0% at 9\.9 min \(\+1\.0 points\)/,
   );
+  // A reference that predicts with flip too: its accuracy without it, and ours against that.
+  const flipped = budgetReading({
+    ours: [{ what: "3 min", minutes: 3, accuracy: 0.86 }],
+    torch: [{ what: "3 min", minutes: 3, accuracy: 0.85, plain: 0.84 }],
+    machine: "m",
+    load: "l",
+    date: "d",
+    command: "c",
+  });
+  assert.match(
+    flipped,
+    /^3 min: 86\.0% against 85\.0% \(\+1\.0; 84\.0% without its flip, \+2\.0\)\./,
+  );
+  assert.match(flipped, /One seed per point: differences under about two points are noise\.$/);
+  // Sittings of two seeds averaged: the sentence says so, and what noise is at that size.
+  const twoSeeds = budgetReading({
+    ours: [{ what: "3 min", minutes: 3, accuracy: 0.86 }],
+    torch: [{ what: "3 min", minutes: 3, accuracy: 0.85 }],
+    machine: "m",
+    load: "l",
+    date: "d",
+    command: "c",
+    seeds: [0, 1],
+  });
+  assert.match(
+    twoSeeds,
+    /Each point is the mean of 2 seeds \(0, 1\): differences under about 1\.4 points are noise\.$/,
+  );
 });

@@ -13,6 +13,7 @@ import { featureMapModel, gradCam } from "@/predict/gradcam.ts";
 import { reproduce } from "@/pipeline/reproduce.ts";
 import { PRESETS } from "@/run/presets.ts";
 import { loadFinalModel, predictPhotos } from "@/predict/predict.ts";
+import { predictFiles } from "@/predict/photos.ts";
 import { blend } from "@/model/blend.ts";
 import { cacheImages } from "@/data/cache.ts";
 import { scaledPhotos } from "@/augment/batch.ts";
@@ -111,6 +112,14 @@ Deno.test("predict: photos and folders, top-K, unreadable photos named, same num
       assert.ok(Math.abs(guess.probability - want) < 2e-6, `${id} ${guess.label}`);
     }
   }
+  // The library's predictFiles defaults to the run's own flip too (the quick preset's: on).
+  assert.equal(run.flip, true);
+  const [own] = await predictFiles(run, [pathOf.get(a.id)!], { top: 1, cacheDir: cache });
+  const row = probs.find((r) => r.image_id === a.id)!;
+  const label = own.top![0].label;
+  const want = run.alpha * Number(row[`main_${label}`]) +
+    (1 - run.alpha) * Number(row[`aux_${label}`]);
+  assert.ok(Math.abs(own.top![0].probability - want) < 2e-6, "predictFiles: the submission's");
   // The plain form: one line per photo, the unreadable one saying why.
   const text = await cli("predict", "--run", runs[0], photos, "--cache-dir", cache).output();
   const lines = decode(text.stdout).trim().split("\n");

@@ -50,6 +50,7 @@ Deno.test("preset files: a bad field is one line naming the file and the field",
     [(p) => p.regularize = { labelSmoothing: 1 }, "regularize.labelSmoothing: Too big"],
     [(p) => p.stages = [], "stages: Too small"],
     [(p) => p.cachedBatches = 0, "cachedBatches: a cached preset caches at least one batch"],
+    [(p) => p.flip = "yes", "flip: Invalid input: expected boolean"],
   ];
   for (const [spoil, expected] of cases) {
     const preset = cpu();
