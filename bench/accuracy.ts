@@ -7,8 +7,8 @@
  * run per budget, its cosine schedule fitted to that budget, the clock counting decoding, training
  * and the test predictions. PyTorch predicts as ours did: with flip test-time augmentation when
  * our jobs used it (the `cpu` preset does), its plain accuracy read from the same run. Both are
- * scored on the carved-off test part (never trained or tuned on). Before anything is measured, the PyTorch network's pooled features are checked against the
- * project's on the same photos.
+ * scored on the carved-off test part (never trained or tuned on). Before anything is measured,
+ * the PyTorch network's pooled features are checked against the project's on the same photos.
  *
  *   deno task bench:accuracy [--budgets 3,5,8,10] [--out DIR] [--python /usr/bin/python3]
  */
@@ -90,6 +90,8 @@ interface Point {
 // PyTorch decodes its photos inside its clock), the process timed from start to end.
 const ours: Point[] = [];
 const dirs: string[] = [];
+// Whether our jobs predicted with flip (the cpu preset's default): PyTorch then does too.
+let flip = false;
 for (const minutes of budgets) {
   const dir = join(out, `ours-${minutes}min`);
   const seconds = await timedTask("reproduce", [
@@ -110,6 +112,7 @@ for (const minutes of budgets) {
   ]);
   dirs.push(dir);
   const summary = JSON.parse(await Deno.readTextFile(jobFiles(dir).summary));
+  flip = summary.settings.flip;
   ours.push({
     what: `ours, --minutes ${minutes} (scale ${summary.budget.scale})`,
     minutes: seconds / 60,
@@ -119,9 +122,8 @@ for (const minutes of budgets) {
 }
 
 const split = runFiles(jobFiles(dirs[0]).train);
-// PyTorch predicts as ours did: with flip test-time augmentation when our jobs used it (the cpu
-// preset's default), its time inside the budget; its plain accuracy comes from the same run.
-const flip: boolean = JSON.parse(await Deno.readTextFile(jobFiles(dirs[0]).summary)).settings.flip;
+// PyTorch predicts as ours did, the flip's time inside its budget; its plain accuracy comes from
+// the same run.
 const torch: Point[] = [];
 for (const minutes of budgets) {
   const r = await run(python.python, [
@@ -262,9 +264,8 @@ async function writeMean(files: string[], out: string): Promise<string> {
       if (points.some((p) => !p)) throw new Error(`${side} point ${i}: missing in a sitting`);
       const avg = (pick: (p: AccuracyPoint) => number | undefined) => {
         const values = points.map(pick);
-        return values.every((v) => v !== undefined)
-          ? values.reduce((a, b) => a! + b!, 0)! / n
-          : undefined;
+        if (values.includes(undefined)) return undefined;
+        return values.reduce((sum: number, v) => sum + v!, 0) / n;
       };
       return {
         what: first.what.replace(/ \(.*?\)/, ` (mean of ${n} seeds)`),
@@ -280,7 +281,7 @@ async function writeMean(files: string[], out: string): Promise<string> {
     machine: sittings[0].machine,
     load: sittings.map((s, i) => `seed ${seeds[i]}: ${s.load}`).join("; "),
     date: [...new Set(sittings.map((s) => s.date))].join(", "),
-    command: `${sittings.map((s) => s.command).join("; ")}; then --mean of the two files`,
+    command: `${sittings.map((s) => s.command).join("; ")}; then --mean of the ${n} files`,
     seeds,
   };
   await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");

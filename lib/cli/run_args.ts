@@ -9,7 +9,13 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveDataset } from "../data/datasets.ts";
 import { UsageError } from "../errors.ts";
 import { defaultDataset, defaultWeights, fromRoot } from "../paths.ts";
-import { type Preset, resolvePreset, type ScheduleKind, smallPreset } from "../run/presets.ts";
+import {
+  type Preset,
+  presetFlip,
+  resolvePreset,
+  type ScheduleKind,
+  smallPreset,
+} from "../run/presets.ts";
 import { isPresetFile, readPresetFile } from "../run/preset_file.ts";
 import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
 import { backboneNames } from "../model/backbones.ts";
@@ -463,7 +469,7 @@ export async function runSettings(inputs: RunInputs, out: string, job?: JobPlan)
   const budgetClock = minutes === undefined ? undefined : {
     start: 0,
     job: job && {
-      flip: job.flip ?? inputs.preset.flip ?? DEFAULTS.flip,
+      flip: job.flip ?? presetFlip(inputs.preset),
       transfer: job.transfer ?? DEFAULTS.transfer,
     },
   };

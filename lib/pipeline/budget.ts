@@ -10,7 +10,7 @@ import { DEFAULTS } from "../defaults.ts";
 import { jobFiles } from "../layout.ts";
 import { formatTime, logLine } from "../progress.ts";
 import { readRunConfig } from "../run/config.ts";
-import type { Preset } from "../run/presets.ts";
+import { type Preset, presetFlip } from "../run/presets.ts";
 import { budgetName, planBudget, probeSpeed, type Workload } from "../train/budget.ts";
 
 export { budgetName };
@@ -80,7 +80,7 @@ async function workload(request: BudgetRequest): Promise<Workload> {
     photos: labelled + listing.test.length,
     val: Math.round((labelled - carved) * (request.valFraction ?? DEFAULTS.valFraction)),
     test: listing.test.length + carved,
-    flip: job?.flip ?? request.preset.flip ?? DEFAULTS.flip,
+    flip: job?.flip ?? presetFlip(request.preset),
     transfer: job !== undefined && (job.transfer ?? DEFAULTS.transfer) &&
       request.preset.transferStages.length > 0,
     predicts: job !== undefined,

@@ -31,7 +31,7 @@ import { holderOf, replaceHolder } from "../run/registry.ts";
 import { exists, readJsonIfAny, removeStaleTemporaries, writeTextAtomic } from "../files.ts";
 import { phaseTimes, resetPhases, timed } from "../phases.ts";
 import { jobFiles, runFiles } from "../layout.ts";
-import type { BudgetPlan, StageSpec } from "../run/presets.ts";
+import { type BudgetPlan, presetFlip, type StageSpec } from "../run/presets.ts";
 import {
   MIN_TRANSFER_FACTOR,
   paceLine,
@@ -163,7 +163,7 @@ export async function openReproduction(options: ReproduceOptions): Promise<Repro
   try {
     // Left out, a setting is what the folder was made with, or the default (flip: the preset's).
     job = await settleSettings<JobSettings>(out, { flip, threshold, transfer }, {
-      flip: options.preset.flip ?? DEFAULTS.flip,
+      flip: presetFlip(options.preset),
       threshold: DEFAULTS.threshold,
       transfer: DEFAULTS.transfer,
     });

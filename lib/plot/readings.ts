@@ -197,15 +197,15 @@ export function budgetReading(bench: AccuracyBench): string {
     })`
   );
   const [first, last] = [bench.ours[0], bench.ours.at(-1)!];
+  const seeds = bench.seeds ?? [];
   return `${lines.join("; ")}. Ours went from ${pct(first.accuracy)} at ${
     first.minutes.toFixed(1)
   } min to ${pct(last.accuracy)} at ${last.minutes.toFixed(1)} min (${
     signed(100 * (last.accuracy - first.accuracy))
   } points). ${
-    (bench.seeds?.length ?? 1) > 1
-      ? `Each point is the mean of ${bench.seeds!.length} seeds (${
-        bench.seeds!.join(", ")
-      }): differences under about ${(2 / Math.sqrt(bench.seeds!.length)).toFixed(1)} points`
+    seeds.length > 1
+      ? `Each point is the mean of ${seeds.length} seeds (${seeds.join(", ")}): differences ` +
+        `under about ${(2 / Math.sqrt(seeds.length)).toFixed(1)} points`
       : "One seed per point: differences under about two points"
   } are noise.`;
 }

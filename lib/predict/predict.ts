@@ -14,6 +14,7 @@ import { type LoadedRun, loadRun } from "../run/load.ts";
 import { DataError } from "../errors.ts";
 import { exists, readJsonIfAny } from "../files.ts";
 import { jobFiles, runFiles } from "../layout.ts";
+import { presetFlip } from "../run/presets.ts";
 import { DEFAULTS } from "../defaults.ts";
 
 export interface Probabilities {
@@ -155,7 +156,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
       alpha,
       description: bestDescription(run.checkpoint.path, alpha),
       splitFolder: dir,
-      flip: run.config.preset.flip ?? DEFAULTS.flip,
+      flip: presetFlip(run.config.preset),
     };
   }
   const { train, transfer } = jobFiles(dir);
@@ -169,7 +170,7 @@ export async function loadFinalModel(dir: string): Promise<FinalModel> {
     jobFiles(dir).record,
     "remove it and run the job again with the options it was started with",
   );
-  const flipOf = (run: LoadedRun) => record?.flip ?? run.config.preset.flip ?? DEFAULTS.flip;
+  const flipOf = (run: LoadedRun) => record?.flip ?? presetFlip(run.config.preset);
   const transferred = await exists(runFiles(transfer).config) &&
     (await listCheckpoints(runFiles(transfer).checkpoints)).length > 0;
   if (!transferred) {

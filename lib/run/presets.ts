@@ -5,6 +5,7 @@
  * fixed number of augmented batches per policy (see lib/train/features.ts).
  */
 import type { PolicyName } from "../augment/policy.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 export interface OptimizerSpec {
   kind: "adam" | "sgd";
@@ -162,6 +163,11 @@ export function smallPreset(preset: Preset): Preset {
     stages: preset.stages.map((s) => ({ ...s, rounds: 1, stepsPerRound: 4 })),
     transferStages: preset.transferStages.map((s) => ({ ...s, rounds: 1, stepsPerRound: 4 })),
   };
+}
+
+/** Whether a job of this preset predicts with flip test-time augmentation (left out: DEFAULTS'). */
+export function presetFlip(preset: Preset): boolean {
+  return preset.flip ?? DEFAULTS.flip;
 }
 
 /** A preset by name (optionally its small version), or an error listing the known ones. */
