@@ -35,6 +35,10 @@ function leversTable(): Record<string, string[]> {
     "ema=0.99": ["--ema", "0.99"],
     "size=288": ["--image-size", "288"],
     "size=320": ["--image-size", "320"],
+    // Fine-tuning more of the backbone than the seed's last two blocks: from block 14 (the 7x7
+    // map), or block 13 (the 14x14 map before it).
+    "unfreeze=block_14": ["--unfreeze-from", "block_14"],
+    "unfreeze=block_13": ["--unfreeze-from", "block_13"],
     "ls+ema": ["--label-smoothing", "0.1", "--ema", "0.99"],
     // deno task lr-find's suggestions for the cpu preset's stages 1 and 2 (seed 0, 2026-12-07).
     "lr-find": ["--lr", "1.1e-3,5.6e-5"],

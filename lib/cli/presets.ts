@@ -4,17 +4,16 @@
  * `deno task presets cpu --schedule cosine > my.json`, then `--preset my.json`.
  */
 import { runMain } from "./main.ts";
-import { parseCli, presetByName, presetChanges, RECIPE_OPTIONS } from "./run_args.ts";
+import { changedPreset, parseCli, presetByName, RECIPE_OPTIONS } from "./run_args.ts";
 import { PRESETS } from "../run/presets.ts";
 import { presetJson } from "../run/preset_file.ts";
-import { changePreset } from "../run/preset_changes.ts";
 import { UsageError } from "../errors.ts";
 
 const HELP = `Usage: deno task presets [NAME|FILE] [recipe options]
 
 Without a name: the built-in presets, one line each. With one: that preset as JSON (a preset
 file), with any recipe option of train and reproduce applied (--lr, --rounds, --steps,
---batch-size, --image-size, --backbone, --cached-batches, --schedule, --warmup, --patience,
+--batch-size, --image-size, --backbone, --unfreeze-from, --cached-batches, --schedule, --warmup, --patience,
 --label-smoothing, --mixup, --cutmix, --ema; see deno task train --help).
 
   deno task presets cpu --schedule cosine --label-smoothing 0.1 > my.json
@@ -36,5 +35,5 @@ await runMain(async () => {
     return;
   }
   const preset = await presetByName(name);
-  console.log(presetJson(changePreset(preset, presetChanges(values))).trimEnd());
+  console.log(presetJson(changedPreset(preset, values)).trimEnd());
 });

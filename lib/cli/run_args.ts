@@ -18,7 +18,7 @@ import {
 } from "../run/presets.ts";
 import { isPresetFile, readPresetFile } from "../run/preset_file.ts";
 import { changePreset, type PresetChanges } from "../run/preset_changes.ts";
-import { backboneNames } from "../model/backbones.ts";
+import { backboneNames, unfreezableStages } from "../model/backbones.ts";
 import type { LossWeights } from "../model/loss.ts";
 import type { StreamConfig } from "../augment/pipeline.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -50,6 +50,7 @@ export const RUN_OPTIONS = {
   "batch-size": { type: "string" },
   "image-size": { type: "string" },
   backbone: { type: "string" },
+  "unfreeze-from": { type: "string" },
   "cached-batches": { type: "string" },
   schedule: { type: "string" },
   warmup: { type: "string" },
@@ -69,6 +70,7 @@ export const RECIPE_OPTIONS = {
   "batch-size": RUN_OPTIONS["batch-size"],
   "image-size": RUN_OPTIONS["image-size"],
   backbone: RUN_OPTIONS.backbone,
+  "unfreeze-from": RUN_OPTIONS["unfreeze-from"],
   "cached-batches": RUN_OPTIONS["cached-batches"],
   schedule: RUN_OPTIONS.schedule,
   warmup: RUN_OPTIONS.warmup,
@@ -118,6 +120,10 @@ changes, cpu+mixup=0.2, and so is its default run folder):
   --batch-size N      photos per batch, even: half as many breeds, two photos each (default 32)
   --image-size N      backbone input size in pixels (default: the preset's; cpu: 224)
   --backbone NAME[:A] mobilenet_v2 (width A, default 0.35 with the shipped weights) | xception
+  --unfreeze-from S   the backbone stage stages 2-3 start training from, and where cached presets
+                      cut the trunk: earlier trains more of it (default: the last two blocks, the
+                      seed's; mobilenet_v2 block_15, xception block13); budgets (--minutes)
+                      are priced for that default
   --cached-batches N  augmented batches cached per policy (cached presets; cpu: 480)
   --schedule S        learning rate over each stage: constant (default, the seed's) | cosine
                       (warmup, then cosine to 0) | one-cycle (fastai's: up from lr/25, then down)
@@ -314,6 +320,7 @@ export function presetChanges(values: RunValues): PresetChanges {
     );
   }
   changes.size = whole("image-size", 32, 1024);
+  changes.unfreezeFrom = values["unfreeze-from"];
   changes.cachedBatches = whole("cached-batches", 1, 1_000_000);
   changes.patience = whole("patience", 1, 100000);
   if (values.backbone !== undefined) {
@@ -352,11 +359,24 @@ const SCHEDULES: ScheduleKind[] = ["constant", "cosine", "one-cycle"];
 
 /** The preset `--preset` names (a built-in one or a file), with the everyday options applied. */
 async function chosenPreset(values: RunValues): Promise<Preset> {
-  const preset = changePreset(
+  const preset = changedPreset(
     await presetByName(values.preset ?? "cpu", "--preset: "),
-    presetChanges(values),
+    values,
   );
   return values.small ? smallPreset(preset) : preset;
+}
+
+/** A preset with the recipe options applied; a stage the backbone lacks is a UsageError. */
+export function changedPreset(preset: Preset, values: RunValues): Preset {
+  const changed = changePreset(preset, presetChanges(values));
+  const { name, unfreezeFrom } = changed.backbone;
+  const stages = unfreezableStages(name, changed.backbone);
+  if (values["unfreeze-from"] !== undefined && !stages.includes(unfreezeFrom!)) {
+    throw new UsageError(
+      `--unfreeze-from '${unfreezeFrom}': expected a stage of ${name}: ${stages.join(", ")}`,
+    );
+  }
+  return changed;
 }
 
 /** A preset file, or a built-in preset by name (unknown: a UsageError, `label` before it). */

@@ -21,7 +21,8 @@ export interface BackboneSpec {
   defaultSize: number;
   /** Input scaling the weights expect: "tf" is x / 127.5 - 1 (Xception, MobileNet). */
   preprocessing: "tf";
-  /** Stage name where fine-tuning starts unfreezing (the seed: the last two blocks). */
+  /** Stage name where fine-tuning starts unfreezing (the seed: the last two blocks; a preset's
+   * `backbone.unfreezeFrom` moves it). */
   unfreezeFromStage: string;
   /** Official Keras ImageNet weights (no top) for this configuration, where published. */
   officialWeights?: { url: string; md5?: string; sha256?: string; file: string };
@@ -40,6 +41,15 @@ export interface Backbone {
 /** Builds a backbone from its declaration at an input size (default: the weights' own). */
 export function buildFromSpec(spec: BackboneSpec, size = spec.defaultSize): Backbone {
   const stages = spec.stages(size);
+  // Checked here, not when stage 2 starts: a bad cut would otherwise cost stage 1 first.
+  const cut = stages.findIndex((s) => s.name === spec.unfreezeFromStage);
+  if (cut <= 0 || cut === stages.length - 1) {
+    const names = stages.slice(1, -1).map((s) => s.name);
+    throw new Error(
+      `${spec.name}: no stage '${spec.unfreezeFromStage}' to unfreeze from (expected one of ` +
+        `${names.join(", ")})`,
+    );
+  }
   const input = tf.input({ shape: [size, size, 3], name: "input_1" });
   const output = stages.reduce((x, stage) => stage.apply(x), input);
   const model = tf.model({ inputs: input, outputs: output, name: spec.name });

@@ -18,20 +18,26 @@ export function backboneNames(): string[] {
   return Object.keys(BACKBONES);
 }
 
-/** A backbone's description by name, without building it (its official weights, its stages). */
-export function backboneSpec(
-  name: string,
-  options: Record<string, unknown> & { size?: number } = {},
-): BackboneSpec {
+/** A backbone's options: its width, input size, and where fine-tuning starts training it. */
+export type BackboneOptions = Record<string, unknown> & { size?: number; unfreezeFrom?: string };
+
+/** A backbone's description by name, without building it (its official weights, its stages).
+ * `unfreezeFrom` moves where stages 2-3 start training it (default: the backbone's own choice). */
+export function backboneSpec(name: string, options: BackboneOptions = {}): BackboneSpec {
   const make = BACKBONES[name];
   if (!make) throw new Error(`unknown backbone '${name}' (known: ${backboneNames().join(", ")})`);
-  return make(options);
+  const spec = make(options);
+  return options.unfreezeFrom ? { ...spec, unfreezeFromStage: options.unfreezeFrom } : spec;
 }
 
 /** Builds a backbone by name, e.g. `buildBackbone("mobilenet_v2", { alpha: 0.35 })`. */
-export function buildBackbone(
-  name: string,
-  options: Record<string, unknown> & { size?: number } = {},
-): Backbone {
+export function buildBackbone(name: string, options: BackboneOptions = {}): Backbone {
   return buildFromSpec(backboneSpec(name, options), options.size);
+}
+
+/** The stages fine-tuning can start from, in order: every stage after the first that has
+ * weights (the pooling at the end has none). */
+export function unfreezableStages(name: string, options: BackboneOptions = {}): string[] {
+  const spec = backboneSpec(name, options);
+  return spec.stages(options.size ?? spec.defaultSize).slice(1, -1).map((s) => s.name);
 }

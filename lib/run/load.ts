@@ -47,7 +47,7 @@ export async function loadRun(
   }
   const { labels } = await readSplit(runDir);
   const { backbone: b } = config.preset;
-  const backbone = buildBackbone(b.name, { alpha: b.alpha, size: b.size });
+  const backbone = buildBackbone(b.name, b);
   const model = buildSeedModel(backbone, {
     classes: labels.size,
     seed: config.seed,

@@ -1,6 +1,6 @@
 /**
  * The everyday options as changes to a preset: learning rates, rounds, steps, batch size, image
- * size, backbone, schedule, early stopping and the regularisers. `train`, `reproduce` and the
+ * size, backbone and where its fine-tuning starts, schedule, early stopping and the regularisers. `train`, `reproduce` and the
  * notebooks' `openNotebookRun({ changes })` all go through `changePreset`, so one option means the
  * same everywhere. A changed preset is named after its changes (`cpu+mixup=0.2`): the name picks the
  * default run folder, and the recipe itself stays part of the run's identity.
@@ -21,6 +21,8 @@ export interface PresetChanges {
   /** Input size of the backbone (pixels, square). */
   size?: number;
   backbone?: { name: string; alpha?: number };
+  /** The backbone stage fine-tuning starts from (see `Preset.backbone.unfreezeFrom`). */
+  unfreezeFrom?: string;
   /** Augmented batches cached per policy (cached presets). */
   cachedBatches?: number;
   schedule?: ScheduleKind;
@@ -65,6 +67,11 @@ export function changePreset(preset: Preset, changes: PresetChanges): Preset {
     size: changes.size ?? preset.backbone.size,
   };
   if (changes.backbone && changes.backbone.alpha === undefined) delete backbone.alpha;
+  // Another backbone has other stage names: its own cut, unless one is given too.
+  if (changes.backbone && changes.backbone.name !== preset.backbone.name) {
+    delete backbone.unfreezeFrom;
+  }
+  if (changes.unfreezeFrom !== undefined) backbone.unfreezeFrom = changes.unfreezeFrom;
   const changed: Preset = {
     ...preset,
     name: `${preset.name}+${tokens.join("+")}`,
@@ -96,6 +103,7 @@ export function changeTokens(changes: PresetChanges): string[] {
       changes.backbone &&
       `${changes.backbone.name}${changes.backbone.alpha ? `-${changes.backbone.alpha}` : ""}`,
     ],
+    ["unfreeze", changes.unfreezeFrom],
     ["cached", changes.cachedBatches],
     ["sched", changes.schedule],
     ["warmup", changes.warmup],

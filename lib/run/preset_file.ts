@@ -8,7 +8,7 @@ import { basename, extname } from "node:path";
 import { z } from "zod";
 import { DataError } from "../errors.ts";
 import { POLICIES } from "../augment/policy.ts";
-import { backboneNames } from "../model/backbones.ts";
+import { backboneNames, unfreezableStages } from "../model/backbones.ts";
 import type { Preset } from "./presets.ts";
 
 const positive = z.number().positive().finite();
@@ -41,6 +41,17 @@ const presetSchema = z.strictObject({
     name: z.enum(backboneNames() as [string, ...string[]]),
     alpha: z.number().positive().max(2).optional(),
     size: whole(32).max(1024),
+    unfreezeFrom: z.string().optional(),
+  }).superRefine((b, ctx) => {
+    if (b.unfreezeFrom === undefined) return;
+    const stages = unfreezableStages(b.name, b);
+    if (!stages.includes(b.unfreezeFrom)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["unfreezeFrom"],
+        message: `no stage '${b.unfreezeFrom}' of ${b.name} (expected one of ${stages.join(", ")})`,
+      });
+    }
   }),
   batchSize: whole(2).refine((n) => n % 2 === 0, "an even number (pairs of one breed)"),
   mode: z.enum(["cached", "end-to-end"]),

@@ -47,7 +47,15 @@ export interface Regularization {
 
 export interface Preset {
   name: string;
-  backbone: { name: string; alpha?: number; size: number };
+  backbone: {
+    name: string;
+    alpha?: number;
+    size: number;
+    /** The backbone stage stages 2-3 start training from (fastai's `freeze_to`), which is also
+     * where cached presets cut the trunk. Left out: the backbone's own, the seed's last two
+     * blocks (MobileNetV2 `block_15`, Xception `block13`). */
+    unfreezeFrom?: string;
+  };
   batchSize: number;
   /** "cached": train on cached trunk activations (CPU); "end-to-end": images every step. */
   mode: "cached" | "end-to-end";

@@ -10,7 +10,7 @@
  * identity), so a resumed run keeps it on any machine instead of planning again.
  */
 import { formatTime } from "../progress.ts";
-import { buildBackbone, splitBackbone } from "../model/index.ts";
+import { backboneSpec, buildBackbone, splitBackbone } from "../model/index.ts";
 import { type BatchRunner, onnxRunner, tfjsRunner } from "../model/runner.ts";
 import { foldModel } from "../model/fold.ts";
 import type { BudgetPlan, Preset, StageSpec } from "../run/presets.ts";
@@ -190,6 +190,16 @@ export function planBudget(
     throw new UsageError(
       `${asked}: budgets plan cached-mode presets (cpu); '${base.name}' trains end to end on a GPU: ` +
         "choose its rounds instead",
+    );
+  }
+  const { name, unfreezeFrom } = base.backbone;
+  const seedCut = backboneSpec(name).unfreezeFromStage;
+  if (unfreezeFrom !== undefined && unfreezeFrom !== seedCut) {
+    // The costs are the seed's cut's: from block_14 the top steps ran 1.5x slower, from block_13
+    // (a 14x14 map) 7x, which no refit of the later stages makes up for.
+    throw new UsageError(
+      `${asked}: budgets are priced for ${name} unfrozen from ${seedCut}, not from ` +
+        `${unfreezeFrom}: choose rounds and steps instead (--rounds, --steps)`,
     );
   }
   const seconds = (scale: number) =>

@@ -217,8 +217,8 @@ async function buildModel(
   classes: number,
   log: (line: string) => void,
 ): Promise<{ backbone: Backbone; model: SeedModel; weights: string }> {
-  const { name, alpha, size } = config.preset.backbone;
-  const backbone = buildBackbone(name, { alpha, size });
+  const { name, ...options } = config.preset.backbone;
+  const backbone = buildBackbone(name, options);
   const loaded = await loadPretrained(backbone, pretrained);
   log(`backbone ${backbone.spec.name}: ${loaded.loaded.length} layers from ${loaded.path}`);
   const model = buildSeedModel(backbone, { classes, seed: config.seed, glu: config.glu });

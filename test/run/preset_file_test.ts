@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { PRESETS } from "@/run/presets.ts";
 import { parsePreset, presetJson, readPresetFile } from "@/run/preset_file.ts";
 import { changePreset } from "@/run/preset_changes.ts";
-import { parseRunArgs, presetChanges, runInputs } from "@/cli/run_args.ts";
+import { changedPreset, parseRunArgs, presetChanges, runInputs } from "@/cli/run_args.ts";
+import { UsageError } from "@/errors.ts";
 import { cli, decode, SHARED_IMAGEWOOF, tempDir } from "../fixtures.ts";
 import { notebookPreset, notebookRunFolder } from "@/pipeline/notebook.ts";
 
@@ -51,6 +52,10 @@ Deno.test("preset files: a bad field is one line naming the file and the field",
     [(p) => p.stages = [], "stages: Too small"],
     [(p) => p.cachedBatches = 0, "cachedBatches: a cached preset caches at least one batch"],
     [(p) => p.flip = "yes", "flip: Invalid input: expected boolean"],
+    [
+      (p) => p.backbone.unfreezeFrom = "block13",
+      "backbone.unfreezeFrom: no stage 'block13' of mobilenet_v2 (expected one of expanded_conv, ",
+    ],
   ];
   for (const [spoil, expected] of cases) {
     const preset = cpu();
@@ -103,6 +108,17 @@ Deno.test("preset changes: each option changes what it names, and names the pres
   assert.deepEqual([shape.batchSize, shape.backbone.size, shape.cachedBatches], [16, 160, 100]);
   const wide = changePreset(cpu, { backbone: { name: "mobilenet_v2", alpha: 1 } });
   assert.deepEqual(wide.backbone, { name: "mobilenet_v2", alpha: 1, size: 224 });
+  const deeper = changePreset(cpu, { unfreezeFrom: "block_13" });
+  assert.deepEqual(deeper.backbone, { ...cpu.backbone, unfreezeFrom: "block_13" });
+  assert.equal(deeper.name, "cpu+unfreeze=block_13");
+  // Another backbone names its stages otherwise: it takes its own cut, unless one is given.
+  const other = changePreset(deeper, { backbone: { name: "xception" } });
+  assert.deepEqual(other.backbone, { name: "xception", size: 224 });
+  assert.equal(
+    changePreset(deeper, { backbone: { name: "xception" }, unfreezeFrom: "block12" }).backbone
+      .unfreezeFrom,
+    "block12",
+  );
   const levers = changePreset(cpu, {
     schedule: "one-cycle",
     warmup: 0.3,
@@ -130,6 +146,7 @@ Deno.test("preset changes: each option changes what it names, and names the pres
       schedule: "cosine",
       mixup: "0.2",
       backbone: "mobilenet_v2:1",
+      "unfreeze-from": "block_14",
     }),
     {
       lrScale: 0.5,
@@ -137,7 +154,20 @@ Deno.test("preset changes: each option changes what it names, and names the pres
       schedule: "cosine",
       mixup: 0.2,
       backbone: { name: "mobilenet_v2", alpha: 1 },
+      unfreezeFrom: "block_14",
     },
+  );
+  // A stage the backbone lacks is one line before anything runs.
+  assert.throws(
+    () => changedPreset(cpu, { "unfreeze-from": "block_17" }),
+    new UsageError(
+      "--unfreeze-from 'block_17': expected a stage of mobilenet_v2: expanded_conv, block_1, " +
+        Array.from({ length: 15 }, (_, i) => `block_${i + 2}`).join(", ") + ", head_conv",
+    ),
+  );
+  assert.equal(
+    changedPreset(cpu, { "unfreeze-from": "head_conv" }).backbone.unfreezeFrom,
+    "head_conv",
   );
 });
 

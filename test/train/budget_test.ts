@@ -17,6 +17,7 @@ import {
   type Workload,
 } from "@/train/budget.ts";
 import { budgetPreset } from "@/pipeline/budget.ts";
+import { changePreset } from "@/run/preset_changes.ts";
 import { UsageError } from "@/errors.ts";
 import { jobFiles, runFiles } from "@/layout.ts";
 import { tempDir } from "../fixtures.ts";
@@ -101,6 +102,19 @@ Deno.test("budget: what cannot be planned is one line saying why", () => {
   assert.throws(
     () => planBudget(PRESETS.seed, 60, IMAGEWOOF, 1),
     (e: Error) => e instanceof UsageError && /cached-mode presets/.test(e.message),
+  );
+  // The costs are the seed's cut's: another cut is refused, the seed's own named is planned.
+  assert.throws(
+    () => planBudget(changePreset(PRESETS.cpu, { unfreezeFrom: "block_14" }), 5, IMAGEWOOF, 1),
+    new UsageError(
+      "--minutes 5: budgets are priced for mobilenet_v2 unfrozen from block_15, not from " +
+        "block_14: choose rounds and steps instead (--rounds, --steps)",
+    ),
+  );
+  const named = changePreset(PRESETS.cpu, { unfreezeFrom: "block_15" });
+  assert.equal(
+    planBudget(named, 5, IMAGEWOOF, 1).budget.scale,
+    planBudget(PRESETS.cpu, 5, IMAGEWOOF, 1).budget.scale,
   );
 });
 

@@ -1,7 +1,8 @@
 /**
  * The levers in a real (small) run: early stopping ends a stage and the next one starts where the
  * plan puts it, a re-run finds the stopped stage complete; a schedule sets tfjs' optimizer at every
- * step; mixup and label smoothing change the weights a run trains to.
+ * step; mixup and label smoothing change the weights a run trains to; an earlier cut trains more
+ * of the backbone.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -11,6 +12,8 @@ import { type Preset, PRESETS, smallPreset } from "@/run/presets.ts";
 import { changePreset } from "@/run/preset_changes.ts";
 import { learningRateAt } from "@/train/schedule.ts";
 import type { Callback } from "@/train/round.ts";
+import { loadRun } from "@/run/load.ts";
+import { disposeSeedModel } from "@/model/seed_model.ts";
 import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
@@ -109,5 +112,44 @@ Deno.test("levers: a schedule sets the rate of every step; mixup and smoothing c
   assert.notDeepEqual(smoothed, plain);
   assert.notDeepEqual(mixed, plain);
   assert.deepEqual(await run("plain-again", base), plain, "the same recipe trains the same bits");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("levers: --unfreeze-from moves the trunk's cut and trains the blocks from it on", async () => {
+  const dir = await tempDir();
+  const data = join(dir, "data");
+  await makeColourDataset(data);
+  // Stage 1 (heads) and stage 2 (the backbone from the cut on), one round of 4 steps each.
+  const base = { ...smallPreset(PRESETS.cpu), transferStages: [] };
+  const twoStages = (preset: Preset) => ({ ...preset, stages: preset.stages.slice(0, 2) });
+  const weightsOf = async (preset: Preset, name: string) => {
+    const out = join(dir, name);
+    await train({
+      data,
+      weights: SHARED_MOBILENET,
+      out,
+      preset: twoStages(preset),
+      cacheDir: join(dir, "cache"),
+      trunkWorkers: 1,
+      progress: false,
+      log: () => {},
+    });
+    const { model } = await loadRun(out, "latest");
+    const layer = (name: string) =>
+      model.backbone.model.getLayer(name).getWeights().map((w) => Array.from(w.dataSync()));
+    const kernels = Object.fromEntries(
+      ["block_12_project", "block_13_project", "block_14_project", "block_15_project"]
+        .map((name) => [name, layer(name)]),
+    );
+    disposeSeedModel(model);
+    return kernels;
+  };
+  // block_13 takes the 14x14 map: a trunk still cut at block_15 (7x7) would not fit it.
+  const deeper = await weightsOf(changePreset(base, { unfreezeFrom: "block_13" }), "deeper");
+  const seeds = await weightsOf(base, "seeds");
+  assert.deepEqual(deeper.block_12_project, seeds.block_12_project, "frozen in both");
+  assert.notDeepEqual(deeper.block_13_project, seeds.block_13_project, "trained from block 13 on");
+  assert.notDeepEqual(deeper.block_14_project, seeds.block_14_project);
+  assert.notDeepEqual(deeper.block_15_project, seeds.block_15_project);
   await Deno.remove(dir, { recursive: true });
 });
