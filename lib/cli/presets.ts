@@ -13,8 +13,8 @@ const HELP = `Usage: deno task presets [NAME|FILE] [recipe options]
 
 Without a name: the built-in presets, one line each. With one: that preset as JSON (a preset
 file), with any recipe option of train and reproduce applied (--lr, --rounds, --steps,
---batch-size, --image-size, --backbone, --unfreeze-from, --cached-batches, --schedule, --warmup, --patience,
---label-smoothing, --mixup, --cutmix, --ema; see deno task train --help).
+--batch-size, --image-size, --backbone, --unfreeze-from, --cached-batches, --schedule, --warmup,
+--patience, --label-smoothing, --mixup, --cutmix, --ema; see deno task train --help).
 
   deno task presets cpu --schedule cosine --label-smoothing 0.1 > my.json
   deno task train --preset my.json`;

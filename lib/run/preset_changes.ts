@@ -1,8 +1,8 @@
 /**
  * The everyday options as changes to a preset: learning rates, rounds, steps, batch size, image
- * size, backbone and where its fine-tuning starts, schedule, early stopping and the regularisers. `train`, `reproduce` and the
- * notebooks' `openNotebookRun({ changes })` all go through `changePreset`, so one option means the
- * same everywhere. A changed preset is named after its changes (`cpu+mixup=0.2`): the name picks the
+ * size, backbone and where its fine-tuning starts, schedule, early stopping and the regularisers.
+ * `train`, `reproduce` and the notebooks' `openNotebookRun({ changes })` all go through
+ * `changePreset`, so one option means the same everywhere. A changed preset is named after its changes (`cpu+mixup=0.2`): the name picks the
  * default run folder, and the recipe itself stays part of the run's identity.
  */
 import type { Preset, ScheduleKind, StageSpec } from "./presets.ts";

@@ -86,3 +86,50 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("trunk pool: a deeper cut (--unfreeze-from block_14) is cut there in the workers too", async () => {
+  const dir = await tempDir();
+  await makeColourDataset(join(dir, "data"));
+  const listing = await readImageFolder(join(dir, "data"));
+  const cache = await cacheImages(listing.train, { size: 64, dir: join(dir, "cache") });
+  const labels = LabelMap.fromLabels(["class0", "class1", "class2"]);
+  const config = poolStream(cache, listing.train, labels, {
+    policy: "Train_DA",
+    seed: 5,
+    batchSize: 8,
+  });
+  const options = { alpha: 0.35, size: 64, unfreezeFrom: "block_14" };
+  const backbone = buildBackbone("mobilenet_v2", options);
+  await loadPretrained(backbone, SHARED_MOBILENET);
+  const trunk = foldModel(splitBackbone(backbone).trunk);
+  const pool = new TrunkPool({
+    backend: tf.getBackend() as "wasm",
+    backbone: { name: "mobilenet_v2", ...options },
+    weights: SHARED_MOBILENET,
+    splitStage: backbone.spec.unfreezeFromStage,
+    cache: cache.view,
+  }, 2);
+  try {
+    const parallel = await pool.stream(config, 2, trunk.outputShape);
+    const single = await activationsOfStream(
+      tfjsRunner(trunk, [64, 64, 3]),
+      inlineStream(config),
+      2,
+    );
+    assertSameValues(parallel.x, single.x, "two workers from block_14");
+    // The two cuts' maps have one shape (block_14 keeps block_13's 2x2x56): only the values
+    // tell a worker that cut at the backbone's default block_15.
+    const seedCut = foldModel(splitBackbone(backbone, "block_15").trunk);
+    const atSeedCut = await activationsOfStream(
+      tfjsRunner(seedCut, [64, 64, 3]),
+      inlineStream(config),
+      2,
+    );
+    assert.deepEqual(seedCut.outputShape, trunk.outputShape);
+    assert.ok(atSeedCut.x.some((v, i) => Math.abs(v - single.x[i]) > 1e-3), "the cuts differ");
+  } finally {
+    await pool.close();
+    cache.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
