@@ -2,16 +2,17 @@
  * `deno task bench:tta --runs DIR...`: do more test views pay than the `cpu` preset's two (the
  * photo and its mirror)? Each job's final model (as its submissions) predicts its carved-off test
  * part once per view: the photo, its mirror, and centre zooms as the training policy zooms in (the
- * photo resized 1.1x or 1.2x, nearest, and its centre cut back), each mirrored too. View sets
- * average their probabilities, as the flip does, then blend at the job's alpha.
+ * photo resized 1.1x or 1.2x, nearest, and its centre cut back), each mirrored too. Each view is
+ * blended at the job's alpha; a view set sums the blends (the blend is linear, so this is the
+ * flip's average of probabilities, blended).
  */
 import { join } from "node:path";
 import { initBackend } from "../lib/engine/tf.ts";
 import { loadFinalModel, predictPhotos } from "../lib/predict/predict.ts";
 import { cacheImages } from "../lib/data/cache.ts";
 import type { ImageCache } from "../lib/data/cache.ts";
-import { crop, flipHorizontal, resize, type RgbImage } from "../lib/augment/ops.ts";
-import { blend } from "../lib/model/blend.ts";
+import { flipHorizontal, type RgbImage, zoom } from "../lib/augment/ops.ts";
+import { accuracy, blend } from "../lib/model/blend.ts";
 import { readAnswers } from "../lib/predict/submission.ts";
 import { jobFiles, runFiles } from "../lib/layout.ts";
 import { benchArgs } from "./common.ts";
@@ -36,9 +37,8 @@ if (!dirs.length) {
 
 /** The centre of the photo resized `ratio` times larger: the policy's zoom-in, centred. */
 function centreZoom(img: RgbImage, ratio: number): RgbImage {
-  const side = Math.floor(img.width * ratio);
-  const offset = (side - img.width) >> 1;
-  return crop(resize(img, side, side, "nearest"), offset, offset, img.width);
+  const offset = (Math.floor(img.width * ratio) - img.width) >> 1;
+  return zoom(img, ratio, offset, offset, img); // ratio > 1 only crops: no background shows
 }
 
 const VIEWS: Record<string, (img: RgbImage) => RgbImage> = {
@@ -75,7 +75,8 @@ await initBackend({ quiet: true });
 const scores: Record<string, number[]> = Object.fromEntries(Object.keys(SETS).map((s) => [s, []]));
 for (const dir of dirs) {
   const run = await loadFinalModel(dir);
-  const answers = await readAnswers(runFiles(jobFiles(dir).train).testAnswers);
+  const answersFile = runFiles(jobFiles(dir).train).testAnswers;
+  const answers = await readAnswers(answersFile);
   const ids = [...answers.keys()];
   const cache = await cacheImages(ids.map((id) => ({ id, path: join(run.config.data, id) })), {
     size: run.model.backbone.size,
@@ -90,18 +91,11 @@ for (const dir of dirs) {
   } finally {
     cache.close();
   }
-  const k = run.model.classes;
+  const labels = Int32Array.from(ids, (id) => run.labels.toIndex(answers.get(id)!, answersFile));
   for (const [set, views] of Object.entries(SETS)) {
-    let right = 0;
-    ids.forEach((id, row) => {
-      let best = 0, top = -1;
-      for (let c = 0; c < k; c++) {
-        const p = views.reduce((sum, v) => sum + probs[v][row * k + c], 0);
-        if (p > top) [best, top] = [c, p];
-      }
-      if (run.labels.toLabel(best) === answers.get(id)) right++;
-    });
-    scores[set].push(right / ids.length);
+    const summed = new Float32Array(probs.photo.length);
+    for (const v of views) probs[v].forEach((p, i) => summed[i] += p);
+    scores[set].push(accuracy(summed, labels, run.model.classes));
   }
   console.error(
     `${dir}: ${ids.length} test photos predicted in ${Object.keys(VIEWS).length} views`,

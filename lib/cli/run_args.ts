@@ -369,11 +369,14 @@ async function chosenPreset(values: RunValues): Promise<Preset> {
 /** A preset with the recipe options applied; a stage the backbone lacks is a UsageError. */
 export function changedPreset(preset: Preset, values: RunValues): Preset {
   const changed = changePreset(preset, presetChanges(values));
-  const { name, unfreezeFrom } = changed.backbone;
+  const asked = values["unfreeze-from"];
+  if (asked === undefined) return changed;
+  // Only when asked: listing the stages creates every layer of the backbone.
+  const { name } = changed.backbone;
   const stages = unfreezableStages(name, changed.backbone);
-  if (values["unfreeze-from"] !== undefined && !stages.includes(unfreezeFrom!)) {
+  if (!stages.includes(asked)) {
     throw new UsageError(
-      `--unfreeze-from '${unfreezeFrom}': expected a stage of ${name}: ${stages.join(", ")}`,
+      `--unfreeze-from '${asked}': expected a stage of ${name}: ${stages.join(", ")}`,
     );
   }
   return changed;

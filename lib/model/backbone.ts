@@ -42,9 +42,8 @@ export interface Backbone {
 export function buildFromSpec(spec: BackboneSpec, size = spec.defaultSize): Backbone {
   const stages = spec.stages(size);
   // Checked here, not when stage 2 starts: a bad cut would otherwise cost stage 1 first.
-  const cut = stages.findIndex((s) => s.name === spec.unfreezeFromStage);
-  if (cut <= 0 || cut === stages.length - 1) {
-    const names = stages.slice(1, -1).map((s) => s.name);
+  const names = cutStageNames(stages);
+  if (!names.includes(spec.unfreezeFromStage)) {
     throw new Error(
       `${spec.name}: no stage '${spec.unfreezeFromStage}' to unfreeze from (expected one of ` +
         `${names.join(", ")})`,
@@ -54,6 +53,12 @@ export function buildFromSpec(spec: BackboneSpec, size = spec.defaultSize): Back
   const output = stages.reduce((x, stage) => stage.apply(x), input);
   const model = tf.model({ inputs: input, outputs: output, name: spec.name });
   return { spec, size, stages, model, features: output.shape[output.shape.length - 1] as number };
+}
+
+/** The stages fine-tuning can start from, in order: every stage after the first that has
+ * weights (the pooling at the end has none). */
+export function cutStageNames(stages: Stage[]): string[] {
+  return stages.slice(1, -1).map((s) => s.name);
 }
 
 /** The backbone cut before stage `from`: `trunk` (image -> activation) and `top`

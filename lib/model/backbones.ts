@@ -2,7 +2,7 @@
  * The backbones this project ships, by name: a plain map, so adding one is one line here plus
  * its module (no registration by import side effect).
  */
-import { type Backbone, type BackboneSpec, buildFromSpec } from "./backbone.ts";
+import { type Backbone, type BackboneSpec, buildFromSpec, cutStageNames } from "./backbone.ts";
 import { mobileNetV2 } from "./mobilenet_v2.ts";
 import { xception } from "./xception.ts";
 
@@ -35,9 +35,8 @@ export function buildBackbone(name: string, options: BackboneOptions = {}): Back
   return buildFromSpec(backboneSpec(name, options), options.size);
 }
 
-/** The stages fine-tuning can start from, in order: every stage after the first that has
- * weights (the pooling at the end has none). */
+/** The stages of a backbone by name that fine-tuning can start from (`cutStageNames`). */
 export function unfreezableStages(name: string, options: BackboneOptions = {}): string[] {
   const spec = backboneSpec(name, options);
-  return spec.stages(options.size ?? spec.defaultSize).slice(1, -1).map((s) => s.name);
+  return cutStageNames(spec.stages(options.size ?? spec.defaultSize));
 }

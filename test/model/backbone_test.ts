@@ -73,4 +73,12 @@ Deno.test("split: trunk then top equals the whole backbone, sharing its weights"
   });
   assert.equal(trunk.countParams() + top.countParams(), net.model.countParams());
   assert.throws(() => splitBackbone(net, "block_99"), /no stage 'block_99'/);
+  // A cut is refused when the backbone is built, before any stage trains: neither an unknown
+  // stage nor the first one (nothing left to freeze) is a cut.
+  for (const unfreezeFrom of ["block_99", "stem"]) {
+    assert.throws(
+      () => buildBackbone("mobilenet_v2", { alpha: 0.35, size: 96, unfreezeFrom }),
+      new RegExp(`no stage '${unfreezeFrom}' to unfreeze from \\(expected one of expanded_conv, `),
+    );
+  }
 });

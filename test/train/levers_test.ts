@@ -18,13 +18,24 @@ import { makeColourDataset, SHARED_MOBILENET, tempDir } from "../fixtures.ts";
 
 await initBackend({ quiet: true });
 
+/** A quiet run of `preset` on the colour dataset in `dir/data`, into `dir/name`. */
+const runOptions = (dir: string, name: string, preset: Preset): TrainOptions => ({
+  data: join(dir, "data"),
+  weights: SHARED_MOBILENET,
+  out: join(dir, name),
+  preset,
+  cacheDir: join(dir, "cache"),
+  trunkWorkers: 1,
+  progress: false,
+  log: () => {},
+});
+
 const checkpoints = async (out: string) =>
   (await Array.fromAsync(Deno.readDir(join(out, "checkpoints")))).map((e) => e.name).sort();
 
 Deno.test("levers: early stopping ends a stage; the next starts on plan; a re-run trains nothing", async () => {
   const dir = await tempDir();
-  const data = join(dir, "data");
-  await makeColourDataset(data);
+  await makeColourDataset(join(dir, "data"));
   const small = smallPreset(PRESETS.cpu);
   // Stage 1 cannot improve (a rate of 1e-12): with patience 1 it stops after its second round.
   const preset: Preset = {
@@ -41,16 +52,7 @@ Deno.test("levers: early stopping ends a stage; the next starts on plan; a re-ru
     ],
   };
   const log: string[] = [];
-  const options: TrainOptions = {
-    data,
-    weights: SHARED_MOBILENET,
-    out: join(dir, "run"),
-    preset,
-    cacheDir: join(dir, "cache"),
-    trunkWorkers: 1,
-    progress: false,
-    log: (line) => log.push(line),
-  };
+  const options = { ...runOptions(dir, "run", preset), log: (line: string) => log.push(line) };
   const first = await train(options);
   assert.deepEqual(first.history.map((h) => h.round), [1, 2, 5, 6]);
   assert.ok(
@@ -68,8 +70,7 @@ Deno.test("levers: early stopping ends a stage; the next starts on plan; a re-ru
 
 Deno.test("levers: a schedule sets the rate of every step; mixup and smoothing change the weights", async () => {
   const dir = await tempDir();
-  const data = join(dir, "data");
-  await makeColourDataset(data);
+  await makeColourDataset(join(dir, "data"));
   const base = { ...smallPreset(PRESETS.cpu), transferStages: [] };
   const stage1 = (preset: Preset) => ({ ...preset, stages: preset.stages.slice(0, 1) });
   const seen: { step: number; lr: number; want: number }[] = [];
@@ -85,17 +86,7 @@ Deno.test("levers: a schedule sets the rate of every step; mixup and smoothing c
     },
   };
   const run = async (name: string, preset: Preset, callbacks: Callback[] = []) => {
-    await train({
-      data,
-      weights: SHARED_MOBILENET,
-      out: join(dir, name),
-      preset: stage1(preset),
-      cacheDir: join(dir, "cache"),
-      trunkWorkers: 1,
-      progress: false,
-      log: () => {},
-      callbacks,
-    });
+    await train({ ...runOptions(dir, name, stage1(preset)), callbacks });
     return await Deno.readFile(
       join(dir, name, "checkpoints", (await checkpoints(join(dir, name))).at(-1)!, "weights.bin"),
     );
@@ -117,24 +108,14 @@ Deno.test("levers: a schedule sets the rate of every step; mixup and smoothing c
 
 Deno.test("levers: --unfreeze-from moves the trunk's cut and trains the blocks from it on", async () => {
   const dir = await tempDir();
-  const data = join(dir, "data");
-  await makeColourDataset(data);
+  await makeColourDataset(join(dir, "data"));
   // Stage 1 (heads) and stage 2 (the backbone from the cut on), one round of 4 steps each.
   const base = { ...smallPreset(PRESETS.cpu), transferStages: [] };
   const twoStages = (preset: Preset) => ({ ...preset, stages: preset.stages.slice(0, 2) });
   const weightsOf = async (preset: Preset, name: string) => {
-    const out = join(dir, name);
-    await train({
-      data,
-      weights: SHARED_MOBILENET,
-      out,
-      preset: twoStages(preset),
-      cacheDir: join(dir, "cache"),
-      trunkWorkers: 1,
-      progress: false,
-      log: () => {},
-    });
-    const { model } = await loadRun(out, "latest");
+    const options = runOptions(dir, name, twoStages(preset));
+    await train(options);
+    const { model } = await loadRun(options.out, "latest");
     const layer = (name: string) =>
       model.backbone.model.getLayer(name).getWeights().map((w) => Array.from(w.dataSync()));
     const kernels = Object.fromEntries(

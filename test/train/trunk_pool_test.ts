@@ -17,7 +17,8 @@ import { assertSameValues, makeColourDataset, SHARED_MOBILENET, tempDir } from "
 
 await initBackend({ quiet: true });
 
-Deno.test("trunk pool: two workers, same activations as one thread, batches and photos", async () => {
+/** The colour dataset cached at 64 px, and a Train_DA stream of 8-photo batches over it. */
+async function colourStream() {
   const dir = await tempDir();
   await makeColourDataset(join(dir, "data"));
   const listing = await readImageFolder(join(dir, "data"));
@@ -28,6 +29,11 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
     seed: 5,
     batchSize: 8,
   });
+  return { dir, listing, cache, config };
+}
+
+Deno.test("trunk pool: two workers, same activations as one thread, batches and photos", async () => {
+  const { dir, listing, cache, config } = await colourStream();
   const backbone = buildBackbone("mobilenet_v2", { alpha: 0.35, size: 64 });
   await loadPretrained(backbone, SHARED_MOBILENET);
   // The workers fold the trunk's BatchNorms; so does the main thread (as training does).
@@ -88,16 +94,7 @@ Deno.test("trunk pool: two workers, same activations as one thread, batches and 
 });
 
 Deno.test("trunk pool: a deeper cut (--unfreeze-from block_14) is cut there in the workers too", async () => {
-  const dir = await tempDir();
-  await makeColourDataset(join(dir, "data"));
-  const listing = await readImageFolder(join(dir, "data"));
-  const cache = await cacheImages(listing.train, { size: 64, dir: join(dir, "cache") });
-  const labels = LabelMap.fromLabels(["class0", "class1", "class2"]);
-  const config = poolStream(cache, listing.train, labels, {
-    policy: "Train_DA",
-    seed: 5,
-    batchSize: 8,
-  });
+  const { dir, cache, config } = await colourStream();
   const options = { alpha: 0.35, size: 64, unfreezeFrom: "block_14" };
   const backbone = buildBackbone("mobilenet_v2", options);
   await loadPretrained(backbone, SHARED_MOBILENET);
